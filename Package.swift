@@ -1,0 +1,72 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "trailwatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "trailwatch", targets: ["trailwatch"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "CloudTrail", swiftSettings: strict),
+        .target(name: "FilterPattern", dependencies: ["CloudTrail"], swiftSettings: strict),
+        .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(
+            name: "LogStore",
+            dependencies: [
+                "CloudTrail", "FilterPattern", "Gzip",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "CloudTrail", "Gzip", "LogStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Systemd",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(name: "Simulator", dependencies: ["CloudTrail", "Gzip"], swiftSettings: strict),
+        .executableTarget(
+            name: "trailwatch",
+            dependencies: [
+                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Systemd", "Simulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail", "Gzip"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FilterPatternTests", dependencies: ["FilterPattern", "CloudTrail"]),
+        .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "CloudTrail", "Gzip"]),
+        .testTarget(
+            name: "IngestTests",
+            dependencies: ["Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", .product(name: "Logging", package: "swift-log")],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "EndToEndTests", dependencies: ["CloudTrail", "Gzip", "Simulator", "LogStore"]),
+    ]
+)

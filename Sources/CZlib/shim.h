@@ -1,0 +1,12 @@
+#ifndef TRAILWATCH_CZLIB_SHIM_H
+#define TRAILWATCH_CZLIB_SHIM_H
+#include <zlib.h>
+
+/// inflateInit2 and deflateInit2 are macros; Swift needs real functions.
+static inline int trailwatch_inflateInit2(z_streamp strm, int windowBits) {
+    return inflateInit2(strm, windowBits);
+}
+static inline int trailwatch_deflateInit2(z_streamp strm, int level, int windowBits) {
+    return deflateInit2(strm, level, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY);
+}
+#endif

@@ -1,0 +1,80 @@
+/// The few fields of a CloudTrail record that ingest needs, read from its original bytes.
+public struct RecordInfo: Sendable, Equatable {
+    /// `eventTime` in epoch milliseconds, or nil when absent or unparseable.
+    public var eventTime: Int64?
+    /// The dedup key of `eventID`, or nil when absent.
+    public var eventKey: EventKey?
+
+    static let keys: [[UInt8]] = [Array("eventTime".utf8), Array("eventID".utf8)]
+
+    /// Reads `eventTime` and `eventID`; returns nil when the bytes are not a well-formed JSON object.
+    public static func read(_ bytes: UnsafeRawBufferPointer) -> RecordInfo? {
+        let json = RawJSON(bytes)
+        guard let values = json.topLevel(keys) else { return nil }
+        var info = RecordInfo()
+        if case .string(let r, let esc)? = values[0] {
+            info.eventTime = esc ? Timestamp.parseISO8601(json.decodeString(r)) : Timestamp.parseISO8601(json.slice(r))
+        }
+        if case .string(let r, let esc)? = values[1] {
+            info.eventKey = esc ? EventKey(Array(json.decodeString(r).utf8)) : EventKey(json.slice(r))
+        }
+        return info
+    }
+}
+
+/// A 128-bit key for an `eventID`, used to store each event once per account.
+///
+/// A canonical GUID (what CloudTrail writes) packs into the 128 bits exactly, so equal keys mean
+/// equal ids; any other id is hashed to 128 bits (FNV-1a and a second mixed hash).
+public struct EventKey: Sendable, Hashable {
+    public var high: Int64
+    public var low: Int64
+
+    public init(high: Int64, low: Int64) {
+        self.high = high
+        self.low = low
+    }
+
+    public init(_ bytes: some Collection<UInt8>) {
+        if let packed = Self.packGUID(bytes) {
+            self = packed
+            return
+        }
+        var h1: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h2: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for b in bytes {
+            h1 = (h1 ^ UInt64(b)) &* 0x100_0000_01b3
+            h2 = (h2 &+ UInt64(b)) &* 0xff51_afd7_ed55_8ccd
+            h2 ^= h2 >> 29
+        }
+        h2 ^= UInt64(bytes.count)
+        self.init(high: Int64(bitPattern: h1), low: Int64(bitPattern: h2 &* 0xc4ce_b9fe_1a85_ec53))
+    }
+
+    /// Packs `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case) into 128 bits.
+    static func packGUID(_ bytes: some Collection<UInt8>) -> EventKey? {
+        guard bytes.count == 36 else { return nil }
+        var hi: UInt64 = 0
+        var lo: UInt64 = 0
+        var n = 0
+        var pos = 0
+        for b in bytes {
+            if pos == 8 || pos == 13 || pos == 18 || pos == 23 {
+                guard b == 0x2D else { return nil }
+                pos += 1
+                continue
+            }
+            let d: UInt64
+            switch b {
+            case 0x30...0x39: d = UInt64(b - 0x30)
+            case 0x61...0x66: d = UInt64(b - 0x61 + 10)
+            case 0x41...0x46: d = UInt64(b - 0x41 + 10)
+            default: return nil
+            }
+            if n < 16 { hi = hi << 4 | d } else { lo = lo << 4 | d }
+            n += 1
+            pos += 1
+        }
+        return EventKey(high: Int64(bitPattern: hi), low: Int64(bitPattern: lo))
+    }
+}

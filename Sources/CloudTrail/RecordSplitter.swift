@@ -1,0 +1,268 @@
+/// Splits the records out of a `{"Records":[…]}` document fed in chunks, without building a tree.
+///
+/// Each record is handed over as its exact original bytes together with its offset in the
+/// uncompressed stream, so the store can keep and return them and digests can hash them. Memory
+/// is bounded by the largest record plus one chunk, whatever the file's size.
+public struct RecordSplitter: Sendable {
+    /// Why a document could not be split.
+    public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        public enum Code: String, Sendable { case notJSON = "not_json", noRecords = "no_records", truncated, malformed }
+        public var code: Code
+        public var detail: String
+        public var description: String { detail }
+    }
+
+    private enum Phase: Sendable {
+        case start, expectKey, expectColon, expectValue, inRecords, afterRecord, afterValue, done
+    }
+
+    private var buffer: [UInt8] = []
+    /// Absolute offset (in the whole stream) of `buffer[0]`.
+    private var base: Int = 0
+    /// Index in `buffer` where scanning resumes.
+    private var pos: Int = 0
+    private var phase: Phase = .start
+    private var currentKey: [UInt8] = []
+    private var sawRecords = false
+    private var valueIsRecords = false
+    // State of the element being scanned (record or skipped value), kept across chunks.
+    private var elementStart: Int = -1
+    private var depth = 0
+    private var inString = false
+    private var elementIsRecord = false
+    /// Number of records emitted so far.
+    public private(set) var recordCount = 0
+    /// Number of `Records` elements that were not JSON objects (skipped).
+    public private(set) var nonObjectElements = 0
+
+    public init() {}
+
+    /// Feeds the next chunk; `emit` receives each complete record (offset, bytes) in order.
+    public mutating func feed(
+        _ chunk: UnsafeRawBufferPointer, emit: (_ offset: Int, _ bytes: UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        buffer.append(contentsOf: chunk)
+        try scan(emit: emit)
+        compact()
+    }
+
+    /// Declares the end of the stream; throws if the document was not complete.
+    public mutating func finish() throws {
+        switch phase {
+        case .done: return
+        case .start where buffer.allSatisfy(Self.isSpace):
+            throw Failure(code: .notJSON, detail: "empty document")
+        default:
+            if !sawRecords && phase != .inRecords && phase != .afterRecord {
+                if phase == .start { throw Failure(code: .notJSON, detail: "not a JSON object") }
+                throw Failure(code: .truncated, detail: "document ends before its Records array")
+            }
+            throw Failure(code: .truncated, detail: "document ends inside the Records array after \(recordCount) records")
+        }
+    }
+
+    static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
+
+    private mutating func compact() {
+        let keep = elementStart >= 0 ? elementStart : pos
+        guard keep > 0 else { return }
+        buffer.removeFirst(keep)
+        base += keep
+        pos -= keep
+        if elementStart >= 0 { elementStart -= keep }
+    }
+
+    private mutating func scan(emit: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
+        let n = buffer.count
+        if pendingSkip > 0 {
+            let skip = min(pendingSkip, n - pos)
+            pos += skip
+            pendingSkip -= skip
+        }
+        try buffer.withUnsafeBytes { p in
+            while pos < n {
+                if elementStart >= 0 {
+                    // Inside a record or a skipped value: track strings and nesting.
+                    var i = pos
+                    var finished = false
+                    switch elementKind {
+                    case .container:
+                        while i < n {
+                            let b = p[i]
+                            if inString {
+                                if b == 0x5C {
+                                    i += 2
+                                    continue
+                                }
+                                if b == 0x22 { inString = false }
+                            } else if b == 0x22 {
+                                inString = true
+                            } else if b == 0x7B || b == 0x5B {
+                                depth += 1
+                            } else if b == 0x7D || b == 0x5D {
+                                depth -= 1
+                                if depth == 0 {
+                                    i += 1
+                                    finished = true
+                                    break
+                                }
+                            }
+                            i += 1
+                        }
+                    case .string:
+                        while i < n {
+                            let b = p[i]
+                            if b == 0x5C {
+                                i += 2
+                                continue
+                            }
+                            i += 1
+                            if b == 0x22 {
+                                finished = true
+                                break
+                            }
+                        }
+                    case .bare:
+                        while i < n {
+                            let b = p[i]
+                            if b == 0x2C || b == 0x5D || b == 0x7D || Self.isSpace(b) {
+                                finished = true
+                                break
+                            }
+                            i += 1
+                        }
+                    }
+                    if i > n {
+                        pos = n  // an escape straddles the chunk: the escaped byte comes next
+                        pendingSkip = i - n
+                        return
+                    }
+                    pos = i
+                    guard finished else { return }
+                    if elementIsRecord {
+                        try emit(base + elementStart, UnsafeRawBufferPointer(rebasing: p[elementStart..<pos]))
+                        recordCount += 1
+                        phase = .afterRecord
+                    } else {
+                        phase = valueIsRecords ? .afterRecord : .afterValue
+                    }
+                    elementStart = -1
+                    continue
+                }
+                let b = p[pos]
+                if Self.isSpace(b) {
+                    pos += 1
+                    continue
+                }
+                switch phase {
+                case .start:
+                    if b == 0xEF, pos + 2 < n, p[pos + 1] == 0xBB, p[pos + 2] == 0xBF {
+                        pos += 3
+                        continue
+                    }
+                    guard b == 0x7B else { throw Failure(code: .notJSON, detail: "not a JSON object (starts with \(Self.show(b)))") }
+                    phase = .expectKey
+                    pos += 1
+                case .expectKey:
+                    if b == 0x7D {
+                        pos += 1
+                        phase = .done
+                        guard sawRecords else { throw Failure(code: .noRecords, detail: "JSON object has no Records array") }
+                        continue
+                    }
+                    guard b == 0x22 else { throw Failure(code: .malformed, detail: "expected a key, found \(Self.show(b))") }
+                    var j = pos + 1
+                    var closed = false
+                    while j < n {
+                        if p[j] == 0x5C { j += 2; continue }
+                        if p[j] == 0x22 { closed = true; break }
+                        j += 1
+                    }
+                    guard closed else { return }  // key not complete yet
+                    currentKey = Array(p[(pos + 1)..<j])
+                    pos = j + 1
+                    phase = .expectColon
+                case .expectColon:
+                    guard b == 0x3A else { throw Failure(code: .malformed, detail: "expected ':' after a key") }
+                    pos += 1
+                    phase = .expectValue
+                case .expectValue:
+                    if currentKey == Self.recordsKey {
+                        guard b == 0x5B else { throw Failure(code: .noRecords, detail: "Records is not an array") }
+                        sawRecords = true
+                        valueIsRecords = true
+                        pos += 1
+                        phase = .inRecords
+                    } else {
+                        valueIsRecords = false
+                        startElement(at: pos, first: b, isRecord: false)
+                    }
+                case .inRecords:
+                    if b == 0x5D {
+                        pos += 1
+                        valueIsRecords = false
+                        phase = .afterValue
+                        continue
+                    }
+                    if b == 0x7B {
+                        startElement(at: pos, first: b, isRecord: true)
+                    } else {
+                        nonObjectElements += 1
+                        startElement(at: pos, first: b, isRecord: false)
+                    }
+                case .afterRecord:
+                    if b == 0x2C {
+                        pos += 1
+                        phase = .inRecords
+                    } else if b == 0x5D {
+                        pos += 1
+                        valueIsRecords = false
+                        phase = .afterValue
+                    } else {
+                        throw Failure(code: .malformed, detail: "expected ',' or ']' after record \(recordCount)")
+                    }
+                case .afterValue:
+                    if b == 0x2C {
+                        pos += 1
+                        phase = .expectKey
+                    } else if b == 0x7D {
+                        pos += 1
+                        phase = .done
+                        guard sawRecords else { throw Failure(code: .noRecords, detail: "JSON object has no Records array") }
+                    } else {
+                        throw Failure(code: .malformed, detail: "expected ',' or '}' in the top-level object")
+                    }
+                case .done:
+                    throw Failure(code: .malformed, detail: "data after the end of the JSON document")
+                }
+            }
+        }
+    }
+
+    private enum ElementKind: Sendable { case container, string, bare }
+    private var elementKind: ElementKind = .container
+    /// Bytes to skip at the start of the next chunk (the second half of an escape).
+    private var pendingSkip = 0
+
+    private mutating func startElement(at i: Int, first: UInt8, isRecord: Bool) {
+        elementStart = i
+        elementIsRecord = isRecord
+        inString = false
+        depth = 0
+        pos = i
+        if first == 0x7B || first == 0x5B {
+            elementKind = .container
+        } else if first == 0x22 {
+            elementKind = .string
+            pos = i + 1
+        } else {
+            elementKind = .bare
+        }
+    }
+
+    static let recordsKey = Array("Records".utf8)
+
+    static func show(_ b: UInt8) -> String {
+        b >= 0x20 && b < 0x7F ? "'\(Character(Unicode.Scalar(b)))'" : "byte 0x\(String(b, radix: 16))"
+    }
+}

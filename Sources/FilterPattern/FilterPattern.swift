@@ -1,0 +1,252 @@
+import CloudTrail
+
+/// A compiled CloudWatch Logs filter pattern (reference §F), evaluated on a log event's raw bytes.
+///
+/// Parsing happens once; matching reads only the JSON fields the pattern names, each at most once
+/// per event. The rule engine reuses this type so CIS patterns paste in unchanged.
+public struct FilterPattern: Sendable {
+    /// A parse error with the 0-based character offset where it was found.
+    public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
+        public var message: String
+        public var offset: Int
+        public var description: String { "column \(offset + 1): \(message)" }
+    }
+
+    enum Kind: Sendable {
+        case all
+        case terms(required: [Term], optional: [Term], excluded: [Term])
+        case json(Node, selectors: [[RawJSON.PathStep]])
+    }
+
+    let kind: Kind
+    /// The pattern's text as given.
+    public let source: String
+
+    /// Parses `text`; an empty pattern or `" "` matches everything.
+    public init(_ text: String) throws(ParseError) {
+        source = text
+        let trimmed = text.trimmingSpaces
+        if trimmed.isEmpty || trimmed == "\" \"" || trimmed == "\"\"" {
+            kind = .all
+            return
+        }
+        var parser = Parser(Array(text.unicodeScalars))
+        if trimmed.hasPrefix("{") {
+            kind = try parser.parseJSONPattern()
+        } else if trimmed.hasPrefix("[") {
+            throw ParseError(message: "space-delimited patterns ([ … ]) are not supported; CloudTrail events are JSON, use { … }", offset: 0)
+        } else {
+            kind = try parser.parseTerms()
+        }
+    }
+
+    /// True when the pattern selects the event whose message is `message`.
+    public func matches(_ message: UnsafeRawBufferPointer) -> Bool {
+        switch kind {
+        case .all:
+            return true
+        case .terms(let required, let optional, let excluded):
+            for t in required where !t.matches(message) { return false }
+            for t in excluded where t.matches(message) { return false }
+            if !optional.isEmpty && !optional.contains(where: { $0.matches(message) }) { return false }
+            return true
+        case .json(let node, let selectors):
+            let json = RawJSON(message)
+            guard case .object? = json.root else { return false }
+            var memo = Memo(count: selectors.count)
+            return node.evaluate(json, selectors, &memo)
+        }
+    }
+
+    public func matches(_ message: [UInt8]) -> Bool { message.withUnsafeBytes { matches($0) } }
+    public func matches(_ message: String) -> Bool { matches(Array(message.utf8)) }
+
+    /// The selectors (`$.a.b`) the pattern reads, as dotted paths; for lint warnings about unknown fields.
+    public var selectorPaths: [String] {
+        guard case .json(_, let selectors) = kind else { return [] }
+        return selectors.map { steps in
+            "$" + steps.map { s -> String in
+                switch s {
+                case .key(let k): return "." + String(decoding: k, as: UTF8.self)
+                case .index(let n): return "[\(n)]"
+                }
+            }.joined()
+        }
+    }
+}
+
+// MARK: - Terms
+
+struct Term: Sendable {
+    enum Kind: Sendable {
+        case literal([UInt8])
+        case regex(RegexMatcher)
+    }
+    let kind: Kind
+
+    func matches(_ m: UnsafeRawBufferPointer) -> Bool {
+        switch kind {
+        case .literal(let needle): return ByteSearch.contains(m, needle)
+        case .regex(let r): return r.search(String(decoding: m, as: UTF8.self))
+        }
+    }
+}
+
+enum ByteSearch {
+    static func contains(_ hay: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty else { return true }
+        guard hay.count >= needle.count else { return false }
+        let first = needle[0]
+        let last = hay.count - needle.count
+        var i = 0
+        outer: while i <= last {
+            if hay[i] == first {
+                for k in 1..<needle.count where hay[i + k] != needle[k] {
+                    i += 1
+                    continue outer
+                }
+                return true
+            }
+            i += 1
+        }
+        return false
+    }
+}
+
+// MARK: - JSON expressions
+
+struct Memo {
+    var values: [RawJSON.Value?]
+    var done: [Bool]
+    init(count: Int) {
+        values = [RawJSON.Value?](repeating: nil, count: count)
+        done = [Bool](repeating: false, count: count)
+    }
+}
+
+indirect enum Node: Sendable {
+    case and([Node])
+    case or([Node])
+    case condition(selector: Int, Condition)
+
+    func evaluate(_ json: RawJSON, _ selectors: [[RawJSON.PathStep]], _ memo: inout Memo) -> Bool {
+        switch self {
+        case .and(let nodes):
+            for n in nodes where !n.evaluate(json, selectors, &memo) { return false }
+            return true
+        case .or(let nodes):
+            for n in nodes where n.evaluate(json, selectors, &memo) { return true }
+            return false
+        case .condition(let s, let c):
+            if !memo.done[s] {
+                memo.values[s] = json.lookup(selectors[s])
+                memo.done[s] = true
+            }
+            return c.test(memo.values[s], json)
+        }
+    }
+}
+
+enum Comparison: String, Sendable { case eq = "=", ne = "!=", lt = "<", gt = ">", le = "<=", ge = ">=" }
+
+enum Condition: Sendable {
+    case compareString(Comparison, Glob)
+    case compareNumber(Comparison, Double, text: [UInt8])
+    case regex(Comparison, RegexMatcher)
+    case isNull, isTrue, isFalse, notExists
+
+    func test(_ v: RawJSON.Value?, _ json: RawJSON) -> Bool {
+        switch self {
+        case .notExists: return v == nil
+        case .isNull: return v == .null
+        case .isTrue: return v == .bool(true)
+        case .isFalse: return v == .bool(false)
+        case .compareString(let op, let glob):
+            // A selector that is missing or points to an object or array never matches.
+            guard let text = Self.scalarText(v, json) else { return false }
+            let eq = glob.matches(text)
+            return op == .eq ? eq : !eq
+        case .compareNumber(let op, let value, let literal):
+            guard let v else { return false }
+            let number: Double?
+            switch v {
+            case .number: number = json.number(v)
+            case .string(let r, _): number = Double(String(decoding: json.slice(r), as: UTF8.self))
+            default: return false
+            }
+            guard let n = number else {
+                // Not numeric: `=`/`!=` fall back to comparing the text.
+                guard op == .eq || op == .ne, let t = Self.scalarText(v, json) else { return false }
+                return (t == literal) == (op == .eq)
+            }
+            switch op {
+            case .eq: return n == value
+            case .ne: return n != value
+            case .lt: return n < value
+            case .gt: return n > value
+            case .le: return n <= value
+            case .ge: return n >= value
+            }
+        case .regex(let op, let r):
+            guard let text = Self.scalarText(v, json) else { return false }
+            let m = r.search(String(decoding: text, as: UTF8.self))
+            return op == .eq ? m : !m
+        }
+    }
+
+    static func scalarText(_ v: RawJSON.Value?, _ json: RawJSON) -> [UInt8]? {
+        switch v {
+        case .string(let r, let esc)?: return esc ? Array(json.decodeString(r).utf8) : Array(json.slice(r))
+        case .number(let r)?: return Array(json.slice(r))
+        case .bool(let b)?: return Array((b ? "true" : "false").utf8)
+        case .null?: return Array("null".utf8)
+        default: return nil
+        }
+    }
+}
+
+/// A string with `*` wildcards, matched against the whole value.
+struct Glob: Sendable {
+    let parts: [[UInt8]]
+    let hasWildcard: Bool
+
+    init(_ text: [UInt8]) {
+        parts = text.split(separator: 0x2A, omittingEmptySubsequences: false).map(Array.init)
+        hasWildcard = parts.count > 1
+    }
+
+    func matches(_ s: [UInt8]) -> Bool {
+        guard hasWildcard else { return s == parts[0] }
+        let first = parts[0]
+        let last = parts[parts.count - 1]
+        guard s.count >= first.count + last.count, s.starts(with: first), s.suffix(last.count).elementsEqual(last) else {
+            return false
+        }
+        var i = first.count
+        let end = s.count - last.count
+        for p in parts[1..<(parts.count - 1)] where !p.isEmpty {
+            guard let at = Self.find(p, in: s, from: i, to: end) else { return false }
+            i = at + p.count
+        }
+        return true
+    }
+
+    static func find(_ p: [UInt8], in s: [UInt8], from: Int, to: Int) -> Int? {
+        guard to - from >= p.count else { return nil }
+        var i = from
+        while i + p.count <= to {
+            if s[i] == p[0] && s[i..<(i + p.count)].elementsEqual(p) { return i }
+            i += 1
+        }
+        return nil
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" || f == "\n" || f == "\r" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\n" || l == "\r" { s.removeLast() }
+        return String(s)
+    }
+}

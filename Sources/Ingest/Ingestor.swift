@@ -1,0 +1,387 @@
+import CloudTrail
+import Glibc
+import LogStore
+import Logging
+import Synchronization
+
+/// Settings for ingest, from the config file and flags.
+package struct IngestConfig: Sendable {
+    /// A mirrored bucket: its root folder and its bucket name (the folder's name unless configured).
+    package struct Root: Sendable, Equatable {
+        package var path: String
+        package var bucket: String
+        package init(path: String, bucket: String? = nil) {
+            self.path = path
+            self.bucket = bucket ?? String(path.split(separator: "/").last ?? "bucket")
+        }
+    }
+    package var roots: [Root]
+    package var stateDirectory: String
+    package var groupTemplate = "aws-cloudtrail-logs-{account}"
+    /// A file that stays truncated or empty, unchanged, this long is declared failed.
+    package var incompleteTimeout: Double = 600
+    /// Full rescan period: catches what inotify cannot see (NFS, FUSE, files changed while stopped).
+    package var rescanInterval: Double = 300
+    /// Retention in days for every group (nil: never expire).
+    package var retentionDays: Int? = nil
+
+    package init(roots: [Root], stateDirectory: String) {
+        self.roots = roots
+        self.stateDirectory = stateDirectory
+    }
+}
+
+/// A file ready to decode.
+struct Job: Sendable {
+    var found: FoundFile
+    var readPath: String
+    var ledgerKey: String
+    var key: LogFileKey
+}
+
+/// Takes every delivered log file under the roots exactly once into the store.
+///
+/// The ledger (one row per file, committed with the file's events) is the only memory of what was
+/// done: no high-water mark, so files may land in any order, late, twice or in pieces.
+package final class Ingestor: @unchecked Sendable {
+    package let config: IngestConfig
+    package let stats = StatsBox()
+    let logger: Logger
+    let store: LogStore
+    /// Canonical root paths, in config order.
+    let canonicalRoots: [String]
+
+    // Touched only by the orchestrating thread.
+    var known: [String: LedgerEntry] = [:]
+    var inFlight: Set<String> = []
+    var reported: Set<String> = []
+    var pending: [String: (job: Job, size: Int64, mtime: Int64, since: Double)] = [:]
+    var lastRetention: Double = 0
+
+    private let stopFlag = Mutex(false)
+    package var stopRequested: Bool { stopFlag.withLock { $0 } }
+    /// Asks the loop to stop after the file in hand.
+    package func requestStop() { stopFlag.withLock { $0 = true } }
+
+    /// Called after each file with the stats (for progress and sd_notify).
+    package var onProgress: (@Sendable (IngestStats) -> Void)? = nil
+
+    package init(config: IngestConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        store = try LogStore(stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate)
+        canonicalRoots = config.roots.map { Scanner.realPath($0.path) ?? $0.path }
+        for root in config.roots {
+            var st = stat()
+            guard stat(root.path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw IngestFailure(.unreadable, "\(root.path): not a readable directory")
+            }
+        }
+    }
+
+    /// Loads every account's ledger into memory (start-up).
+    package func loadLedger() throws {
+        for account in store.accounts() {
+            let s = try store.account(account)
+            if let days = config.retentionDays { try s.setRetention(days: days) }
+            known.merge(try s.ledger()) { $1 }
+        }
+    }
+
+    package var ledgerSize: Int { known.count }
+
+    // MARK: Candidates
+
+    func rootIndex(_ found: FoundFile) -> Int { config.roots.firstIndex { $0.path == found.root } ?? 0 }
+
+    /// Decides what to do with a found file: a job, or nothing (done already, set aside, refused).
+    func candidate(_ found: FoundFile) -> Job? {
+        let rootIdx = rootIndex(found)
+        let bucket = config.roots[rootIdx].bucket
+        let ledgerKey = bucket + "/" + found.relative
+        if let k = known[ledgerKey], k.status == .done { return nil }
+        if inFlight.contains(ledgerKey) || pending[ledgerKey] != nil { return nil }
+        let kind = ObjectKeyParser.classify(found.relative)
+        let key: LogFileKey
+        switch kind {
+        case .log(let k): key = k
+        case .digest, .digestSidecar, .insight:
+            if reported.insert(ledgerKey).inserted {
+                stats.update { $0.setAside += 1 }
+                logger.debug("set aside (not a log file)", metadata: ["file": "\(found.absolute)"])
+            }
+            return nil
+        case .temporary:
+            return nil
+        case .other(let reason):
+            // Only report names below AWSLogs/: other files in a bucket are none of our business.
+            if found.relative.contains("AWSLogs/") || found.relative.hasSuffix(".json.gz") {
+                reportOnce(ledgerKey, found.absolute, IngestFailure(.badName, "not a CloudTrail log file name: \(reason)"))
+            }
+            return nil
+        }
+        var readPath = found.absolute
+        if found.isSymlink {
+            guard let target = Scanner.realPath(found.absolute) else {
+                reportOnce(ledgerKey, found.absolute, IngestFailure(.unreadable, "symbolic link to a missing file"))
+                return nil
+            }
+            guard Scanner.isInside(target, root: canonicalRoots[rootIdx]) else {
+                reportOnce(
+                    ledgerKey, found.absolute,
+                    IngestFailure(.symlinkOutside, "symbolic link leads out of the bucket root (to \(target)); refused"))
+                return nil
+            }
+            readPath = target
+        }
+        if let k = known[ledgerKey], k.status == .failed {
+            // Retry a failed file only once it has changed.
+            var st = stat()
+            if stat(readPath, &st) == 0, Int64(st.st_size) == k.size,
+                Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000 == k.mtime
+            {
+                return nil
+            }
+        }
+        return Job(found: found, readPath: readPath, ledgerKey: ledgerKey, key: key)
+    }
+
+    func reportOnce(_ ledgerKey: String, _ path: String, _ failure: IngestFailure) {
+        guard reported.insert(ledgerKey).inserted else { return }
+        stats.update { $0.errors[failure.code, default: 0] += 1 }
+        logger.error("\(path): \(failure.reason)", metadata: ["file": "\(path)", "reason": "\(failure.code.rawValue)"])
+    }
+
+    // MARK: Processing
+
+    /// Decodes jobs on a second thread while this thread commits, one transaction per file.
+    /// `final`: incomplete files are reported instead of kept pending (used by `--once`).
+    func process(_ jobs: [Job], final: Bool) {
+        guard !jobs.isEmpty else { return }
+        for j in jobs { inFlight.insert(j.ledgerKey) }
+        stats.update { $0.queued += jobs.count }
+        let results = BlockingQueue<(Job, Result<DecodedFile, IngestFailure>)>(capacity: 3)
+        let stop: @Sendable () -> Bool = { [self] in stopRequested }
+        startThread {
+            for job in jobs {
+                if stop() { break }
+                results.put((job, FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key)))
+            }
+            results.close()
+        }
+        var handled = 0
+        while let (job, result) = results.take() {
+            handled += 1
+            inFlight.remove(job.ledgerKey)
+            stats.update { $0.queued -= 1 }
+            handle(job, result, final: final)
+            onProgress?(stats.snapshot)
+        }
+        // Jobs not reached because of a stop stay unledgered: the next start takes them.
+        for job in jobs.dropFirst(handled) { inFlight.remove(job.ledgerKey) }
+        stats.update { $0.queued -= jobs.count - handled }
+    }
+
+    func handle(_ job: Job, _ result: Result<DecodedFile, IngestFailure>, final: Bool) {
+        switch result {
+        case .success(let file):
+            do {
+                let s = try store.account(job.key.account)
+                let r = try s.commit(file, ingestionTime: Clock.nowMillis())
+                known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
+                pending.removeValue(forKey: job.ledgerKey)
+                stats.update {
+                    $0.filesIngested += 1
+                    $0.recordsRead += file.records.count
+                    $0.eventsStored += r.stored
+                    $0.duplicates += r.duplicates
+                    $0.bytesCompressed += file.compressed.count
+                    $0.recordsMissingFields += file.missingFields
+                    $0.oversizedEvents += file.oversized
+                    $0.skippedElements += file.skippedElements
+                    $0.pending = pending.count
+                }
+                if file.missingFields > 0 || file.skippedElements > 0 {
+                    logger.warning(
+                        "\(job.found.absolute): \(file.missingFields) records lack eventID or eventTime (kept), \(file.skippedElements) Records elements are not objects (skipped)",
+                        metadata: ["file": "\(job.found.absolute)", "reason": "record_missing_fields"])
+                }
+                if file.oversized > 0 {
+                    logger.notice(
+                        "\(job.found.absolute): \(file.oversized) records exceed CloudWatch's 256 KB event size (kept)",
+                        metadata: ["file": "\(job.found.absolute)", "reason": "oversized_event"])
+                }
+            } catch {
+                fail(job, IngestFailure(.storeError, "could not store: \(error)"), ledger: false)
+            }
+        case .failure(let failure):
+            if failure.mayBeIncomplete {
+                var st = stat()
+                let size = stat(job.readPath, &st) == 0 ? Int64(st.st_size) : -1
+                let mtime = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
+                if final {
+                    stats.update { $0.pending += 1 }
+                    logger.warning(
+                        "\(job.found.absolute): \(failure.reason); not ledgered, retried on the next run",
+                        metadata: ["file": "\(job.found.absolute)", "reason": "\(failure.code.rawValue)"])
+                    return
+                }
+                let now = Self.monotonicSeconds()
+                if let p = pending[job.ledgerKey], p.size == size, p.mtime == mtime {
+                    if now - p.since >= config.incompleteTimeout {
+                        pending.removeValue(forKey: job.ledgerKey)
+                        fail(job, IngestFailure(failure.code, failure.reason + " and unchanged for \(Int(config.incompleteTimeout)) s"), ledger: true)
+                    }
+                } else {
+                    pending[job.ledgerKey] = (job, size, mtime, now)
+                    logger.debug("incomplete, will retry", metadata: ["file": "\(job.found.absolute)", "reason": "\(failure.reason)"])
+                }
+                stats.update { $0.pending = pending.count }
+                return
+            }
+            let ledger = failure.code != .unreadable && failure.code != .storeError
+            fail(job, failure, ledger: ledger)
+        }
+    }
+
+    func fail(_ job: Job, _ failure: IngestFailure, ledger: Bool) {
+        var st = stat()
+        let ok = stat(job.readPath, &st) == 0
+        let size = ok ? Int64(st.st_size) : -1
+        let mtime = ok ? Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000 : -1
+        if ledger {
+            known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .failed, size: size, mtime: mtime, reason: failure.reason)
+            do {
+                try store.account(job.key.account).recordFailure(
+                    ledgerKey: job.ledgerKey, size: size, mtime: mtime, reason: "\(failure.code.rawValue): \(failure.reason)")
+            } catch {
+                logger.error("could not record failure in the ledger: \(error)", metadata: ["file": "\(job.found.absolute)"])
+            }
+            stats.update { $0.errors[failure.code, default: 0] += 1 }
+            logger.error(
+                "\(job.found.absolute): \(failure.reason)",
+                metadata: ["file": "\(job.found.absolute)", "reason": "\(failure.code.rawValue)"])
+        } else {
+            reportOnce(job.ledgerKey, job.found.absolute, failure)
+        }
+    }
+
+    // MARK: Runs
+
+    /// Scans every root and returns jobs, optionally adding inotify watches (watch first, then list).
+    func scan(watcher: Inotify?) -> [Job] {
+        var jobs: [Job] = []
+        for root in config.roots {
+            let found = Scanner.walk(root: root.path) { rel in
+                watcher?.watch(rel.isEmpty ? root.path : root.path + "/" + rel)
+            }
+            jobs += found.sorted { $0.relative < $1.relative }.compactMap(candidate)
+        }
+        return jobs
+    }
+
+    /// Processes what is there now and returns (backfill, `--once`).
+    package func runOnce() throws -> IngestStats {
+        try loadLedger()
+        process(scan(watcher: nil), final: true)
+        applyRetentionIfDue(force: true)
+        return stats.snapshot
+    }
+
+    /// Runs until ``requestStop()``: start-up scan, then inotify events, pending retries and periodic rescans.
+    /// `onReady` is called once the start-up scan is processed; `heartbeat` on every loop turn.
+    package func runForever(onReady: () -> Void, heartbeat: () -> Void) throws {
+        try loadLedger()
+        let watcher = try Inotify()
+        process(scan(watcher: watcher), final: false)
+        onReady()
+        var lastScan = Self.monotonicSeconds()
+        var lastPendingCheck = lastScan
+        while !stopRequested {
+            heartbeat()
+            let events = watcher.read(timeoutMs: 250)
+            var jobs: [Job] = []
+            var seen = Set<String>()
+            var rescan = false
+            for e in events {
+                if e.overflowed {
+                    rescan = true
+                    continue
+                }
+                guard let dir = e.directory, !e.name.isEmpty else { continue }
+                let path = dir + "/" + e.name
+                guard let root = config.roots.first(where: { Scanner.isInside(path, root: $0.path) }) else { continue }
+                let rel = String(path.dropFirst(root.path.count + 1))
+                if e.isDirectory {
+                    // A new folder: watch it, then list it (files may have landed before the watch existed).
+                    for f in Scanner.walk(root: root.path, sub: rel, onDirectory: { watcher.watch(root.path + "/" + ($0.isEmpty ? "" : $0)) })
+                    where seen.insert(f.relative).inserted {
+                        if let j = candidate(f) { jobs.append(j) }
+                    }
+                    continue
+                }
+                // IN_CREATE alone means the writer is still busy; wait for close or rename.
+                if e.mask & UInt32(IN_CREATE) != 0 && e.mask & UInt32(IN_CLOSE_WRITE) == 0 {
+                    var st = stat()
+                    guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { continue }
+                }
+                let ledgerKey = root.bucket + "/" + rel
+                pending.removeValue(forKey: ledgerKey).map { _ in () }
+                guard seen.insert(rel).inserted else { continue }
+                var st = stat()
+                let isLink = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+                if let j = candidate(FoundFile(root: root.path, relative: rel, isSymlink: isLink)) { jobs.append(j) }
+            }
+            let now = Self.monotonicSeconds()
+            if rescan || now - lastScan >= config.rescanInterval {
+                if rescan { logger.warning("inotify queue overflowed: rescanning") }
+                jobs += scan(watcher: watcher).filter { !seen.contains($0.found.relative) }
+                lastScan = now
+            }
+            if now - lastPendingCheck >= 1 {
+                lastPendingCheck = now
+                jobs += duePendingJobs(now: now)
+            }
+            process(jobs, final: false)
+            applyRetentionIfDue(force: false)
+        }
+    }
+
+    /// Pending files that changed since their last attempt, or whose wait has run out.
+    func duePendingJobs(now: Double) -> [Job] {
+        var out: [Job] = []
+        for (key, p) in pending {
+            var st = stat()
+            let size = stat(p.job.readPath, &st) == 0 ? Int64(st.st_size) : -1
+            let mtime = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
+            if size < 0 {
+                pending.removeValue(forKey: key)  // removed or renamed away: its new name arrives by itself
+                continue
+            }
+            if size != p.size || mtime != p.mtime || now - p.since >= config.incompleteTimeout {
+                out.append(p.job)
+            }
+        }
+        return out
+    }
+
+    func applyRetentionIfDue(force: Bool) {
+        let now = Self.monotonicSeconds()
+        guard config.retentionDays != nil, force || now - lastRetention >= 3600 else { return }
+        lastRetention = now
+        for account in store.accounts() {
+            do {
+                let removed = try store.account(account).applyRetention(now: Clock.nowMillis())
+                if removed > 0 { logger.info("retention removed \(removed) events", metadata: ["account": "\(account)"]) }
+            } catch {
+                logger.error("retention failed: \(error)", metadata: ["account": "\(account)"])
+            }
+        }
+    }
+
+    package static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,77 @@
+import Glibc
+
+/// A thin wrapper over Linux inotify: watches directories and reports created, written and moved-in names.
+///
+/// Neither swift-system nor swift-nio wraps inotify, so this stays small: add/remove watches and
+/// read events; the pipeline decides what they mean.
+package final class Inotify: @unchecked Sendable {
+    package struct Event: Sendable {
+        package var directory: String?
+        package var name: String
+        package var mask: UInt32
+        package var isDirectory: Bool { mask & UInt32(IN_ISDIR) != 0 }
+        package var overflowed: Bool { mask & UInt32(IN_Q_OVERFLOW) != 0 }
+    }
+
+    package let fd: Int32
+    private var byWatch: [Int32: String] = [:]
+    private var byPath: [String: Int32] = [:]
+
+    package static let fileMask = UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO) | UInt32(IN_CREATE) | UInt32(IN_ATTRIB)
+        | UInt32(IN_DELETE_SELF) | UInt32(IN_ONLYDIR)
+
+    package init() throws {
+        fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else { throw IngestFailure(.storeError, "inotify_init1: \(Sys.describe(errno))") }
+    }
+
+    deinit { close(fd) }
+
+    package var watchCount: Int { byPath.count }
+
+    /// Watches `directory` (absolute). Returns false when the kernel refused (limit reached, gone).
+    @discardableResult
+    package func watch(_ directory: String) -> Bool {
+        if byPath[directory] != nil { return true }
+        let wd = inotify_add_watch(fd, directory, Self.fileMask)
+        guard wd >= 0 else { return false }
+        byWatch[wd] = directory
+        byPath[directory] = wd
+        return true
+    }
+
+    package func isWatching(_ directory: String) -> Bool { byPath[directory] != nil }
+
+    /// Waits up to `timeoutMs` for events and returns them (empty on timeout).
+    package func read(timeoutMs: Int32) -> [Event] {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let r = Sys.retry { poll(&pfd, 1, timeoutMs) }
+        guard r > 0 else { return [] }
+        var out: [Event] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { p in Sys.retry { Glibc.read(fd, p.baseAddress!, p.count) } }
+            guard n > 0 else { break }
+            buffer.withUnsafeBytes { p in
+                var off = 0
+                let header = MemoryLayout<inotify_event>.size
+                while off + header <= n {
+                    let wd = p.load(fromByteOffset: off, as: Int32.self)
+                    let mask = p.load(fromByteOffset: off + 4, as: UInt32.self)
+                    let len = Int(p.load(fromByteOffset: off + 12, as: UInt32.self))
+                    var name = ""
+                    if len > 0 {
+                        let start = p.baseAddress! + off + header
+                        name = String(cString: start.assumingMemoryBound(to: CChar.self))
+                    }
+                    if mask & UInt32(IN_IGNORED) != 0, let dir = byWatch.removeValue(forKey: wd) {
+                        byPath.removeValue(forKey: dir)
+                    }
+                    out.append(Event(directory: byWatch[wd], name: name, mask: mask))
+                    off += header + len
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,64 @@
+import Glibc
+
+/// A file found under a bucket root.
+package struct FoundFile: Sendable, Hashable {
+    /// The bucket's root folder (absolute).
+    package var root: String
+    /// Path relative to the root, `/`-separated.
+    package var relative: String
+    /// True when the entry is a symbolic link (checked against the root before reading).
+    package var isSymlink: Bool
+
+    package var absolute: String { root + "/" + relative }
+}
+
+/// Walks a bucket mirror and lists its files; directories that are symlinks are not followed.
+package enum Scanner {
+    /// Every file under `root`, or under `root/sub` when given. Calls `onDirectory` for each directory (relative path).
+    package static func walk(root: String, sub: String = "", onDirectory: (String) -> Void = { _ in }) -> [FoundFile] {
+        var out: [FoundFile] = []
+        var stack = [sub]
+        while let rel = stack.popLast() {
+            onDirectory(rel)
+            let dirPath = rel.isEmpty ? root : root + "/" + rel
+            guard let d = opendir(dirPath) else { continue }
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                    String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+                }
+                if name == "." || name == ".." { continue }
+                let childRel = rel.isEmpty ? name : rel + "/" + name
+                var type = e.pointee.d_type
+                if type == UInt8(DT_UNKNOWN) {
+                    var st = stat()
+                    if lstat(root + "/" + childRel, &st) == 0 {
+                        switch st.st_mode & S_IFMT {
+                        case S_IFDIR: type = UInt8(DT_DIR)
+                        case S_IFLNK: type = UInt8(DT_LNK)
+                        default: type = UInt8(DT_REG)
+                        }
+                    }
+                }
+                switch type {
+                case UInt8(DT_DIR): stack.append(childRel)
+                case UInt8(DT_LNK): out.append(FoundFile(root: root, relative: childRel, isSymlink: true))
+                default: out.append(FoundFile(root: root, relative: childRel, isSymlink: false))
+                }
+            }
+            closedir(d)
+        }
+        return out
+    }
+
+    /// The canonical absolute path of `path`, or nil if it does not resolve.
+    package static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// True when `path` (canonical) lies inside `root` (canonical).
+    package static func isInside(_ path: String, root: String) -> Bool {
+        path == root || path.hasPrefix(root.hasSuffix("/") ? root : root + "/")
+    }
+}

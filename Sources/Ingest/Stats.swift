@@ -1,0 +1,57 @@
+import Synchronization
+
+/// Counters of what ingest did; read by the progress display, sd_notify STATUS and the summary.
+package struct IngestStats: Sendable, Equatable {
+    package var filesIngested = 0
+    package var recordsRead = 0
+    package var eventsStored = 0
+    package var duplicates = 0
+    package var bytesCompressed = 0
+    package var recordsMissingFields = 0
+    package var oversizedEvents = 0
+    package var skippedElements = 0
+    /// Digest, sidecar and Insights files seen and set aside for later stages.
+    package var setAside = 0
+    package var errors: [IngestFailure.Code: Int] = [:]
+    /// Files waiting: queued for decode or waiting to be completed by their writer.
+    package var queued = 0
+    package var pending = 0
+
+    package init() {}
+
+    package var errorCount: Int { errors.values.reduce(0, +) }
+
+    /// One paragraph for the end of a run.
+    package func summary(seconds: Double) -> String {
+        let rate = seconds > 0 ? Int(Double(eventsStored + duplicates) / seconds) : 0
+        var s = "Ingested \(filesIngested) files: \(eventsStored) events stored, \(duplicates) duplicates skipped"
+        s += " (\(recordsRead) records, \(rate) records/s over \(String(format1: seconds)) s)."
+        if recordsMissingFields > 0 { s += " \(recordsMissingFields) records lacked eventID or eventTime (kept)." }
+        if oversizedEvents > 0 { s += " \(oversizedEvents) records exceed 256 KB (kept)." }
+        if skippedElements > 0 { s += " \(skippedElements) Records elements were not objects (skipped)." }
+        if setAside > 0 { s += " \(setAside) digest/Insights files set aside." }
+        if errors.isEmpty {
+            s += " No errors."
+        } else {
+            let parts = errors.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }
+            s += " Errors: \(parts.joined(separator: ", "))."
+        }
+        if pending > 0 { s += " \(pending) files still incomplete (retried on the next run)." }
+        return s
+    }
+}
+
+extension String {
+    init(format1 v: Double) {
+        let tenths = Int((v * 10).rounded())
+        self = "\(tenths / 10).\(tenths % 10)"
+    }
+}
+
+/// Thread-safe holder of ``IngestStats``.
+package final class StatsBox: Sendable {
+    private let value = Mutex(IngestStats())
+    package init() {}
+    package func update(_ body: (inout IngestStats) -> Void) { value.withLock { body(&$0) } }
+    package var snapshot: IngestStats { value.withLock { $0 } }
+}

@@ -1,0 +1,227 @@
+import CloudTrail
+import Glibc
+import GRDB
+import GRDBSQLite
+
+/// One account's log group in one SQLite file: its streams, stored blocks, event-id index and ledger.
+///
+/// A delivered file belongs to exactly one account, so a file's events and its ledger row commit
+/// in one transaction: after a crash a committed file is never replayed and an uncommitted one
+/// leaves no trace. One process writes; others may read at the same time (WAL).
+package final class AccountStore: @unchecked Sendable {
+    package let account: String
+    package let path: String
+    package let groupName: String
+    let queue: DatabaseQueue
+
+    /// Opens (creating if needed, unless `readOnly`) the store of `account` under `directory`.
+    package init(directory: String, account: String, groupName: String? = nil, readOnly: Bool = false) throws {
+        self.account = account
+        self.path = "\(directory)/\(account).sqlite"
+        var config = Configuration()
+        config.readonly = readOnly
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA cache_size = -16000")
+            if !readOnly {
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+        }
+        queue = try DatabaseQueue(path: path, configuration: config)
+        if !readOnly {
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            }
+            try Schema.migrator.migrate(queue)
+            try queue.write { db in
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO meta(key, value) VALUES ('account', ?), ('group', ?), ('creation_time', ?)",
+                    arguments: [account, groupName ?? "aws-cloudtrail-logs-\(account)", Clock.nowMillis()])
+            }
+        }
+        self.groupName = try queue.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'group'")
+        } ?? "aws-cloudtrail-logs-\(account)"
+    }
+
+    // MARK: Ledger
+
+    /// Every ledger row, for the start-up scan.
+    package func ledger() throws -> [String: LedgerEntry] {
+        try queue.read { db in
+            var out: [String: LedgerEntry] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT path, status, size, mtime, reason FROM ledger")
+            while let row = try rows.next() {
+                let path: String = row[0]
+                out[path] = LedgerEntry(
+                    path: path, status: LedgerEntry.Status(rawValue: row[1]) ?? .failed, size: row[2], mtime: row[3],
+                    reason: row[4])
+            }
+            return out
+        }
+    }
+
+    /// Records that a file could not be ingested, so it is not retried until it changes.
+    package func recordFailure(ledgerKey: String, size: Int64, mtime: Int64, reason: String) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO ledger(path, status, size, mtime, reason, done_at) VALUES (?, 'failed', ?, ?, ?, ?)
+                    ON CONFLICT(path) DO UPDATE SET status = 'failed', size = excluded.size, mtime = excluded.mtime,
+                      reason = excluded.reason, done_at = excluded.done_at WHERE ledger.status != 'done'
+                    """,
+                arguments: [ledgerKey, size, mtime, reason, Clock.nowMillis()])
+        }
+    }
+
+    // MARK: Commit
+
+    /// Stores a decoded file's events (each eventID once per account) and marks it done, atomically.
+    package func commit(_ file: DecodedFile, ingestionTime: Int64) throws -> CommitResult {
+        try queue.write { db in
+            if let status = try String.fetchOne(db, sql: "SELECT status FROM ledger WHERE path = ?", arguments: [file.ledgerKey]),
+                status == "done"
+            {
+                return CommitResult(stored: 0, duplicates: 0, committed: false)
+            }
+            let streamID = try ensureStream(db, name: file.key.streamName, region: file.key.region, now: ingestionTime)
+            let blockID = (try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM blocks") ?? 1)
+            var entries = file.records.map(\.entry)
+            var seen = Set<EventKey>(minimumCapacity: entries.count)
+            var duplicates = 0
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO eventids(h, l, block) VALUES (?, ?, ?)")
+            let lookup = try db.cachedStatement(sql: "SELECT l FROM eventids WHERE h = ?")
+            let insertMore = try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO eventids_more(h, l, block) VALUES (?, ?, ?)")
+            let conn = db.sqliteConnection
+            var minTS = Int64.max
+            var maxTS = Int64.min
+            for i in entries.indices {
+                let key = file.records[i].eventKey
+                var isDuplicate = !seen.insert(key).inserted
+                if !isDuplicate {
+                    try Raw.step(insert.sqliteStatement, db: conn, key.high, key.low, blockID)
+                    if sqlite3_changes(conn) == 0 {
+                        // The high half is taken: same event, or (rarely) another id sharing it.
+                        let existingLow = try Raw.queryInt(lookup.sqliteStatement, db: conn, key.high)
+                        if existingLow == key.low {
+                            isDuplicate = true
+                        } else {
+                            try Raw.step(insertMore.sqliteStatement, db: conn, key.high, key.low, blockID)
+                            isDuplicate = sqlite3_changes(conn) == 0
+                        }
+                    }
+                }
+                if isDuplicate {
+                    entries[i].flags |= BlockEntry.duplicate
+                    duplicates += 1
+                } else {
+                    minTS = min(minTS, entries[i].timestamp)
+                    maxTS = max(maxTS, entries[i].timestamp)
+                }
+            }
+            if minTS > maxTS {
+                minTS = file.key.deliveryTime
+                maxTS = file.key.deliveryTime
+            }
+            let stored = entries.count - duplicates
+            let index = BlockIndex.encode(entries, base: minTS)
+            let blockInsert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO blocks(id, stream, min_ts, max_ts, ingestion_time, count, stored, file, raw_size, data, idx)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            try Raw.insertBlock(
+                blockInsert.sqliteStatement, db: conn, id: blockID, stream: streamID, minTS: minTS, maxTS: maxTS,
+                ingestion: ingestionTime, count: entries.count, stored: stored, file: file.ledgerKey,
+                rawSize: file.uncompressedSize, data: file.compressed, index: index)
+            try db.execute(
+                sql: """
+                    UPDATE streams SET first_ts = min(coalesce(first_ts, ?), ?), last_ts = max(coalesce(last_ts, ?), ?),
+                      last_ingestion = ?, events = events + ?, stored_bytes = stored_bytes + ? WHERE id = ?
+                    """,
+                arguments: [minTS, minTS, maxTS, maxTS, ingestionTime, stored, file.compressed.count, streamID])
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO ledger(path, status, size, mtime, events, stored, duplicates, reason, done_at, block)
+                    VALUES (?, 'done', ?, ?, ?, ?, ?, NULL, ?, ?)
+                    """,
+                arguments: [
+                    file.ledgerKey, file.size, file.mtime, entries.count, stored, duplicates, ingestionTime, blockID,
+                ])
+            return CommitResult(stored: stored, duplicates: duplicates, committed: true)
+        }
+    }
+
+    private var streamIDs: [String: Int64] = [:]
+
+    private func ensureStream(_ db: Database, name: String, region: String, now: Int64) throws -> Int64 {
+        if let id = streamIDs[name] { return id }
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO streams(name, region, creation_time) VALUES (?, ?, ?)",
+            arguments: [name, region, now])
+        guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM streams WHERE name = ?", arguments: [name]) else {
+            throw StoreError(.resourceNotFound, "stream \(name) vanished")
+        }
+        streamIDs[name] = id
+        return id
+    }
+
+    // MARK: Retention
+
+    /// Sets the group's retention (nil: never expire); only CloudWatch's allowed day values are accepted.
+    package func setRetention(days: Int?) throws {
+        if let days, !Retention.allowedDays.contains(days) {
+            throw StoreError(
+                .invalidParameter,
+                "retentionInDays \(days) is not one of \(Retention.allowedDays.map(String.init).joined(separator: ", "))")
+        }
+        try queue.write { db in
+            if let days {
+                try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('retention_days', ?)", arguments: [days])
+            } else {
+                try db.execute(sql: "DELETE FROM meta WHERE key = 'retention_days'")
+            }
+        }
+    }
+
+    package func retentionDays() throws -> Int? {
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'retention_days'") }
+    }
+
+    /// Deletes blocks whose newest event is older than the retention period; returns the events removed.
+    /// Ledger rows stay, so expired files are never ingested again.
+    @discardableResult
+    package func applyRetention(now: Int64) throws -> Int {
+        guard let days = try retentionDays() else { return 0 }
+        let cutoff = now - Int64(days) * 86_400_000
+        let removed = try queue.write { db -> Int in
+            let n = try Int.fetchOne(db, sql: "SELECT coalesce(sum(stored), 0) FROM blocks WHERE max_ts < ?", arguments: [cutoff]) ?? 0
+            let blocks = try Int.fetchOne(db, sql: "SELECT count(*) FROM blocks WHERE max_ts < ?", arguments: [cutoff]) ?? 0
+            guard blocks > 0 else { return 0 }
+            try db.execute(sql: "DELETE FROM eventids WHERE block IN (SELECT id FROM blocks WHERE max_ts < ?)", arguments: [cutoff])
+            try db.execute(
+                sql: "DELETE FROM eventids_more WHERE block IN (SELECT id FROM blocks WHERE max_ts < ?)", arguments: [cutoff])
+            try db.execute(
+                sql: """
+                    UPDATE streams SET events = events - (SELECT coalesce(sum(stored), 0) FROM blocks
+                      WHERE blocks.stream = streams.id AND max_ts < ?)
+                    """, arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM blocks WHERE max_ts < ?", arguments: [cutoff])
+            try db.execute(sql: "UPDATE streams SET first_ts = (SELECT min(min_ts) FROM blocks WHERE blocks.stream = streams.id)")
+            return n
+        }
+        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA incremental_vacuum") }
+        return removed
+    }
+}
+
+/// The wall clock in epoch milliseconds.
+package enum Clock {
+    package static func nowMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,86 @@
+import GRDB
+import GRDBSQLite
+
+/// The per-account database schema, versioned with GRDB's migrator.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+                    CREATE TABLE streams(
+                      id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, region TEXT NOT NULL,
+                      creation_time INTEGER NOT NULL, first_ts INTEGER, last_ts INTEGER, last_ingestion INTEGER,
+                      events INTEGER NOT NULL DEFAULT 0, stored_bytes INTEGER NOT NULL DEFAULT 0);
+                    -- One row per delivered file: its .json.gz as delivered and a compact index of its records.
+                    CREATE TABLE blocks(
+                      id INTEGER PRIMARY KEY, stream INTEGER NOT NULL, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL,
+                      ingestion_time INTEGER NOT NULL, count INTEGER NOT NULL, stored INTEGER NOT NULL,
+                      file TEXT NOT NULL, raw_size INTEGER NOT NULL, data BLOB NOT NULL, idx BLOB NOT NULL);
+                    CREATE INDEX blocks_by_stream_time ON blocks(stream, min_ts, max_ts);
+                    -- eventID -> first block holding it; a GUID eventID packs exactly into (h, l).
+                    CREATE TABLE eventids(h INTEGER PRIMARY KEY, l INTEGER NOT NULL, block INTEGER NOT NULL);
+                    CREATE TABLE eventids_more(h INTEGER, l INTEGER, block INTEGER NOT NULL, PRIMARY KEY(h, l)) WITHOUT ROWID;
+                    CREATE TABLE ledger(
+                      path TEXT PRIMARY KEY, status TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
+                      events INTEGER, stored INTEGER, duplicates INTEGER, reason TEXT, done_at INTEGER, block INTEGER)
+                      WITHOUT ROWID;
+                    """)
+        }
+        return m
+    }
+}
+
+/// Thin helpers over the SQLite C API for the per-event hot path, where GRDB's argument boxing costs too much.
+enum Raw {
+    static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    static func check(_ rc: Int32, _ db: OpaquePointer?) throws {
+        guard rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db)))
+        }
+    }
+
+    static func step(_ s: OpaquePointer?, db: OpaquePointer?, _ a: Int64, _ b: Int64, _ c: Int64) throws {
+        sqlite3_bind_int64(s, 1, a)
+        sqlite3_bind_int64(s, 2, b)
+        sqlite3_bind_int64(s, 3, c)
+        let rc = sqlite3_step(s)
+        sqlite3_reset(s)
+        try check(rc, db)
+    }
+
+    static func queryInt(_ s: OpaquePointer?, db: OpaquePointer?, _ a: Int64) throws -> Int64? {
+        sqlite3_bind_int64(s, 1, a)
+        defer { sqlite3_reset(s) }
+        let rc = sqlite3_step(s)
+        try check(rc, db)
+        return rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : nil
+    }
+
+    static func insertBlock(
+        _ s: OpaquePointer?, db: OpaquePointer?, id: Int64, stream: Int64, minTS: Int64, maxTS: Int64, ingestion: Int64,
+        count: Int, stored: Int, file: String, rawSize: Int, data: [UInt8], index: [UInt8]
+    ) throws {
+        sqlite3_bind_int64(s, 1, id)
+        sqlite3_bind_int64(s, 2, stream)
+        sqlite3_bind_int64(s, 3, minTS)
+        sqlite3_bind_int64(s, 4, maxTS)
+        sqlite3_bind_int64(s, 5, ingestion)
+        sqlite3_bind_int64(s, 6, Int64(count))
+        sqlite3_bind_int64(s, 7, Int64(stored))
+        sqlite3_bind_text(s, 8, file, -1, transient)
+        sqlite3_bind_int64(s, 9, Int64(rawSize))
+        let rc: Int32 = data.withUnsafeBytes { d in
+            index.withUnsafeBytes { x in
+                sqlite3_bind_blob(s, 10, d.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(d.count), nil)
+                sqlite3_bind_blob(s, 11, x.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(x.count), nil)
+                return sqlite3_step(s)
+            }
+        }
+        sqlite3_clear_bindings(s)
+        sqlite3_reset(s)
+        try check(rc, db)
+    }
+}

@@ -1,0 +1,90 @@
+import CSystemd
+import Glibc
+import Logging
+
+/// Sends structured entries to journald with `sd_journal_sendv` (Swift cannot call the variadic `sd_journal_send`).
+public enum Journal {
+    /// True when journald's socket exists.
+    public static var available: Bool { access("/run/systemd/journal/socket", F_OK) == 0 }
+
+    /// Sends one entry; field names must be `[A-Z0-9_]`, not starting with `_` (invalid ones are sanitised).
+    /// Returns 0 or a negative errno.
+    @discardableResult
+    public static func send(_ fields: [(String, String)]) -> Int32 {
+        // Pack every NAME=value into one buffer, then point the iovecs into it.
+        var buffer: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for (name, value) in fields {
+            let start = buffer.count
+            buffer += Array(sanitize(name).utf8)
+            buffer.append(0x3D)
+            buffer += Array(value.utf8)
+            ranges.append(start..<buffer.count)
+        }
+        return buffer.withUnsafeMutableBytes { raw -> Int32 in
+            var iov = ranges.map { r in
+                iovec(iov_base: raw.baseAddress! + r.lowerBound, iov_len: r.count)
+            }
+            return iov.withUnsafeMutableBufferPointer { sd_journal_sendv($0.baseAddress, Int32($0.count)) }
+        }
+    }
+
+    /// A valid journal field name: upper case, `[A-Z0-9_]`, not starting with `_` or a digit, at most 64 bytes.
+    public static func sanitize(_ name: String) -> String {
+        var out = String(name.uppercased().map { c -> Character in
+            (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") ? c : "_"
+        })
+        while out.hasPrefix("_") { out.removeFirst() }
+        if let f = out.first, f.isNumber { out = "F" + out }
+        if out.isEmpty { out = "FIELD" }
+        return String(out.prefix(64))
+    }
+
+    /// journald PRIORITY for a swift-log level.
+    public static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: return 7
+        case .info: return 6
+        case .notice: return 5
+        case .warning: return 4
+        case .error: return 3
+        case .critical: return 2
+        }
+    }
+}
+
+/// A swift-log handler writing to journald: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, CODE_* and
+/// one upper-case field per metadata key (`file` → `TRAILWATCH_FILE`).
+public struct JournalLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    public let label: String
+    public let identifier: String
+
+    public init(label: String, identifier: String = "trailwatch") {
+        self.label = label
+        self.identifier = identifier
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var fields: [(String, String)] = [
+            ("MESSAGE", "\(event.message)"),
+            ("PRIORITY", String(Journal.priority(event.level))),
+            ("SYSLOG_IDENTIFIER", identifier),
+            ("CODE_FILE", event.file),
+            ("CODE_LINE", String(event.line)),
+            ("CODE_FUNC", event.function),
+            ("TRAILWATCH_LOGGER", label),
+        ]
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        for (k, v) in merged.sorted(by: { $0.key < $1.key }) {
+            fields.append(("TRAILWATCH_" + Journal.sanitize(k), "\(v)"))
+        }
+        Journal.send(fields)
+    }
+}

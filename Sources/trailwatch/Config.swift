@@ -1,0 +1,91 @@
+import CloudTrail
+import Glibc
+import Ingest
+
+/// The config file: `key = value` lines, `#` comments; see packaging/trailwatch.conf.
+struct ConfigFile {
+    var logs: [IngestConfig.Root] = []
+    var state: String?
+    var groupTemplate: String?
+    var retentionDays: Int?
+    var incompleteTimeout: Double?
+    var rescanInterval: Double?
+    var logTarget: String?
+    var logLevel: String?
+
+    struct ParseError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func load(_ path: String) throws -> ConfigFile {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ParseError(description: "\(path): cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n <= 0 { break }
+            bytes += buf[0..<n]
+        }
+        return try parse(String(decoding: bytes, as: UTF8.self), path: path)
+    }
+
+    static func parse(_ text: String, path: String) throws -> ConfigFile {
+        var c = ConfigFile()
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(raw)
+            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            let trimmed = line.trimmingCharacters()
+            if trimmed.isEmpty { continue }
+            guard let eq = trimmed.firstIndex(of: "=") else {
+                throw ParseError(description: "\(path):\(n + 1): expected 'key = value'")
+            }
+            let key = String(trimmed[..<eq]).trimmingCharacters()
+            let value = String(trimmed[trimmed.index(after: eq)...]).trimmingCharacters()
+            func number() throws -> Double {
+                guard let d = Double(value) else { throw ParseError(description: "\(path):\(n + 1): \(key) needs a number") }
+                return d
+            }
+            switch key {
+            case "logs":
+                // `logs = /path/to/mirror [bucket=NAME]`
+                let parts = value.split(separator: " ")
+                guard let p = parts.first else { throw ParseError(description: "\(path):\(n + 1): logs needs a folder") }
+                var bucket: String? = nil
+                for extra in parts.dropFirst() where extra.hasPrefix("bucket=") { bucket = String(extra.dropFirst(7)) }
+                c.logs.append(IngestConfig.Root(path: String(p), bucket: bucket))
+            case "state": c.state = value
+            case "group-name-template": c.groupTemplate = value
+            case "retention-days": c.retentionDays = Int(try number())
+            case "incomplete-timeout": c.incompleteTimeout = try number()
+            case "rescan-interval": c.rescanInterval = try number()
+            case "log-target": c.logTarget = value
+            case "log-level": c.logLevel = value
+            default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
+            }
+        }
+        return c
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" || f == "\r" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
+        return String(s)
+    }
+}
+
+/// Parses ISO 8601 (`2024-03-01T00:00:00Z`, date only too) or epoch milliseconds.
+func parseTime(_ s: String) throws -> Int64 {
+    if !s.isEmpty, s.allSatisfy({ $0.isNumber }), let v = Int64(s) { return v }
+    if let v = Timestamp.parseISO8601(s) { return v }
+    if s.count == 10, let v = Timestamp.parseISO8601(s + "T00:00:00Z") { return v }
+    throw ValidationError("'\(s)' is neither ISO 8601 (2024-03-01T10:00:00Z) nor epoch milliseconds")
+}
+
+import ArgumentParser

@@ -1,0 +1,204 @@
+import ArgumentParser
+import Glibc
+import Ingest
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Systemd
+import UnixSignals
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ingest a bucket mirror: once (backfill) or as a service watching for new files.")
+
+    @Option(name: .customLong("logs"), help: "A mirrored bucket's root (the folder holding AWSLogs/ or the prefix). Repeatable.")
+    var logs: [String] = []
+
+    @Option(help: "State directory: ledger and store.")
+    var state: String?
+
+    @Option(help: "Config file (flags override it).")
+    var config: String?
+
+    @Flag(help: "Process what is there and exit (backfill).")
+    var once = false
+
+    @Option(help: "Where trailwatch's own logs go: journal, stderr (default: journal under systemd, else stderr).")
+    var logTo: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    @Option(help: "Seconds a truncated or empty file may stay unchanged before it is declared failed.")
+    var incompleteTimeout: Double?
+
+    @Option(help: "Seconds between full rescans of the mirror.")
+    var rescanInterval: Double?
+
+    @Option(help: "Retention in days for every log group (CloudWatch's allowed values).")
+    var retentionDays: Int?
+
+    func run() async throws {
+        var file = ConfigFile()
+        if let config {
+            do { file = try ConfigFile.load(config) } catch { throw ValidationError("\(error)") }
+        }
+        let roots = logs.isEmpty ? file.logs : logs.map { IngestConfig.Root(path: Self.absolute($0)) }
+        guard !roots.isEmpty else { throw ValidationError("name at least one --logs DIR (or 'logs =' in the config)") }
+        guard let stateDir = state ?? file.state else { throw ValidationError("name --state DIR (or 'state =' in the config)") }
+        var cfg = IngestConfig(roots: roots, stateDirectory: Self.absolute(stateDir))
+        cfg.groupTemplate = file.groupTemplate ?? cfg.groupTemplate
+        cfg.incompleteTimeout = incompleteTimeout ?? file.incompleteTimeout ?? cfg.incompleteTimeout
+        cfg.rescanInterval = rescanInterval ?? file.rescanInterval ?? cfg.rescanInterval
+        cfg.retentionDays = retentionDays ?? file.retentionDays
+
+        let target = logTo ?? file.logTarget ?? (SystemdNotify.underSystemd && Journal.available ? "journal" : "stderr")
+        let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in
+            var h: any LogHandler =
+                target == "journal" ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "trailwatch")
+        let ingestor: Ingestor
+        do { ingestor = try Ingestor(config: cfg, logger: logger) } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(2)
+        }
+        if once {
+            try runOnce(ingestor)
+        } else {
+            try await runService(ingestor, logger: logger)
+        }
+    }
+
+    func runOnce(_ ingestor: Ingestor) throws {
+        let started = Ingestor.monotonicSeconds()
+        let progress = Progress(enabled: isatty(2) != 0, started: started)
+        ingestor.onProgress = { progress.show($0) }
+        let stats = try ingestor.runOnce()
+        progress.finish()
+        let summary = stats.summary(seconds: Ingestor.monotonicSeconds() - started)
+        print(summary)
+    }
+
+    func runService(_ ingestor: Ingestor, logger: Logger) async throws {
+        let service = IngestService(ingestor: ingestor, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        print(ingestor.stats.snapshot.summary(seconds: Ingestor.monotonicSeconds() - service.started))
+    }
+
+    static func absolute(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        var buf = [CChar](repeating: 0, count: 4096)
+        let cwd = getcwd(&buf, buf.count).map { String(cString: $0) } ?? "."
+        return cwd + "/" + (p.hasPrefix("./") ? String(p.dropFirst(2)) : p)
+    }
+}
+
+/// Runs the ingest loop on its own thread and tells systemd how it goes.
+struct IngestService: Service {
+    let ingestor: Ingestor
+    let logger: Logger
+    let started = Ingestor.monotonicSeconds()
+
+    func run() async throws {
+        let watchdog = SystemdNotify.watchdogInterval
+        let ingestor = self.ingestor
+        let logger = self.logger
+        let lastStatus = Mutex(0.0)
+        ingestor.onProgress = { stats in
+            let now = Ingestor.monotonicSeconds()
+            let due = lastStatus.withLock { last in
+                if now - last >= 1 {
+                    last = now
+                    return true
+                }
+                return false
+            }
+            if due { SystemdNotify.status(Self.status(stats)) }
+        }
+        try await withGracefulShutdownHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
+                startThread {
+                    var lastPing = 0.0
+                    do {
+                        try ingestor.runForever(
+                            onReady: {
+                                let s = ingestor.stats.snapshot
+                                logger.info("ready: start-up scan done, \(ingestor.ledgerSize) files in the ledger, watching for new files")
+                                SystemdNotify.ready(status: Self.status(s))
+                            },
+                            heartbeat: {
+                                // The loop turns at least every 250 ms while healthy; a stuck store stops the pings.
+                                guard let w = watchdog else { return }
+                                let now = Ingestor.monotonicSeconds()
+                                if now - lastPing >= w {
+                                    lastPing = now
+                                    SystemdNotify.watchdog()
+                                }
+                            })
+                        cont.resume()
+                    } catch {
+                        cont.resume(throwing: error)
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            SystemdNotify.stopping()
+            logger.info("stopping: finishing the file in hand")
+            ingestor.requestStop()
+        }
+    }
+
+    static func status(_ s: IngestStats) -> String {
+        "\(s.filesIngested) files, \(s.eventsStored) events, \(s.duplicates) duplicates, \(s.errorCount) errors, \(s.pending) incomplete"
+    }
+}
+
+/// A one-line progress display on a terminal: files and events done, events/s, time left.
+final class Progress: Sendable {
+    let enabled: Bool
+    let started: Double
+    private let last = Mutex(0.0)
+
+    init(enabled: Bool, started: Double) {
+        self.enabled = enabled
+        self.started = started
+    }
+
+    func show(_ s: IngestStats) {
+        guard enabled else { return }
+        let now = Ingestor.monotonicSeconds()
+        guard last.withLock({ l in
+            if now - l < 0.2 { return false }
+            l = now
+            return true
+        }) else { return }
+        let elapsed = max(0.001, now - started)
+        let rate = Double(s.recordsRead) / elapsed
+        let filesPerSec = Double(s.filesIngested) / elapsed
+        let left = filesPerSec > 0 ? Int(Double(s.queued) / filesPerSec) : 0
+        let line = "\r\u{1B}[K\(s.filesIngested) files, \(s.eventsStored) events, \(Int(rate)) events/s, \(s.queued) files left, ~\(left) s"
+        writeStderr(line)
+    }
+
+    func finish() {
+        if enabled { writeStderr("\r\u{1B}[K") }
+    }
+}
+
+/// Writes text to standard error without going through C's shared `stderr` stream.
+func writeStderr(_ s: String) {
+    var bytes = Array(s.utf8)
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress! + off, $0.count - off) }
+        if n <= 0 { return }
+        off += n
+    }
+}
