@@ -59,14 +59,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail", "Gzip"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail", "Gzip"], exclude: ["Fixtures"]),
         .testTarget(name: "FilterPatternTests", dependencies: ["FilterPattern", "CloudTrail"]),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "CloudTrail", "Gzip"]),
         .testTarget(
             name: "IngestTests",
             dependencies: ["Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", .product(name: "Logging", package: "swift-log")],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["CloudTrail", "Gzip", "Simulator", "LogStore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore"]),
     ]
 )

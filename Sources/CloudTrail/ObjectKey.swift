@@ -151,22 +151,28 @@ public enum ObjectKeyParser {
         guard stem.count > 12 + marker.count, Array(stem[12..<(12 + marker.count)]) == marker else { return nil }
         let account = String(decoding: stem[0..<12], as: UTF8.self)
         guard isAccountID(account) else { return nil }
-        // The tail is `<region>_<YYYYMMDDTHHmmZ>[_]<unique16>`.
+        // The tail is `<region>_<YYYYMMDDTHHmmZ>[_]<unique16>`: anchor on the timestamp.
         let rest = Array(stem[(12 + marker.count)...])
-        guard rest.count >= 1 + 1 + 14 + 16 else { return nil }
-        let unique = Array(rest.suffix(16))
-        guard unique.allSatisfy(isAlnum) else { return nil }
-        var head = Array(rest.dropLast(16))
-        if head.last == UInt8(ascii: "_") { head.removeLast() }
-        guard head.count >= 16 else { return nil }
-        let ts = Array(head.suffix(14))
-        head.removeLast(14)
-        guard head.last == UInt8(ascii: "_") else { return nil }
-        head.removeLast()
-        guard !head.isEmpty, ts[8] == UInt8(ascii: "T"), ts[13] == UInt8(ascii: "Z") else { return nil }
-        let tsString = String(decoding: ts, as: UTF8.self)
-        guard let time = Timestamp.parseCompact(tsString) else { return nil }
-        return (account, String(decoding: head, as: UTF8.self), time, String(decoding: unique, as: UTF8.self))
+        func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+        var p = 1
+        while p + 14 <= rest.count {
+            if rest[p - 1] == UInt8(ascii: "_"), rest[p + 8] == UInt8(ascii: "T"), rest[p + 13] == UInt8(ascii: "Z"),
+                rest[p..<(p + 8)].allSatisfy(isDigit), rest[(p + 9)..<(p + 13)].allSatisfy(isDigit)
+            {
+                break
+            }
+            p += 1
+        }
+        guard p + 14 <= rest.count else { return nil }
+        let region = String(decoding: rest[0..<(p - 1)], as: UTF8.self)
+        guard !region.isEmpty, let time = Timestamp.parseCompact(String(decoding: rest[p..<(p + 14)], as: UTF8.self)) else {
+            return nil
+        }
+        var u = p + 14
+        if u < rest.count, rest[u] == UInt8(ascii: "_") { u += 1 }
+        let unique = rest[u...]
+        guard (1...32).contains(unique.count), unique.allSatisfy(isAlnum) else { return nil }
+        return (account, region, time, String(decoding: unique, as: UTF8.self))
     }
 
     /// `<account>_CloudTrail-Digest_<region>_<trail>_<home-region>_<YYYYMMDDTHHmmssZ>[_backfill].json.gz`, parsed from the right.

@@ -5,6 +5,11 @@ public struct RecordInfo: Sendable, Equatable {
     /// The dedup key of `eventID`, or nil when absent.
     public var eventKey: EventKey?
 
+    public init(eventTime: Int64? = nil, eventKey: EventKey? = nil) {
+        self.eventTime = eventTime
+        self.eventKey = eventKey
+    }
+
     static let keys: [[UInt8]] = [Array("eventTime".utf8), Array("eventID".utf8)]
 
     /// Reads `eventTime` and `eventID`; returns nil when the bytes are not a well-formed JSON object.

@@ -210,6 +210,7 @@ struct Parser {
         if eat("!=") { op = .ne } else if eat("<=") { op = .le } else if eat(">=") { op = .ge }
         else if eat("=") { op = .eq } else if eat("<") { op = .lt } else if eat(">") { op = .gt }
         else { throw error("expected an operator (=, !=, <, >, <=, >=, IS, NOT EXISTS)") }
+        if peek == "=" { throw error("use a single '=' to compare") }
         skipSpace()
         guard let c = peek else { throw error("expected a value") }
         if c == "\"" {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what trailwatch needs to build and test on Debian 12 (the Swift toolchain itself is assumed),
+# and starts journald standalone when the machine runs none (containers, CI).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+need=()
+for pkg in libsystemd-dev zlib1g-dev libsqlite3-dev pkg-config systemd util-linux python3 procps; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need[@]}"
+fi
+if [ ! -S /run/systemd/journal/socket ]; then
+  $SUDO mkdir -p /run/systemd/journal /var/log/journal
+  $SUDO /lib/systemd/systemd-journald >/dev/null 2>&1 &
+  for _ in $(seq 1 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
+fi
+echo "setup done: build deps installed; journald socket: $( [ -S /run/systemd/journal/socket ] && echo present || echo MISSING)"
