@@ -33,6 +33,19 @@ public struct LogFileKey: Sendable, Equatable, Hashable {
     /// The file name itself.
     public var fileName: String
 
+    public init(
+        prefix: String, organizationID: String?, account: String, region: String, deliveryTime: Int64, unique: String,
+        fileName: String
+    ) {
+        self.prefix = prefix
+        self.organizationID = organizationID
+        self.account = account
+        self.region = region
+        self.deliveryTime = deliveryTime
+        self.unique = unique
+        self.fileName = fileName
+    }
+
     /// The CloudWatch Logs stream CloudTrail would deliver this file's events to.
     public var streamName: String { "\(account)_CloudTrail_\(region)" }
 }

@@ -53,6 +53,12 @@ package struct CommitResult: Sendable, Equatable {
     package var duplicates: Int
     /// False when the ledger already held the file (nothing was written).
     package var committed: Bool
+
+    package init(stored: Int, duplicates: Int, committed: Bool) {
+        self.stored = stored
+        self.duplicates = duplicates
+        self.committed = committed
+    }
 }
 
 /// A ledger row: what happened to one file.

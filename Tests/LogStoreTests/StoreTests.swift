@@ -1,0 +1,166 @@
+import CloudTrail
+import FilterPattern
+import Foundation
+import Gzip
+import LogStore
+import Testing
+
+func tempDir() -> String {
+    let p = NSTemporaryDirectory() + "trailwatch-test-" + UUID().uuidString
+    try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+    return p
+}
+
+let account = "123456789012"
+
+/// Builds a delivered file with one record per (eventID, eventTime ms), laid out as CloudTrail writes it.
+func makeFile(_ events: [(id: String, time: Int64)], region: String = "us-east-1", name: String) -> DecodedFile {
+    var json = Array(#"{"Records":["#.utf8)
+    var records: [DecodedFile.Record] = []
+    for (n, e) in events.enumerated() {
+        if n > 0 { json.append(0x2C) }
+        let rec = Array(#"{"eventTime":"\#(Timestamp.formatISO8601(e.time))","eventID":"\#(e.id)","eventName":"E\#(n % 7)","awsRegion":"\#(region)","n":\#(n)}"#.utf8)
+        records.append(
+            DecodedFile.Record(
+                entry: BlockEntry(timestamp: e.time, offset: json.count, length: rec.count), eventKey: EventKey(Array(e.id.utf8))))
+        json += rec
+    }
+    json += Array("]}".utf8)
+    let key = LogFileKey(
+        prefix: "", organizationID: nil, account: account, region: region, deliveryTime: events.first?.time ?? 0,
+        unique: "AAAAAAAAAAAAAAAA", fileName: name)
+    return DecodedFile(
+        ledgerKey: "bucket/" + name, key: key, size: 1, mtime: 1, compressed: Deflater.gzip(json), uncompressedSize: json.count,
+        records: records)
+}
+
+func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n) }
+
+@Suite struct StoreTests {
+    @Test func storesOnceAndKeepsOriginalBytes() throws {
+        let store = try AccountStore(directory: tempDir(), account: account)
+        let t0: Int64 = 1_709_251_200_000
+        let a = makeFile((0..<100).map { (uuid($0), t0 + Int64($0) * 1000) }, name: "a")
+        let b = makeFile((50..<150).map { (uuid($0), t0 + Int64($0) * 1000) }, name: "b")  // 50 duplicates of a
+        let ra = try store.commit(a, ingestionTime: 1)
+        let rb = try store.commit(b, ingestionTime: 2)
+        #expect(ra == CommitResult(stored: 100, duplicates: 0, committed: true))
+        #expect(rb == CommitResult(stored: 50, duplicates: 50, committed: true))
+        // The same file again: the ledger says done, nothing is written.
+        #expect(try store.commit(a, ingestionTime: 3) == CommitResult(stored: 0, duplicates: 0, committed: false))
+        let page = try store.filter()
+        #expect(page.events.count == 150)
+        #expect(page.nextToken == nil)
+        #expect(Set(page.events.map { String(decoding: $0.message, as: UTF8.self) }).count == 150)
+        // Original bytes: the message is exactly the record as written.
+        let first = try #require(page.events.first)
+        #expect(String(decoding: first.message, as: UTF8.self).hasPrefix(#"{"eventTime":"2024-03-01T00:00:00Z","eventID":"\#(uuid(0))""#))
+        #expect(first.logStreamName == "123456789012_CloudTrail_us-east-1")
+        #expect(try store.ledger()["bucket/a"]?.status == .done)
+        #expect(try store.streams().map(\.events) == [150])
+    }
+
+    @Test func filterPaginatesOverMoreThanTenThousandWithoutGapsOrRepeats() throws {
+        let store = try AccountStore(directory: tempDir(), account: account)
+        let t0: Int64 = 1_709_251_200_000
+        // 25,000 events in 10 files, out of order across files, many sharing a timestamp.
+        for f in 0..<10 {
+            let events = (0..<2500).map { i -> (String, Int64) in
+                let n = f * 2500 + i
+                return (uuid(n), t0 + Int64((n * 7919) % 5000) * 1000)
+            }
+            _ = try store.commit(makeFile(events, region: f % 2 == 0 ? "us-east-1" : "eu-west-1", name: "f\(f)"), ingestionTime: Int64(f))
+        }
+        var seen: [String] = []
+        var token: String? = nil
+        var pages = 0
+        var lastTimestamp = Int64.min
+        repeat {
+            let page = try store.filter(limit: 3000, nextToken: token)
+            for e in page.events {
+                #expect(e.timestamp >= lastTimestamp, "ordered by timestamp")
+                lastTimestamp = e.timestamp
+                seen.append(e.eventId)
+            }
+            #expect(page.nextToken != token, "tokens advance")
+            token = page.nextToken
+            pages += 1
+        } while token != nil
+        #expect(seen.count == 25_000)
+        #expect(Set(seen).count == 25_000)
+        #expect(pages == 9)
+        // A page holds at most 10,000 events and about 1 MB, as in CloudWatch.
+        let p1 = try store.filter()
+        #expect(p1.events.count <= 10_000)
+        #expect(p1.events.reduce(0) { $0 + $1.message.count + 26 } <= 1_048_576 + 400)
+        #expect(p1.nextToken != nil)
+        // A stream filter and a pattern.
+        let east = try store.filter(streams: ["123456789012_CloudTrail_us-east-1"], pattern: FilterPattern("{ $.eventName = E3 }"))
+        #expect(east.events.allSatisfy { $0.logStreamName.hasSuffix("us-east-1") && String(decoding: $0.message, as: UTF8.self).contains(#""eventName":"E3""#) })
+        let expected = (0..<25_000).filter { n in (n / 2500) % 2 == 0 && (n % 2500) % 7 == 3 }.count
+        #expect(east.events.count == expected)
+        #expect(throws: StoreError.self) { try store.filter(nextToken: "garbage") }
+        #expect(throws: StoreError.self) { try store.filter(streams: ["nope"]) }
+    }
+
+    @Test func timeBoundaries() throws {
+        let store = try AccountStore(directory: tempDir(), account: account)
+        let t: [Int64] = [1000, 2000, 2000, 3000, 4000].map { 1_709_251_200_000 + $0 }
+        _ = try store.commit(makeFile(t.enumerated().map { (uuid($0.offset), $0.element) }, name: "x"), ingestionTime: 1)
+        // FilterLogEvents: start and end inclusive.
+        #expect(try store.filter(start: t[1], end: t[3]).events.map(\.timestamp) == [t[1], t[2], t[3]])
+        // GetLogEvents: start inclusive, end exclusive.
+        let stream = "123456789012_CloudTrail_us-east-1"
+        #expect(try store.get(stream: stream, start: t[1], end: t[3], fromHead: true).events.map(\.timestamp) == [t[1], t[2]])
+        #expect(try store.filter(start: t[4] + 1).events.isEmpty)
+        #expect(try store.filter(end: t[0] - 1).events.isEmpty)
+    }
+
+    @Test func getLogEventsTokens() throws {
+        let store = try AccountStore(directory: tempDir(), account: account)
+        let t0: Int64 = 1_709_251_200_000
+        _ = try store.commit(makeFile((0..<25).map { (uuid($0), t0 + Int64($0) * 1000) }, name: "g"), ingestionTime: 1)
+        let stream = "123456789012_CloudTrail_us-east-1"
+        // Without a token and startFromHead=false: the newest page, ascending inside.
+        let last = try store.get(stream: stream, limit: 10)
+        #expect(last.events.map(\.timestamp) == (15..<25).map { t0 + Int64($0) * 1000 })
+        // Backward from there.
+        let before = try store.get(stream: stream, limit: 10, nextToken: last.nextBackwardToken)
+        #expect(before.events.map(\.timestamp) == (5..<15).map { t0 + Int64($0) * 1000 })
+        // Forward from the head through the end: the end is signalled by the same token coming back.
+        var token: String? = nil
+        var all: [Int64] = []
+        while true {
+            let page = try store.get(stream: stream, fromHead: true, limit: 10, nextToken: token)
+            all += page.events.map(\.timestamp)
+            if page.nextForwardToken == token { break }
+            token = page.nextForwardToken
+        }
+        #expect(all == (0..<25).map { t0 + Int64($0) * 1000 })
+    }
+
+    @Test func retentionAcceptsCloudWatchValuesAndExpires() throws {
+        let store = try AccountStore(directory: tempDir(), account: account)
+        #expect(throws: StoreError.self) { try store.setRetention(days: 2) }
+        try store.setRetention(days: 1)
+        let now: Int64 = 1_709_251_200_000
+        _ = try store.commit(makeFile([(uuid(1), now - 3 * 86_400_000)], name: "old"), ingestionTime: 1)
+        _ = try store.commit(makeFile([(uuid(2), now - 3_600_000)], name: "new"), ingestionTime: 1)
+        #expect(try store.applyRetention(now: now) == 1)
+        #expect(try store.filter().events.count == 1)
+        // The expired file stays in the ledger: it is not ingested again.
+        #expect(try store.commit(makeFile([(uuid(1), now - 3 * 86_400_000)], name: "old"), ingestionTime: 2).committed == false)
+        // Its eventID is forgotten with it.
+        #expect(try store.commit(makeFile([(uuid(1), now - 3 * 86_400_000)], name: "old-again"), ingestionTime: 2).stored == 1)
+    }
+
+    @Test func blockIndexRoundTrips() {
+        let entries = [
+            BlockEntry(timestamp: 100, offset: 12, length: 50),
+            BlockEntry(timestamp: 90, offset: 63, length: 300_000, flags: BlockEntry.oversized),
+            BlockEntry(timestamp: 5_000_000, offset: 300_064, length: 7, flags: BlockEntry.duplicate),
+        ]
+        #expect(BlockIndex.decode(BlockIndex.encode(entries, base: 90), base: 90) == entries)
+        #expect(BlockIndex.decode([0xFF], base: 0) == nil)
+    }
+}
