@@ -64,7 +64,10 @@ let package = Package(
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "CloudTrail", "Gzip"]),
         .testTarget(
             name: "IngestTests",
-            dependencies: ["Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore"]),

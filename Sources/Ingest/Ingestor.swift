@@ -220,7 +220,7 @@ package final class Ingestor: @unchecked Sendable {
                 let size = stat(job.readPath, &st) == 0 ? Int64(st.st_size) : -1
                 let mtime = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
                 if final {
-                    stats.update { $0.pending += 1 }
+                    stats.update { $0.incomplete += 1 }
                     logger.warning(
                         "\(job.found.absolute): \(failure.reason); not ledgered, retried on the next run",
                         metadata: ["file": "\(job.found.absolute)", "reason": "\(failure.code.rawValue)"])

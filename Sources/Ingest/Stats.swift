@@ -15,7 +15,10 @@ package struct IngestStats: Sendable, Equatable {
     package var errors: [IngestFailure.Code: Int] = [:]
     /// Files waiting: queued for decode or waiting to be completed by their writer.
     package var queued = 0
+    /// Files seen truncated or empty that the daemon is waiting on.
     package var pending = 0
+    /// Files a one-shot run found truncated or empty: not ledgered, taken by the next run.
+    package var incomplete = 0
 
     package init() {}
 
@@ -36,7 +39,8 @@ package struct IngestStats: Sendable, Equatable {
             let parts = errors.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }
             s += " Errors: \(parts.joined(separator: ", "))."
         }
-        if pending > 0 { s += " \(pending) files still incomplete (retried on the next run)." }
+        if incomplete > 0 { s += " \(incomplete) files still incomplete (taken by the next run)." }
+        if pending > 0 { s += " \(pending) files still incomplete (waiting for their writer)." }
         return s
     }
 }

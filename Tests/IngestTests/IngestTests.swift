@@ -1,0 +1,203 @@
+import CloudTrail
+import Foundation
+import Gzip
+import Ingest
+import InMemoryLogging
+import LogStore
+import Logging
+import Simulator
+import Testing
+
+@Suite struct IngestTests {
+    @Test func generatedBucketOfThreeAccountsAndTwoRegionsExactlyOnce() throws {
+        let bucket = tempDir("bucket") + "/demo-bucket"
+        var o = Simulator.Options(out: bucket)
+        o.accounts = 3
+        o.regions = ["us-east-1", "eu-west-1"]
+        o.hours = 2
+        o.ratePerMinute = 30
+        o.duplicateFraction = 0.02
+        let manifest = try Simulator(o).write(windows: 0..<24)
+        #expect(manifest.duplicates > 0 && manifest.late > 0, "the bucket must exercise duplicates and late events")
+        let truth = try Truth(bucket: bucket)
+        #expect(truth.records == manifest.records)
+
+        let state = tempDir("state")
+        let (ingestor, _) = try makeIngestor(bucket: bucket, state: state)
+        let stats = try ingestor.runOnce()
+        #expect(stats.filesIngested == manifest.files)
+        #expect(stats.errorCount == 0)
+        #expect(stats.eventsStored == truth.events.count)
+        #expect(stats.duplicates == truth.records - truth.events.count)
+
+        let stored = try storedEvents(state: state)
+        #expect(stored.count == truth.events.count)
+        var seen = Set<String>()
+        for e in stored {
+            let id = eventID(e.message)
+            let key = "\(e.account)/\(id)"
+            #expect(seen.insert(key).inserted, "stored twice: \(key)")
+            let expected = try #require(truth.events[key], "unknown event \(key)")
+            #expect(e.stream == "\(expected.account)_CloudTrail_\(expected.region)")
+            // The message is the record's original bytes, as they stand in the delivered file.
+            #expect(truth.contents[id]!.range(of: Data(e.message)) != nil)
+        }
+        #expect(seen.count == truth.events.count)
+        let groups = try LogStore(stateDirectory: state, readOnly: true).groups().map(\.name)
+        #expect(groups.count == 3 && groups.allSatisfy { $0.hasPrefix("aws-cloudtrail-logs-") })
+
+        // A second run (a restart) takes nothing again.
+        let (again, _) = try makeIngestor(bucket: bucket, state: state)
+        let s2 = try again.runOnce()
+        #expect(s2.filesIngested == 0 && s2.eventsStored == 0)
+    }
+
+    @Test func realInvictusDeliveryFilesIngestCompletely() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/invictus-ir-aws-dataset")
+        let names = try FileManager.default.contentsOfDirectory(atPath: fixtures.path).filter { $0.hasSuffix(".json.gz") }
+        #expect(names.count == 55)
+        let bucket = tempDir("bucket") + "/invictus-bucket"
+        let dir = bucket + "/AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for n in names { try FileManager.default.copyItem(atPath: fixtures.path + "/" + n, toPath: dir + "/" + n) }
+        let truth = try Truth(bucket: bucket)
+        #expect(truth.records == 2900)
+        let state = tempDir("state")
+        let (ingestor, _) = try makeIngestor(bucket: bucket, state: state)
+        let stats = try ingestor.runOnce()
+        #expect(stats.filesIngested == 55)
+        #expect(stats.errorCount == 0)
+        #expect(stats.recordsRead == 2900)
+        #expect(stats.eventsStored == truth.events.count)
+        let stored = try storedEvents(state: state)
+        #expect(Set(stored.map { eventID($0.message) }).count == truth.events.count)
+        for e in stored { #expect(truth.contents[eventID(e.message)]!.range(of: Data(e.message)) != nil) }
+    }
+
+    @Test func outOfOrderLateAndDuplicatedFiles() throws {
+        let bucket = tempDir("bucket") + "/b"
+        // The 10:20 file first, then 10:05 (lands late), which repeats two events and carries a late one.
+        try writeLog(bucket: bucket, stamp: "20240301T1020Z", unique: "BBBBBBBBBBBBBBBB", records: (0..<5).map { rec(guid($0), "2024-03-01T10:1\($0):00Z") })
+        let state = tempDir("state")
+        let (first, _) = try makeIngestor(bucket: bucket, state: state)
+        #expect(try first.runOnce().eventsStored == 5)
+        try writeLog(
+            bucket: bucket, stamp: "20240301T1005Z", unique: "AAAAAAAAAAAAAAAA",
+            records: [rec(guid(1), "2024-03-01T10:11:00Z"), rec(guid(3), "2024-03-01T10:13:00Z"), rec(guid(9), "2024-03-01T09:40:00Z"), rec(guid(9), "2024-03-01T09:40:00Z")])
+        let (second, _) = try makeIngestor(bucket: bucket, state: state)
+        let s = try second.runOnce()
+        #expect(s.filesIngested == 1)
+        #expect(s.eventsStored == 1)
+        #expect(s.duplicates == 3)
+        let stored = try storedEvents(state: state)
+        #expect(stored.map { eventID($0.message) }.sorted() == [0, 1, 2, 3, 4, 9].map(guid).sorted())
+        #expect(eventID(stored.first!.message) == guid(9), "ordered by event time, the late event first")
+    }
+
+    @Test func badInputIsNamedCountedAndSkippedWhileEverythingElseIsStored() throws {
+        let bucket = tempDir("bucket") + "/b"
+        let good1 = try writeLog(bucket: bucket, stamp: "20240301T1000Z", unique: "GOOD000000000001", records: [rec(guid(1), "2024-03-01T09:58:00Z")])
+        var bad: [String: String] = [:]  // path -> expected counter
+        bad[try writeLog(bucket: bucket, stamp: "20240301T1005Z", unique: "CORRUPT000000001", records: [], raw: badCRC())] = "corrupt_gzip"
+        bad[try writeLog(bucket: bucket, stamp: "20240301T1005Z", unique: "NOTGZIP000000001", records: [], raw: Array("plain text, not gzip".utf8))] = "corrupt_gzip"
+        bad[try writeLog(bucket: bucket, stamp: "20240301T1010Z", unique: "NOTJSON000000001", records: [], raw: Deflater.gzip(Array("hello world".utf8)))] = "not_json"
+        bad[try writeLog(bucket: bucket, stamp: "20240301T1015Z", unique: "NORECORDS0000001", records: [], raw: Deflater.gzip(Array(#"{"Events":[{"eventID":"x"}]}"#.utf8)))] = "no_records"
+        bad[try writeLog(bucket: bucket, stamp: "20240301T1020Z", unique: "JSONCUT000000001", records: [], raw: Deflater.gzip(Array(#"{"Records":[{"eventID":"x"},{"ev"#.utf8)))] = "malformed_json"
+        let full = Deflater.gzip(Array(("{\"Records\":[" + rec(guid(50), "2024-03-01T10:20:00Z") + "]}").utf8))
+        bad[try writeLog(bucket: bucket, stamp: "20240301T1025Z", unique: "TRUNCATED0000001", records: [], raw: Array(full.prefix(full.count / 2)))] = "truncated"
+        bad[try writeLog(bucket: bucket, stamp: "20240301T1030Z", unique: "EMPTY00000000001", records: [], raw: [])] = "empty_file"
+        // Records missing fields are kept and counted.
+        let missing = try writeLog(
+            bucket: bucket, stamp: "20240301T1035Z", unique: "MISSING000000001",
+            records: [#"{"eventName":"NoIdNoTime"}"#, #"{"eventID":"\#(guid(60))","eventName":"NoTime"}"#, rec(guid(61), "2024-03-01T10:31:00Z")])
+        // Names that do not match, a folder object, a symlink out of the tree.
+        let day = bucket + "/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/01"
+        try Data().write(to: URL(fileURLWithPath: bucket + "/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03_$folder$"))
+        bad[bucket + "/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03_$folder$"] = "unrecognised_name"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: day + "/notes.json.gz"))
+        bad[day + "/notes.json.gz"] = "unrecognised_name"
+        let outside = tempDir("outside") + "/123456789012_CloudTrail_us-east-1_20240301T1040Z_OUTSIDE000000001.json.gz"
+        try Data(Deflater.gzip(Array(("{\"Records\":[" + rec(guid(70), "2024-03-01T10:40:00Z") + "]}").utf8))).write(to: URL(fileURLWithPath: outside))
+        let link = day + "/123456789012_CloudTrail_us-east-1_20240301T1040Z_OUTSIDE000000001.json.gz"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: outside)
+        bad[link] = "symlink_outside_root"
+        // A symlink inside the tree is followed.
+        let inside = try writeLog(bucket: bucket, stamp: "20240301T1045Z", unique: "TARGET0000000001", records: [rec(guid(80), "2024-03-01T10:44:00Z")])
+        try FileManager.default.createDirectory(atPath: bucket + "/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/02", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: bucket + "/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/02/123456789012_CloudTrail_us-east-1_20240302T0000Z_LINKED0000000001.json.gz",
+            withDestinationPath: inside)
+        let good2 = try writeLog(bucket: bucket, stamp: "20240301T1050Z", unique: "GOOD000000000002", records: [rec(guid(2), "2024-03-01T10:49:00Z")])
+
+        let state = tempDir("state")
+        let (ingestor, logs) = try makeIngestor(bucket: bucket, state: state)
+        let stats = try ingestor.runOnce()
+        // Each bad file: exactly one log line naming it, with its reason.
+        for (path, code) in bad {
+            let lines = logs.entries.filter { "\($0.message)".contains(path) }
+            #expect(lines.count == 1, "\(path): \(lines.map { "\($0.message)" })")
+            if let l = lines.first, code != "truncated" && code != "empty_file" {
+                #expect(l.metadata["reason"]?.description == code, "\(path): \(l)")
+                #expect(l.level == .error)
+            }
+        }
+        #expect(stats.errors[.corruptGzip] == 2)
+        #expect(stats.errors[.notJSON] == 1)
+        #expect(stats.errors[.noRecords] == 1)
+        #expect(stats.errors[.malformedJSON] == 1)
+        #expect(stats.errors[.badName] == 2)
+        #expect(stats.errors[.symlinkOutside] == 1)
+        #expect(stats.incomplete == 2, "truncated and empty files are incomplete in a one-shot run, retried next run")
+        #expect(stats.recordsMissingFields == 2)
+        #expect(logs.entries.filter { "\($0.message)".contains(missing) }.count == 1)
+        // Everything else is stored.
+        let ids = Set(try storedEvents(state: state).compactMap { m -> String? in
+            (try? JSONSerialization.jsonObject(with: Data(m.message)) as? [String: Any])?["eventID"] as? String
+        })
+        #expect(ids == Set([guid(1), guid(2), guid(60), guid(61), guid(80)]))
+        #expect(try storedEvents(state: state).count == 6, "the record without eventID is kept too")
+        #expect(stats.filesIngested == 5)
+        _ = (good1, good2)
+
+        // A second run reports nothing again for files already failed (ledgered), and nothing is doubled.
+        let (again, logs2) = try makeIngestor(bucket: bucket, state: state)
+        let s2 = try again.runOnce()
+        #expect(s2.errors[.corruptGzip] == nil && s2.errors[.notJSON] == nil)
+        #expect(s2.eventsStored == 0)
+        #expect(logs2.entries.filter { $0.level == .error && "\($0.message)".contains("CORRUPT") }.isEmpty)
+    }
+
+    @Test func truncatedFileInTheDaemonIsRetriedThenFailedAfterTheTimeout() throws {
+        let bucket = tempDir("bucket") + "/b"
+        let full = Deflater.gzip(Array(("{\"Records\":[" + rec(guid(1), "2024-03-01T10:20:00Z") + "]}").utf8))
+        let path = try writeLog(bucket: bucket, stamp: "20240301T1025Z", unique: "TRUNCATED0000001", records: [], raw: Array(full.prefix(10)))
+        let state = tempDir("state")
+        let (ingestor, logs) = try makeIngestor(bucket: bucket, state: state) { $0.incompleteTimeout = 1.5 }
+        let done = DispatchSemaphore(value: 0)
+        let box = UncheckedBox(ingestor)
+        Thread.detachNewThread {
+            try? box.value.runForever(onReady: {}, heartbeat: {})
+            done.signal()
+        }
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline && ingestor.stats.snapshot.errors[.truncated] == nil { Thread.sleep(forTimeInterval: 0.1) }
+        ingestor.requestStop()
+        done.wait()
+        #expect(ingestor.stats.snapshot.errors[.truncated] == 1)
+        #expect(logs.entries.filter { $0.level == .error && "\($0.message)".contains(path) }.count == 1)
+        let ledger = try LogStore(stateDirectory: state).account("123456789012").ledger()
+        #expect(ledger.values.first?.status == .failed)
+    }
+}
+
+/// A valid gzip member whose CRC trailer is wrong.
+func badCRC() -> [UInt8] {
+    var gz = Deflater.gzip(Array(("{\"Records\":[" + rec(guid(99), "2024-03-01T10:00:00Z") + "]}").utf8))
+    gz[gz.count - 8] ^= 0xFF
+    return gz
+}
+
+final class UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}

@@ -1,0 +1,100 @@
+import CloudTrail
+import Foundation
+import Gzip
+import Ingest
+import InMemoryLogging
+import LogStore
+import Logging
+
+func tempDir(_ name: String = "t") -> String {
+    let p = NSTemporaryDirectory() + "trailwatch-\(name)-" + UUID().uuidString
+    try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+    return p
+}
+
+/// Runs a command and returns its standard output.
+func sh(_ args: [String]) throws -> Data {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return data
+}
+
+/// What an independent reader finds in a bucket: gunzip with the system's gzip, parse with JSONSerialization.
+struct Truth {
+    /// (account, eventID) -> raw uncompressed file content containing it.
+    var events: [String: (account: String, region: String)] = [:]
+    var contents: [String: Data] = [:]  // eventID -> file content
+    var records = 0
+
+    init(bucket: String) throws {
+        let files = FileManager.default.enumerator(atPath: bucket)!.compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".json.gz") && $0.contains("/CloudTrail/") && !$0.split(separator: "/").last!.hasPrefix(".") }
+        for f in files {
+            let raw = try sh(["gzip", "-dc", bucket + "/" + f])
+            let doc = try JSONSerialization.jsonObject(with: raw) as! [String: Any]
+            let parts = f.split(separator: "/")
+            let i = parts.firstIndex(of: "CloudTrail")!
+            for r in doc["Records"] as! [[String: Any]] {
+                records += 1
+                let id = r["eventID"] as! String
+                events["\(parts[i - 1])/\(id)"] = (String(parts[i - 1]), String(parts[i + 1]))
+                contents[id] = raw
+            }
+        }
+    }
+}
+
+/// An Ingestor with its log lines kept in memory.
+func makeIngestor(bucket: String, state: String, configure: (inout IngestConfig) -> Void = { _ in }) throws -> (Ingestor, InMemoryLogHandler) {
+    let handler = InMemoryLogHandler()
+    let logger = Logger(label: "test", factory: { _ in handler })
+    var cfg = IngestConfig(roots: [.init(path: bucket)], stateDirectory: state)
+    configure(&cfg)
+    return (try Ingestor(config: cfg, logger: logger), handler)
+}
+
+/// Every stored event of every group: (account, stream, message).
+func storedEvents(state: String) throws -> [(account: String, stream: String, message: [UInt8])] {
+    let store = try LogStore(stateDirectory: state, readOnly: true)
+    var out: [(String, String, [UInt8])] = []
+    for a in store.accounts() {
+        var token: String? = nil
+        repeat {
+            let page = try store.account(a).filter(nextToken: token)
+            out += page.events.map { (a, $0.logStreamName, $0.message) }
+            token = page.nextToken
+        } while token != nil
+    }
+    return out
+}
+
+func eventID(_ message: [UInt8]) -> String {
+    (try! JSONSerialization.jsonObject(with: Data(message)) as! [String: Any])["eventID"] as! String
+}
+
+/// Writes gzip'd `{"Records":[...]}` at a CloudTrail key under `bucket`.
+@discardableResult
+func writeLog(
+    bucket: String, account: String = "123456789012", region: String = "us-east-1", stamp: String, unique: String = "AAAAAAAAAAAAAAAA",
+    records: [String], raw: [UInt8]? = nil
+) throws -> String {
+    let y = stamp.prefix(4), m = stamp.dropFirst(4).prefix(2), d = stamp.dropFirst(6).prefix(2)
+    let dir = "\(bucket)/AWSLogs/\(account)/CloudTrail/\(region)/\(y)/\(m)/\(d)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let path = "\(dir)/\(account)_CloudTrail_\(region)_\(stamp)_\(unique).json.gz"
+    let bytes = raw ?? Deflater.gzip(Array(("{\"Records\":[" + records.joined(separator: ",") + "]}").utf8))
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    return path
+}
+
+func rec(_ id: String, _ time: String, name: String = "DescribeInstances", account: String = "123456789012") -> String {
+    #"{"eventVersion":"1.10","eventTime":"\#(time)","eventSource":"ec2.amazonaws.com","eventName":"\#(name)","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","eventID":"\#(id)","eventType":"AwsApiCall","recipientAccountId":"\#(account)"}"#
+}
+
+func guid(_ n: Int) -> String { String(format: "%08x-1111-4222-8333-%012x", n, n) }
