@@ -1,0 +1,111 @@
+import CloudTrail
+import Foundation
+import Gzip
+import Testing
+
+/// The `trailwatch` binary built beside this test bundle.
+let trailwatchBinary: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    if dir.lastPathComponent == "MacOS" || dir.path.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
+    return dir.appendingPathComponent("trailwatch").path
+}()
+
+func tempDir(_ name: String = "t") -> String {
+    let p = NSTemporaryDirectory() + "trailwatch-e2e-\(name)-" + UUID().uuidString
+    try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+    return p
+}
+
+/// A child process with its output collected in files (no pipe can fill up and block it).
+final class Child: @unchecked Sendable {
+    let process = Process()
+    let outPath: String
+    let errPath: String
+
+    init(_ args: [String], executable: String = trailwatchBinary, environment: [String: String]? = nil) throws {
+        let dir = tempDir("out")
+        outPath = dir + "/stdout"
+        errPath = dir + "/stderr"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = args
+        if let environment { process.environment = environment }
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try process.run()
+    }
+
+    var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+
+    func signal(_ s: Int32) { kill(process.processIdentifier, s) }
+
+    /// Waits for exit (up to `timeout` seconds) and returns the status, or nil on timeout.
+    @discardableResult
+    func wait(timeout: Double = 60) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning { return nil }
+        return process.terminationStatus
+    }
+}
+
+/// Runs `trailwatch ARGS` to completion.
+func trailwatch(_ args: [String], timeout: Double = 120) throws -> (status: Int32, out: String, err: String) {
+    let c = try Child(args)
+    guard let s = c.wait(timeout: timeout) else {
+        c.signal(SIGKILL)
+        Issue.record("trailwatch \(args) timed out")
+        return (-1, c.stdout, c.stderr)
+    }
+    return (s, c.stdout, c.stderr)
+}
+
+/// Polls `condition` until true or `timeout` seconds pass.
+func eventually(timeout: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: 0.1)
+    }
+    return try condition()
+}
+
+func rec(_ id: String, _ time: String, name: String = "DescribeInstances") -> String {
+    #"{"eventVersion":"1.10","eventTime":"\#(time)","eventSource":"ec2.amazonaws.com","eventName":"\#(name)","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","eventID":"\#(id)","eventType":"AwsApiCall","recipientAccountId":"123456789012"}"#
+}
+
+func guid(_ n: Int) -> String { String(format: "%08x-1111-4222-8333-%012x", n, n) }
+
+func gz(_ records: [String]) -> [UInt8] { Deflater.gzip(Array(("{\"Records\":[" + records.joined(separator: ",") + "]}").utf8)) }
+
+func logDir(_ bucket: String, day: String = "01") -> String {
+    "\(bucket)/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/\(day)"
+}
+
+func logName(_ stamp: String, _ unique: String) -> String {
+    "123456789012_CloudTrail_us-east-1_\(stamp)_\(unique).json.gz"
+}
+
+func write(_ path: String, _ bytes: [UInt8]) throws {
+    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+/// Every event the CLI returns for every group, as eventIDs.
+func storedIDs(state: String) throws -> [String] {
+    let groups = try trailwatch(["logs", "groups", "--state", state]).out.split(separator: "\n")
+    var ids: [String] = []
+    for g in groups {
+        let name = (try JSONSerialization.jsonObject(with: Data(g.utf8)) as! [String: Any])["logGroupName"] as! String
+        let lines = try trailwatch(["logs", "filter", "--state", state, "--group", name]).out.split(separator: "\n")
+        for l in lines {
+            let e = try JSONSerialization.jsonObject(with: Data(l.utf8)) as! [String: Any]
+            let msg = try JSONSerialization.jsonObject(with: Data((e["message"] as! String).utf8)) as! [String: Any]
+            ids.append(msg["eventID"] as? String ?? "<none>")
+        }
+    }
+    return ids
+}
