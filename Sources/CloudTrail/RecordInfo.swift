@@ -12,6 +12,15 @@ public struct RecordInfo: Sendable, Equatable {
 
     static let keys: [[UInt8]] = [Array("eventTime".utf8), Array("eventID".utf8)]
 
+    /// Builds the info from the field positions the splitter noted while splitting (no second pass).
+    public static func from(_ bytes: UnsafeRawBufferPointer, fields: RecordSplitter.RecordFields) -> RecordInfo {
+        if fields.escaped, let full = read(bytes) { return full }
+        var info = RecordInfo()
+        if let r = fields.eventTime { info.eventTime = Timestamp.parseISO8601(UnsafeRawBufferPointer(rebasing: bytes[r])) }
+        if let r = fields.eventID { info.eventKey = EventKey(UnsafeRawBufferPointer(rebasing: bytes[r])) }
+        return info
+    }
+
     /// Reads `eventTime` and `eventID`; returns nil when the bytes are not a well-formed JSON object.
     public static func read(_ bytes: UnsafeRawBufferPointer) -> RecordInfo? {
         let json = RawJSON(bytes)
@@ -38,6 +47,13 @@ public struct EventKey: Sendable, Hashable {
     public init(high: Int64, low: Int64) {
         self.high = high
         self.low = low
+    }
+
+    /// 64 bits of the key for the store's dedup index (the high and low halves mixed).
+    public var key64: Int64 {
+        var z = UInt64(bitPattern: high) ^ (UInt64(bitPattern: low) &* 0x9E37_79B9_7F4A_7C15)
+        z = (z ^ (z >> 31)) &* 0xBF58_476D_1CE4_E5B9
+        return Int64(bitPattern: z ^ (z >> 29))
     }
 
     public init(_ bytes: some Collection<UInt8>) {

@@ -37,13 +37,21 @@ public struct RecordSplitter: Sendable {
 
     public init() {}
 
-    /// Feeds the next chunk; `emit` receives each complete record (offset, bytes) in order.
+    /// Feeds the next chunk; `emit` receives each complete record (offset, bytes, field positions) in order.
     public mutating func feed(
-        _ chunk: UnsafeRawBufferPointer, emit: (_ offset: Int, _ bytes: UnsafeRawBufferPointer) throws -> Void
+        _ chunk: UnsafeRawBufferPointer,
+        emitWithFields emit: (_ offset: Int, _ bytes: UnsafeRawBufferPointer, _ fields: RecordFields) throws -> Void
     ) throws {
         buffer.append(contentsOf: chunk)
         try scan(emit: emit)
         compact()
+    }
+
+    /// Feeds the next chunk; `emit` receives each complete record (offset, bytes) in order.
+    public mutating func feed(
+        _ chunk: UnsafeRawBufferPointer, emit: (_ offset: Int, _ bytes: UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        try feed(chunk) { o, b, _ in try emit(o, b) }
     }
 
     /// Declares the end of the stream; throws if the document was not complete.
@@ -70,9 +78,10 @@ public struct RecordSplitter: Sendable {
         base += keep
         pos -= keep
         if elementStart >= 0 { elementStart -= keep }
+        stringStart -= keep
     }
 
-    private mutating func scan(emit: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
+    private mutating func scan(emit: (Int, UnsafeRawBufferPointer, RecordFields) throws -> Void) throws {
         let n = buffer.count
         if pendingSkip > 0 {
             let skip = min(pendingSkip, n - pos)
@@ -86,6 +95,72 @@ public struct RecordSplitter: Sendable {
                     var i = pos
                     var finished = false
                     switch elementKind {
+                    case .container where elementIsRecord:
+                        // A record: also note where its top-level eventTime and eventID values lie.
+                        while i < n {
+                            if inString {
+                                // String bodies are most of the bytes: scan them tightly.
+                                while i < n {
+                                    let c = p[i]
+                                    if c == 0x22 || c == 0x5C { break }
+                                    i += 1
+                                }
+                                if i >= n { break }
+                                if p[i] == 0x5C {
+                                    if capture != 0 { captureEscaped = true }
+                                    i += 2
+                                    continue
+                                }
+                                inString = false
+                                if depth == 1 {
+                                    if expectKey {
+                                        expectKey = false
+                                        pendingCapture = Self.fieldCode(p, from: stringStart + 1, to: i)
+                                    } else if capture != 0 {
+                                        let r = (stringStart + 1 - elementStart)..<(i - elementStart)
+                                        if capture == 1 { fields.eventTime = r } else { fields.eventID = r }
+                                        if captureEscaped { fields.escaped = true }
+                                        capture = 0
+                                    }
+                                }
+                                i += 1
+                                continue
+                            }
+                            let b = p[i]
+                            if b == 0x22 {
+                                inString = true
+                                if depth == 1 {
+                                    stringStart = i
+                                    if !expectKey && pendingCapture != 0 && afterColon {
+                                        capture = pendingCapture
+                                        captureEscaped = false
+                                        pendingCapture = 0
+                                    }
+                                }
+                            } else if b == 0x7B || b == 0x5B {
+                                depth += 1
+                                if depth == 1 { expectKey = true }
+                                if depth == 2 { pendingCapture = 0 }
+                            } else if b == 0x7D || b == 0x5D {
+                                depth -= 1
+                                if depth == 0 {
+                                    i += 1
+                                    finished = true
+                                    break
+                                }
+                            } else if depth == 1 {
+                                if b == 0x2C {
+                                    expectKey = true
+                                    afterColon = false
+                                    pendingCapture = 0
+                                } else if b == 0x3A {
+                                    afterColon = true
+                                } else if b > 0x20 {
+                                    pendingCapture = 0  // a number, literal: not a string value
+                                }
+                            }
+                            i += 1
+                        }
                     case .container:
                         while i < n {
                             let b = p[i]
@@ -140,7 +215,7 @@ public struct RecordSplitter: Sendable {
                     pos = i
                     guard finished else { return }
                     if elementIsRecord {
-                        try emit(base + elementStart, UnsafeRawBufferPointer(rebasing: p[elementStart..<pos]))
+                        try emit(base + elementStart, UnsafeRawBufferPointer(rebasing: p[elementStart..<pos]), fields)
                         recordCount += 1
                         phase = .afterRecord
                     } else {
@@ -239,6 +314,40 @@ public struct RecordSplitter: Sendable {
         }
     }
 
+    /// Where a record's top-level `eventTime` and `eventID` string values lie, relative to the record's start.
+    public struct RecordFields: Sendable, Equatable {
+        public var eventTime: Range<Int>?
+        public var eventID: Range<Int>?
+        /// True when one of them holds a backslash escape (decode before use).
+        public var escaped = false
+        public init() {}
+    }
+
+    private var fields = RecordFields()
+    private var expectKey = false
+    private var afterColon = false
+    private var pendingCapture: UInt8 = 0
+    private var capture: UInt8 = 0
+    private var captureEscaped = false
+    private var stringStart = 0
+
+    static let eventTimeKey = Array("eventTime".utf8)
+    static let eventIDKey = Array("eventID".utf8)
+
+    /// 1 for `eventTime`, 2 for `eventID`, else 0.
+    @inline(__always) static func fieldCode(_ p: UnsafeRawBufferPointer, from: Int, to: Int) -> UInt8 {
+        let n = to - from
+        if n == 9 && p[from] == 0x65 && p[from + 5] == 0x54 {
+            for k in 0..<9 where p[from + k] != eventTimeKey[k] { return 0 }
+            return 1
+        }
+        if n == 7 && p[from] == 0x65 && p[from + 5] == 0x49 {
+            for k in 0..<7 where p[from + k] != eventIDKey[k] { return 0 }
+            return 2
+        }
+        return 0
+    }
+
     private enum ElementKind: Sendable { case container, string, bare }
     private var elementKind: ElementKind = .container
     /// Bytes to skip at the start of the next chunk (the second half of an escape).
@@ -249,6 +358,11 @@ public struct RecordSplitter: Sendable {
         elementIsRecord = isRecord
         inString = false
         depth = 0
+        fields = RecordFields()
+        expectKey = false
+        afterColon = false
+        pendingCapture = 0
+        capture = 0
         pos = i
         if first == 0x7B || first == 0x5B {
             elementKind = .container

@@ -86,9 +86,9 @@ package enum FileDecoder {
                 while offset < input.count {
                     let end = min(input.count, offset + slice)
                     try inflater.inflate(UnsafeRawBufferPointer(rebasing: input[offset..<end])) { chunk in
-                        try splitter.feed(chunk) { recordOffset, bytes in
+                        try splitter.feed(chunk) { recordOffset, bytes, fields in
                             var flags: UInt8 = 0
-                            let info = RecordInfo.read(bytes)
+                            let info: RecordInfo? = RecordInfo.from(bytes, fields: fields)
                             var ts = info?.eventTime
                             var eventKey = info?.eventKey
                             if ts == nil || eventKey == nil {

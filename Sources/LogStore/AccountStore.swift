@@ -24,6 +24,10 @@ package final class AccountStore: @unchecked Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA cache_size = -16000")
             if !readOnly {
+                // Large pages: a delivered file is one blob, written in fewer, bigger writes.
+                try db.execute(sql: "PRAGMA page_size = 16384")
+            }
+            if !readOnly {
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
         }
@@ -88,37 +92,23 @@ package final class AccountStore: @unchecked Sendable {
             let streamID = try ensureStream(db, name: file.key.streamName, region: file.key.region, now: ingestionTime)
             let blockID = (try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM blocks") ?? 1)
             var entries = file.records.map(\.entry)
-            var seen = Set<EventKey>(minimumCapacity: entries.count)
             var duplicates = 0
-            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO eventids(h, l, block) VALUES (?, ?, ?)")
-            let lookup = try db.cachedStatement(sql: "SELECT l FROM eventids WHERE h = ?")
-            let insertMore = try db.cachedStatement(
-                sql: "INSERT OR IGNORE INTO eventids_more(h, l, block) VALUES (?, ?, ?)")
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO eventids(t, k) VALUES (?, ?)")
+            let statement = insert.sqliteStatement
             let conn = db.sqliteConnection
             var minTS = Int64.max
             var maxTS = Int64.min
             for i in entries.indices {
                 let key = file.records[i].eventKey
-                var isDuplicate = !seen.insert(key).inserted
-                if !isDuplicate {
-                    try Raw.step(insert.sqliteStatement, db: conn, key.high, key.low, blockID)
-                    if sqlite3_changes(conn) == 0 {
-                        // The high half is taken: same event, or (rarely) another id sharing it.
-                        let existingLow = try Raw.queryInt(lookup.sqliteStatement, db: conn, key.high)
-                        if existingLow == key.low {
-                            isDuplicate = true
-                        } else {
-                            try Raw.step(insertMore.sqliteStatement, db: conn, key.high, key.low, blockID)
-                            isDuplicate = sqlite3_changes(conn) == 0
-                        }
-                    }
-                }
+                let t = entries[i].timestamp
+                let seconds = t >= 0 ? t / 1000 : (t - 999) / 1000
+                let isDuplicate = try !Raw.insert(statement, db: conn, seconds, key.key64)
                 if isDuplicate {
                     entries[i].flags |= BlockEntry.duplicate
                     duplicates += 1
                 } else {
-                    minTS = min(minTS, entries[i].timestamp)
-                    maxTS = max(maxTS, entries[i].timestamp)
+                    minTS = min(minTS, t)
+                    maxTS = max(maxTS, t)
                 }
             }
             if minTS > maxTS {
@@ -200,9 +190,7 @@ package final class AccountStore: @unchecked Sendable {
             let n = try Int.fetchOne(db, sql: "SELECT coalesce(sum(stored), 0) FROM blocks WHERE max_ts < ?", arguments: [cutoff]) ?? 0
             let blocks = try Int.fetchOne(db, sql: "SELECT count(*) FROM blocks WHERE max_ts < ?", arguments: [cutoff]) ?? 0
             guard blocks > 0 else { return 0 }
-            try db.execute(sql: "DELETE FROM eventids WHERE block IN (SELECT id FROM blocks WHERE max_ts < ?)", arguments: [cutoff])
-            try db.execute(
-                sql: "DELETE FROM eventids_more WHERE block IN (SELECT id FROM blocks WHERE max_ts < ?)", arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM eventids WHERE t < ?", arguments: [cutoff / 1000])
             try db.execute(
                 sql: """
                     UPDATE streams SET events = events - (SELECT coalesce(sum(stored), 0) FROM blocks

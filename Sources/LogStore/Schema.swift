@@ -19,9 +19,10 @@ enum Schema {
                       ingestion_time INTEGER NOT NULL, count INTEGER NOT NULL, stored INTEGER NOT NULL,
                       file TEXT NOT NULL, raw_size INTEGER NOT NULL, data BLOB NOT NULL, idx BLOB NOT NULL);
                     CREATE INDEX blocks_by_stream_time ON blocks(stream, min_ts, max_ts);
-                    -- eventID -> first block holding it; a GUID eventID packs exactly into (h, l).
-                    CREATE TABLE eventids(h INTEGER PRIMARY KEY, l INTEGER NOT NULL, block INTEGER NOT NULL);
-                    CREATE TABLE eventids_more(h INTEGER, l INTEGER, block INTEGER NOT NULL, PRIMARY KEY(h, l)) WITHOUT ROWID;
+                    -- Every stored event once: (eventTime in seconds, 64-bit eventID key). A duplicate is a
+                    -- byte-identical record, so it shares the time; keying by time keeps a file's inserts
+                    -- in a few pages and makes retention a range delete.
+                    CREATE TABLE eventids(t INTEGER NOT NULL, k INTEGER NOT NULL, PRIMARY KEY(t, k)) WITHOUT ROWID;
                     CREATE TABLE ledger(
                       path TEXT PRIMARY KEY, status TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
                       events INTEGER, stored INTEGER, duplicates INTEGER, reason TEXT, done_at INTEGER, block INTEGER)
@@ -42,21 +43,14 @@ enum Raw {
         }
     }
 
-    static func step(_ s: OpaquePointer?, db: OpaquePointer?, _ a: Int64, _ b: Int64, _ c: Int64) throws {
+    /// Steps an insert with two integer parameters; returns true when a row was inserted.
+    static func insert(_ s: OpaquePointer?, db: OpaquePointer?, _ a: Int64, _ b: Int64) throws -> Bool {
         sqlite3_bind_int64(s, 1, a)
         sqlite3_bind_int64(s, 2, b)
-        sqlite3_bind_int64(s, 3, c)
         let rc = sqlite3_step(s)
         sqlite3_reset(s)
         try check(rc, db)
-    }
-
-    static func queryInt(_ s: OpaquePointer?, db: OpaquePointer?, _ a: Int64) throws -> Int64? {
-        sqlite3_bind_int64(s, 1, a)
-        defer { sqlite3_reset(s) }
-        let rc = sqlite3_step(s)
-        try check(rc, db)
-        return rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : nil
+        return sqlite3_changes(db) > 0
     }
 
     static func insertBlock(

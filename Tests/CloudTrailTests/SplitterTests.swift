@@ -146,3 +146,40 @@ struct FalcoVector: Decodable {
         }
     }
 }
+
+@Suite struct OnePassFieldTests {
+    /// Records where a naive search would pick the wrong eventTime/eventID.
+    static let tricky = [
+        #"{"userIdentity":{"eventID":"nested-1","eventTime":"1999-01-01T00:00:00Z"},"eventTime":"2025-03-14T09:26:53Z","eventID":"5b6f2f0e-1c4e-4c59-9f34-0d7c2e9b8a11"}"#,
+        #"{"requestParameters":{"items":[{"eventID":"x"}],"s":"\"eventID\":\"fake\""},"eventID":"id-\"quoted\"","eventTime":"2025-01-01T00:00:00Z"}"#,
+        #"{"eventID" : "spaced" , "eventTime" :"2025-01-01T00:00:01Z"}"#,
+        #"{"eventTime":12345,"eventID":null,"other":"eventID"}"#,
+        #"{"addendum":{"originalEventID":"o"},"a":[1,[2,{"eventID":"deep"}]],"eventID":"after-arrays"}"#,
+        #"{"eventIDs":"not-it","xeventID":"no","eventID":"yes"}"#,
+        #"{}"#,
+    ]
+
+    @Test func splitterFieldsEqualAFullParse() throws {
+        let doc = "{\"Records\":[" + Self.tricky.joined(separator: ",") + "]}"
+        let bytes = Array(doc.utf8)
+        for chunk in [1, 2, 5, 13, 4096] {
+            var s = RecordSplitter()
+            var n = 0
+            var i = 0
+            while i < bytes.count {
+                let end = min(bytes.count, i + chunk)
+                try bytes[i..<end].withUnsafeBytes { p in
+                    try s.feed(p) { _, rec, fields in
+                        let fast = RecordInfo.from(rec, fields: fields)
+                        let full = RecordInfo.read(rec)
+                        #expect(fast == full, "record \(n) at chunk \(chunk): \(String(decoding: rec, as: UTF8.self))")
+                        n += 1
+                    }
+                }
+                i = end
+            }
+            try s.finish()
+            #expect(n == Self.tricky.count)
+        }
+    }
+}

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""trailwatch benchmark: throughput against `gzip -dc` in the same run, plus disk, memory,
+start-up, latency and query scan figures (issue 2's performance targets).
+
+Usage: bench/bench.py [--work DIR] [--rate EVENTS_PER_MIN] [--hours H] [--corpus sim|shared]
+                      [--skip startup,latency,filter]
+Builds nothing: run `swift build -c release` first (the script does if the binary is missing).
+Figures are ratios to a baseline measured in the same run, because these machines are shared.
+"""
+import argparse, os, resource, shutil, sqlite3, statistics, subprocess, sys, time, json, gzip, random
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, ".build", "release", "trailwatch")
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def timed(cmd, **kw):
+    """Wall seconds and peak RSS (MiB) of a child command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    p = subprocess.run(cmd, check=True, **kw)
+    dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return dt, after / 1024.0, p
+
+
+def files_under(root):
+    out = []
+    for d, _, names in os.walk(root):
+        for n in names:
+            if n.endswith(".json.gz") and not n.startswith("."):
+                out.append(os.path.join(d, n))
+    return sorted(out)
+
+
+def du(path):
+    total = 0
+    for d, _, names in os.walk(path):
+        for n in names:
+            total += os.lstat(os.path.join(d, n)).st_blocks * 512
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", default="/tmp/trailwatch-bench")
+    ap.add_argument("--rate", type=float, default=120, help="events/min per account-region (120 -> ~1.04M events)")
+    ap.add_argument("--hours", type=float, default=24)
+    ap.add_argument("--corpus", choices=["sim", "shared"], default="sim")
+    ap.add_argument("--skip", default="")
+    a = ap.parse_args()
+    skip = set(a.skip.split(",")) if a.skip else set()
+    if not os.path.exists(BIN):
+        run(["swift", "build", "-c", "release", "--product", "trailwatch"], cwd=ROOT)
+    os.makedirs(a.work, exist_ok=True)
+    bucket = os.path.join(a.work, "bench-bucket")
+    if not os.path.isdir(os.path.join(bucket, "AWSLogs")):
+        if a.corpus == "shared":
+            gen = os.path.join(ROOT, "..", "shared", "bench", "gen_corpus.py")
+            run([sys.executable, gen, "--out", bucket, "--accounts", "3", "--hours", str(int(a.hours)),
+                 "--events-per-hour", str(int(a.rate * 60))])
+        else:
+            run([BIN, "simulate", "--out", bucket, "--accounts", "3", "--regions", "us-east-1,eu-west-1",
+                 "--hours", str(a.hours), "--rate", str(a.rate), "--seed", "7"], stdout=subprocess.DEVNULL)
+    files = files_under(bucket)
+    gz_bytes = sum(os.path.getsize(f) for f in files)
+    print(f"corpus: {len(files)} files, {gz_bytes/1e6:.1f} MB gzip")
+
+    # Warm the page cache so both sides read from memory.
+    for f in files:
+        with open(f, "rb") as fh:
+            fh.read()
+
+    # Baseline: gzip -dc over the same files (xargs batches the file list).
+    t0 = time.perf_counter()
+    p = subprocess.Popen(["xargs", "-0", "gzip", "-dc"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    p.communicate("\0".join(files).encode())
+    gzip_s = time.perf_counter() - t0
+
+    state = os.path.join(a.work, "state")
+    shutil.rmtree(state, ignore_errors=True)
+    tw_s, rss, proc = timed([BIN, "run", "--once", "--logs", bucket, "--state", state], capture_output=True, text=True)
+    summary = proc.stdout.strip()
+    records = int(summary.split("(")[1].split(" records")[0])
+    stored = int(summary.split(": ")[1].split(" events")[0])
+    print(summary)
+    store_bytes = du(os.path.join(state, "groups"))
+    res = {
+        "files": len(files), "records": records, "events_stored": stored,
+        "gzip_dc_s": round(gzip_s, 2), "gzip_dc_events_per_s": int(records / gzip_s),
+        "trailwatch_s": round(tw_s, 2), "trailwatch_events_per_s": int(records / tw_s),
+        "speed_ratio_vs_gzip": round(gzip_s / tw_s, 2),
+        "store_mb": round(store_bytes / 1e6, 1), "gz_mb": round(gz_bytes / 1e6, 1),
+        "store_ratio": round(store_bytes / gz_bytes, 3), "peak_rss_mb": round(rss, 1),
+    }
+    print(f"throughput: trailwatch {res['trailwatch_events_per_s']:,} events/s, gzip -dc {res['gzip_dc_events_per_s']:,} events/s "
+          f"-> {res['speed_ratio_vs_gzip']}x (target >= 1.2x)")
+    print(f"disk: store {res['store_mb']} MB vs delivered .json.gz {res['gz_mb']} MB -> {res['store_ratio']}x (target <= 1.4x)")
+    print(f"memory: peak RSS {res['peak_rss_mb']} MiB (target < 200)")
+
+    if "filter" not in skip:
+        groups = subprocess.run([BIN, "logs", "groups", "--state", state, "--output", "text"], capture_output=True, text=True,
+                                check=True).stdout.split("\n")
+        g = groups[0].split("\t")[0]
+        n = int(groups[0].split("\t")[1].split(" ")[0])
+        t0 = time.perf_counter()
+        out = subprocess.run([BIN, "logs", "filter", "--state", state, "--group", g, "--pattern",
+                              '{ ($.eventName = "NoSuchCall") && ($.userIdentity.type = "Root") }'],
+                             capture_output=True, text=True, check=True).stdout
+        dt = time.perf_counter() - t0
+        res["filter_events_scanned"] = n
+        res["filter_events_per_s"] = int(n / dt)
+        print(f"filter: JSON pattern over {n:,} events in {dt:.2f} s -> {res['filter_events_per_s']:,} events/s (target >= 250,000)")
+
+    if "latency" not in skip:
+        res["latency_p99_s"], res["latency_median_s"] = latency(a.work)
+        print(f"latency: 5 MB file stored after landing, p99 {res['latency_p99_s']} s, median {res['latency_median_s']} s (target p99 <= 0.5 s)")
+
+    if "startup" not in skip:
+        res["startup_files"], res["startup_s"] = startup(a.work)
+        print(f"start-up: {res['startup_files']:,} already-ingested files, ready in {res['startup_s']} s (target < 5 s)")
+
+    with open(os.path.join(a.work, "results.json"), "w") as fh:
+        json.dump(res, fh, indent=1)
+    print(json.dumps(res))
+
+
+def record(i, t, acct="123456789012"):
+    return ('{"eventVersion":"1.10","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE","arn":"arn:aws:iam::%s:user/u%d",'
+            '"accountId":"%s","userName":"u%d"},"eventTime":"%s","eventSource":"s3.amazonaws.com","eventName":"GetObject",'
+            '"awsRegion":"us-east-1","sourceIPAddress":"198.51.100.%d","userAgent":"aws-sdk-go-v2/1.25.2","requestParameters":'
+            '{"bucketName":"b%d","key":"k/%x"},"responseElements":null,"requestID":"%032x","eventID":"%08x-%04x-4%03x-8%03x-%012x",'
+            '"readOnly":true,"eventType":"AwsApiCall","managementEvent":false,"recipientAccountId":"%s","eventCategory":"Data"}'
+            % (acct, i % 50, acct, i % 50, t, i % 250, i % 9, random.getrandbits(64), random.getrandbits(128),
+               random.getrandbits(32), random.getrandbits(16), random.getrandbits(12), random.getrandbits(12),
+               random.getrandbits(48), acct))
+
+
+def latency(work, samples=20):
+    """Deliver 5 MB .json.gz files into a running daemon and time until each is in the ledger."""
+    bucket = os.path.join(work, "lat-bucket")
+    state = os.path.join(work, "lat-state")
+    shutil.rmtree(bucket, ignore_errors=True)
+    shutil.rmtree(state, ignore_errors=True)
+    day = os.path.join(bucket, "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/01")
+    os.makedirs(day)
+    d = subprocess.Popen([BIN, "run", "--logs", bucket, "--state", state, "--log-to", "stderr"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while "ready" not in d.stderr.readline():
+        pass
+    # Build one ~5 MB compressed payload template; each sample gets fresh eventIDs.
+    times = []
+    db = None
+    for s in range(samples):
+        recs = []
+        size = 0
+        i = 0
+        body = None
+        while True:
+            recs.append(record(s * 1_000_000 + i, "2024-03-01T10:%02d:%02dZ" % (s % 60, i % 60)))
+            i += 1
+            if i % 2000 == 0:
+                body = gzip.compress(('{"Records":[' + ",".join(recs) + "]}").encode(), 6)
+                if len(body) >= 5_000_000:
+                    break
+        name = "123456789012_CloudTrail_us-east-1_20240301T10%02dZ_LAT%013d.json.gz" % (s % 60, s)
+        tmp = os.path.join(day, "." + name + ".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(body)
+        key = "lat-bucket/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/01/" + name
+        t0 = time.perf_counter()
+        os.rename(tmp, os.path.join(day, name))
+        while True:
+            try:
+                if db is None:
+                    db = sqlite3.connect("file:" + os.path.join(state, "groups/123456789012.sqlite") + "?mode=ro", uri=True)
+                if db.execute("SELECT 1 FROM ledger WHERE path = ? AND status = 'done'", (key,)).fetchone():
+                    break
+            except sqlite3.Error:
+                db = None
+            time.sleep(0.002)
+        times.append(time.perf_counter() - t0)
+    d.terminate()
+    d.wait()
+    times.sort()
+    p99 = times[min(len(times) - 1, int(round(0.99 * (len(times) - 1))))]
+    return round(p99, 3), round(statistics.median(times), 3)
+
+
+def startup(work, n=100_000):
+    """Ledger 100,000 small files once, then time a start (ledger load plus scan) until ready."""
+    bucket = os.path.join(work, "start-bucket")
+    state = os.path.join(work, "start-state")
+    if not os.path.isdir(state):
+        shutil.rmtree(bucket, ignore_errors=True)
+        tiny = gzip.compress(b'{"Records":[]}')
+        for k in range(n):
+            day = os.path.join(bucket, "AWSLogs/123456789012/CloudTrail/us-east-1/2024/%02d/%02d" % (1 + k // 28000, 1 + (k // 1000) % 28))
+            os.makedirs(day, exist_ok=True)
+            with open(os.path.join(day, "123456789012_CloudTrail_us-east-1_2024%02d%02dT%02d%02dZ_S%015d.json.gz"
+                                   % (1 + k // 28000, 1 + (k // 1000) % 28, (k // 60) % 24, k % 60, k)), "wb") as fh:
+                fh.write(tiny)
+        run([BIN, "run", "--once", "--logs", bucket, "--state", state], stdout=subprocess.DEVNULL)
+    t0 = time.perf_counter()
+    d = subprocess.Popen([BIN, "run", "--logs", bucket, "--state", state, "--log-to", "stderr"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while "ready" not in d.stderr.readline():
+        pass
+    dt = time.perf_counter() - t0
+    d.terminate()
+    d.wait()
+    return n, round(dt, 2)
+
+
+if __name__ == "__main__":
+    main()
