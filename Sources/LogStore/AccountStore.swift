@@ -22,7 +22,7 @@ package final class AccountStore: @unchecked Sendable {
         config.readonly = readOnly
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA cache_size = -16000")
+            try db.execute(sql: "PRAGMA cache_size = -4000")
             if !readOnly {
                 // Large pages: a delivered file is one blob, written in fewer, bigger writes.
                 try db.execute(sql: "PRAGMA page_size = 16384")

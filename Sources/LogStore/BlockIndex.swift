@@ -27,18 +27,31 @@ package struct BlockEntry: Sendable, Equatable {
 }
 
 package enum BlockIndex {
-    /// Encodes entries relative to `base` (the block's smallest timestamp).
+    /// Encodes entries; timestamps as the change in whole seconds from the previous record
+    /// (records are nearly sorted), with the flags folded into the same varint.
+    ///
+    /// Per entry: `zigzag(Δseconds) << 5 | hasMillis << 4 | irregularGap << 3 | flags`, then the
+    /// milliseconds if any, the gap from the previous record's end if it is not the usual one
+    /// byte (a comma), then the length.
     package static func encode(_ entries: [BlockEntry], base: Int64) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(entries.count * 7 + 8)
+        out.reserveCapacity(entries.count * 4 + 8)
         putVarint(&out, UInt64(entries.count))
-        var previousEnd = 0
+        var previousEnd = -1
+        var previousSecond = floorDiv(base, 1000)
         for e in entries {
-            out.append(e.flags)
-            putVarint(&out, zigzag(e.timestamp - base))
-            putVarint(&out, zigzag(Int64(e.offset - previousEnd)))
+            let second = floorDiv(e.timestamp, 1000)
+            let millis = e.timestamp - second * 1000
+            let gap = e.offset - previousEnd
+            var head = zigzag(second - previousSecond) << 5 | UInt64(e.flags & 7)
+            if millis != 0 { head |= 16 }
+            if gap != 1 { head |= 8 }
+            putVarint(&out, head)
+            if millis != 0 { putVarint(&out, UInt64(millis)) }
+            if gap != 1 { putVarint(&out, zigzag(Int64(gap))) }
             putVarint(&out, UInt64(e.length))
             previousEnd = e.offset + e.length
+            previousSecond = second
         }
         return out
     }
@@ -49,20 +62,30 @@ package enum BlockIndex {
         guard let count = getVarint(bytes, &i), count < 1 << 32 else { return nil }
         var out: [BlockEntry] = []
         out.reserveCapacity(Int(count))
-        var previousEnd = 0
+        var previousEnd = -1
+        var second = floorDiv(base, 1000)
         for _ in 0..<count {
-            guard i < bytes.count else { return nil }
-            let flags = bytes[i]
-            i += 1
-            guard let dt = getVarint(bytes, &i), let doff = getVarint(bytes, &i), let len = getVarint(bytes, &i) else {
-                return nil
+            guard let head = getVarint(bytes, &i) else { return nil }
+            second += unzigzag(head >> 5)
+            var millis: Int64 = 0
+            if head & 16 != 0 {
+                guard let m = getVarint(bytes, &i) else { return nil }
+                millis = Int64(m)
             }
-            let offset = previousEnd + Int(unzigzag(doff))
-            out.append(BlockEntry(timestamp: base + unzigzag(dt), offset: offset, length: Int(len), flags: flags))
+            var gap = 1
+            if head & 8 != 0 {
+                guard let g = getVarint(bytes, &i) else { return nil }
+                gap = Int(unzigzag(g))
+            }
+            guard let len = getVarint(bytes, &i) else { return nil }
+            let offset = previousEnd + gap
+            out.append(BlockEntry(timestamp: second * 1000 + millis, offset: offset, length: Int(len), flags: UInt8(head & 7)))
             previousEnd = offset + Int(len)
         }
-        return out
+        return i == bytes.count ? out : nil
     }
+
+    @inline(__always) static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a - b + 1) / b }
 
     package static func decode(_ bytes: [UInt8], base: Int64) -> [BlockEntry]? {
         bytes.withUnsafeBytes { decode($0, base: base) }

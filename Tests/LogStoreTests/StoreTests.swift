@@ -159,6 +159,8 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
             BlockEntry(timestamp: 100, offset: 12, length: 50),
             BlockEntry(timestamp: 90, offset: 63, length: 300_000, flags: BlockEntry.oversized),
             BlockEntry(timestamp: 5_000_000, offset: 300_064, length: 7, flags: BlockEntry.duplicate),
+            BlockEntry(timestamp: -1_500, offset: 400_000, length: 1, flags: BlockEntry.missingFields),
+            BlockEntry(timestamp: 1_709_251_200_123, offset: 400_002, length: 2),
         ]
         #expect(BlockIndex.decode(BlockIndex.encode(entries, base: 90), base: 90) == entries)
         #expect(BlockIndex.decode([0xFF], base: 0) == nil)
