@@ -97,11 +97,19 @@ public struct RawJSON: @unchecked Sendable {
     func endOfContainer(_ i: Int) -> Int? {
         var depth = 0
         var j = i
-        while j < bytes.count {
+        let n = bytes.count
+        while j < n {
             let b = bytes[j]
             if b == 0x22 {
-                guard let (e, _) = endOfString(j) else { return nil }
-                j = e
+                // Tight scan of the string body.
+                j += 1
+                while j < n {
+                    let c = bytes[j]
+                    if c == 0x22 { break }
+                    j += c == 0x5C ? 2 : 1
+                }
+                guard j < n else { return nil }
+                j += 1
                 continue
             }
             if b == 0x7B || b == 0x5B {
@@ -117,8 +125,18 @@ public struct RawJSON: @unchecked Sendable {
 
     // MARK: Lookup
 
-    /// The value of the whole buffer.
-    public var root: Value? { value(at: 0)?.0 }
+    /// The value of the whole buffer. An object is taken to span the buffer (the splitter has
+    /// checked its bounds), which spares a scan of the whole record per lookup.
+    public var root: Value? {
+        let i = skipSpace(0)
+        guard i < bytes.count else { return nil }
+        if bytes[i] == 0x7B {
+            var e = bytes.count
+            while e > i + 1, bytes[e - 1] != 0x7D { e -= 1 }
+            return bytes[e - 1] == 0x7D ? .object(i..<e) : nil
+        }
+        return value(at: 0)?.0
+    }
 
     /// Calls `body` for each member of the object `obj` with the key's raw range and its value.
     /// Returns false if the object is malformed. `body` returns false to stop early.

@@ -98,17 +98,18 @@ public final class Inflater {
         }
     }
 
-    /// Inflates a whole buffer in one call.
-    public static func inflateAll(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
+    /// Inflates a whole buffer in one call; `expectedSize` reserves the output up front.
+    public static func inflateAll(_ input: UnsafeRawBufferPointer, expectedSize: Int = 0) throws -> [UInt8] {
         let inf = try Inflater()
         var out: [UInt8] = []
+        out.reserveCapacity(expectedSize)
         try inf.inflate(input) { out.append(contentsOf: $0) }
         try inf.finish()
         return out
     }
 
-    public static func inflateAll(_ input: [UInt8]) throws -> [UInt8] {
-        try input.withUnsafeBytes { try inflateAll($0) }
+    public static func inflateAll(_ input: [UInt8], expectedSize: Int = 0) throws -> [UInt8] {
+        try input.withUnsafeBytes { try inflateAll($0, expectedSize: expectedSize) }
     }
 }
 

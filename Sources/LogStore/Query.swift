@@ -197,9 +197,13 @@ extension AccountStore {
         var bytes = 0
         var lastExamined: EventPosition? = nil
         for c in all {
-            let message = try cache.message(block: c.position.block, offset: c.offset, length: c.length)
             lastExamined = c.position
-            if let pattern, !message.withUnsafeBytes({ pattern.matches($0) }) { continue }
+            if let pattern {
+                // Match on the record in place; copy only what is returned.
+                guard try cache.withMessage(block: c.position.block, offset: c.offset, length: c.length, pattern.matches)
+                else { continue }
+            }
+            let message = try cache.message(block: c.position.block, offset: c.offset, length: c.length)
             events.append(
                 LogEvent(
                     timestamp: c.position.timestamp, ingestionTime: c.position.ingestion,
@@ -261,6 +265,11 @@ extension AccountStore {
         return GetPage(events: events, nextForwardToken: "f/\(last.token)/s", nextBackwardToken: "b/\(first.token)/s")
     }
 
+    /// The uncompressed size recorded for a block (a capacity hint).
+    package func rawSize(_ id: Int64) throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT raw_size FROM blocks WHERE id = ?", arguments: [id]) ?? 0 }
+    }
+
     /// The delivered bytes of a block, as stored.
     package func blockData(_ id: Int64) throws -> [UInt8] {
         try queue.read { db in
@@ -280,22 +289,33 @@ final class BlockCache {
     var bytes = 0
     let budget: Int
 
-    init(store: AccountStore, budget: Int = 256 << 20) {
+    init(store: AccountStore, budget: Int = 64 << 20) {
         self.store = store
         self.budget = budget
     }
 
     func message(block: Int64, offset: Int, length: Int) throws -> [UInt8] {
-        let data = try load(block)
-        guard offset >= 0, offset + length <= data.count else {
+        try withMessage(block: block, offset: offset, length: length) { Array($0) }
+    }
+
+    /// Calls `body` with the record's bytes inside the decompressed block, without copying them.
+    func withMessage<R>(block: Int64, offset: Int, length: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        if block != lastID {
+            last = try load(block)
+            lastID = block
+        }
+        guard offset >= 0, offset + length <= last.count else {
             throw StoreError(.corruptBlock, "block \(block) is shorter than its index says")
         }
-        return Array(data[offset..<(offset + length)])
+        return try last.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) }
     }
+
+    private var last: [UInt8] = []
+    private var lastID: Int64 = -1
 
     func load(_ id: Int64) throws -> [UInt8] {
         if let d = blocks[id] { return d }
-        let raw = try Inflater.inflateAll(try store.blockData(id))
+        let raw = try Inflater.inflateAll(try store.blockData(id), expectedSize: store.rawSize(id))
         while bytes + raw.count > budget, !order.isEmpty {
             let old = order.removeFirst()
             bytes -= blocks.removeValue(forKey: old)?.count ?? 0
