@@ -21,13 +21,14 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "Posix", swiftSettings: strict),
         .target(name: "CloudTrail", swiftSettings: strict),
         .target(name: "FilterPattern", dependencies: ["CloudTrail"], swiftSettings: strict),
         .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: strict),
         .target(
             name: "LogStore",
             dependencies: [
-                "CloudTrail", "FilterPattern", "Gzip",
+                "CloudTrail", "FilterPattern", "Gzip", "Posix",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
@@ -36,7 +37,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "CloudTrail", "Gzip", "LogStore",
+                "CloudTrail", "Gzip", "LogStore", "Posix",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -47,11 +48,11 @@ let package = Package(
             dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .target(name: "Simulator", dependencies: ["CloudTrail", "Gzip"], swiftSettings: strict),
+        .target(name: "Simulator", dependencies: ["CloudTrail", "Gzip", "Posix"], swiftSettings: strict),
         .executableTarget(
             name: "trailwatch",
             dependencies: [
-                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Systemd", "Simulator",
+                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Posix", "Systemd", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

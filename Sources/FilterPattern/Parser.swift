@@ -72,18 +72,7 @@ struct Parser {
         if c == "\"" {
             return Term(kind: .literal(Array(try parseQuoted().utf8)))
         }
-        if c == "%" {
-            let start = i
-            i += 1
-            var body = ""
-            while let d = peek, d != "%" {
-                body.unicodeScalars.append(d)
-                i += 1
-            }
-            guard peek == "%" else { throw error("unclosed %regex%", at: start) }
-            i += 1
-            return Term(kind: .regex(try RegexMatcher(body, offset: start + 1)))
-        }
+        if c == "%" { return Term(kind: .regex(try parseRegexLiteral())) }
         var word = ""
         while let d = peek, d != " ", d != "\t", d != "\n" {
             word.unicodeScalars.append(d)
@@ -91,6 +80,19 @@ struct Parser {
         }
         guard !word.isEmpty else { throw error("expected a term") }
         return Term(kind: .literal(Array(word.utf8)))
+    }
+
+    /// `%…%` at the current position.
+    mutating func parseRegexLiteral() throws(FilterPattern.ParseError) -> RegexMatcher {
+        let start = i
+        i += 1
+        var body = ""
+        while let d = peek, d != "%" {
+            body.unicodeScalars.append(d)
+            i += 1
+        }
+        guard eat("%") else { throw error("unclosed %regex%", at: start) }
+        return try RegexMatcher(body, offset: start + 1)
     }
 
     mutating func parseQuoted() throws(FilterPattern.ParseError) -> String {
@@ -222,16 +224,9 @@ struct Parser {
             return .condition(selector: sel, .compareString(op, Glob(Array(text.utf8))))
         }
         if c == "%" {
-            let start = i
-            i += 1
-            var body = ""
-            while let d = peek, d != "%" {
-                body.unicodeScalars.append(d)
-                i += 1
-            }
-            guard eat("%") else { throw error("unclosed %regex%", at: start) }
+            let regex = try parseRegexLiteral()
             guard op == .eq || op == .ne else { throw error("a regular expression takes = or != only", at: opStart) }
-            return .condition(selector: sel, .regex(op, try RegexMatcher(body, offset: start + 1)))
+            return .condition(selector: sel, .regex(op, regex))
         }
         let start = i
         var word = ""

@@ -1,5 +1,6 @@
 import CloudTrail
 import Glibc
+import Posix
 import Gzip
 import LogStore
 
@@ -40,15 +41,15 @@ package enum FileDecoder {
     package static let maxCompressedBytes = 128 << 20
 
     package static func decode(path: String, ledgerKey: String, key: LogFileKey) -> Result<DecodedFile, IngestFailure> {
-        let fd = Sys.retry { open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+        let fd = Posix.retry { open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
         guard fd >= 0 else {
             let e = errno
             if e == ELOOP { return .failure(IngestFailure(.notRegular, "is a symbolic link")) }
-            return .failure(IngestFailure(.unreadable, "cannot open: \(Sys.describe(e))"))
+            return .failure(IngestFailure(.unreadable, "cannot open: \(Posix.describe(e))"))
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { return .failure(IngestFailure(.unreadable, "cannot stat: \(Sys.describe(errno))")) }
+        guard fstat(fd, &st) == 0 else { return .failure(IngestFailure(.unreadable, "cannot stat: \(Posix.describe(errno))")) }
         guard (st.st_mode & S_IFMT) == S_IFREG else { return .failure(IngestFailure(.notRegular, "not a regular file")) }
         let size = Int(st.st_size)
         guard size > 0 else { return .failure(IngestFailure(.emptyFile, "empty file (0 bytes)")) }
@@ -58,8 +59,8 @@ package enum FileDecoder {
         var data = [UInt8](repeating: 0, count: size)
         var got = 0
         while got < size {
-            let n = data.withUnsafeMutableBytes { p in Sys.retry { read(fd, p.baseAddress! + got, size - got) } }
-            if n < 0 { return .failure(IngestFailure(.unreadable, "read failed: \(Sys.describe(errno))")) }
+            let n = data.withUnsafeMutableBytes { p in Posix.retry { read(fd, p.baseAddress! + got, size - got) } }
+            if n < 0 { return .failure(IngestFailure(.unreadable, "read failed: \(Posix.describe(errno))")) }
             if n == 0 { break }
             got += n
         }
@@ -133,15 +134,3 @@ package enum FileDecoder {
     }
 }
 
-/// Syscall helpers: retry on EINTR, describe errno.
-package enum Sys {
-    @inline(__always) package static func retry<T: BinaryInteger>(_ body: () -> T) -> T {
-        while true {
-            let r = body()
-            if r < 0 && errno == EINTR { continue }
-            return r
-        }
-    }
-
-    package static func describe(_ e: Int32) -> String { String(cString: strerror(e)) }
-}

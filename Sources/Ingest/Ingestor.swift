@@ -1,5 +1,6 @@
 import CloudTrail
 import Glibc
+import Posix
 import LogStore
 import Logging
 import Synchronization
@@ -379,9 +380,5 @@ package final class Ingestor: @unchecked Sendable {
         }
     }
 
-    package static func monotonicSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    package static func monotonicSeconds() -> Double { Posix.monotonicSeconds() }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Posix
 
 /// A thin wrapper over Linux inotify: watches directories and reports created, written and moved-in names.
 ///
@@ -22,7 +23,7 @@ package final class Inotify: @unchecked Sendable {
 
     package init() throws {
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard fd >= 0 else { throw IngestFailure(.storeError, "inotify_init1: \(Sys.describe(errno))") }
+        guard fd >= 0 else { throw IngestFailure(.storeError, "inotify_init1: \(Posix.describe(errno))") }
     }
 
     deinit { close(fd) }
@@ -45,12 +46,12 @@ package final class Inotify: @unchecked Sendable {
     /// Waits up to `timeoutMs` for events and returns them (empty on timeout).
     package func read(timeoutMs: Int32) -> [Event] {
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let r = Sys.retry { poll(&pfd, 1, timeoutMs) }
+        let r = Posix.retry { poll(&pfd, 1, timeoutMs) }
         guard r > 0 else { return [] }
         var out: [Event] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let n = buffer.withUnsafeMutableBytes { p in Sys.retry { Glibc.read(fd, p.baseAddress!, p.count) } }
+            let n = buffer.withUnsafeMutableBytes { p in Posix.retry { Glibc.read(fd, p.baseAddress!, p.count) } }
             guard n > 0 else { break }
             buffer.withUnsafeBytes { p in
                 var off = 0

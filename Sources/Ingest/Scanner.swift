@@ -1,4 +1,5 @@
 import Glibc
+import Posix
 
 /// A file found under a bucket root.
 package struct FoundFile: Sendable, Hashable {

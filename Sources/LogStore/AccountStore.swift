@@ -1,5 +1,5 @@
 import CloudTrail
-import Glibc
+import Posix
 import GRDB
 import GRDBSQLite
 
@@ -207,9 +207,5 @@ package final class AccountStore: @unchecked Sendable {
 
 /// The wall clock in epoch milliseconds.
 package enum Clock {
-    package static func nowMillis() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
+    package static func nowMillis() -> Int64 { Posix.nowMillis() }
 }

@@ -1,5 +1,5 @@
 import CloudTrail
-import Glibc
+import Posix
 
 /// The store for all accounts: one SQLite database, one log group, per account under `<state>/groups/`.
 package final class LogStore: @unchecked Sendable {
@@ -15,7 +15,7 @@ package final class LogStore: @unchecked Sendable {
         directory = stateDirectory + "/groups"
         self.groupTemplate = groupTemplate
         self.readOnly = readOnly
-        if !readOnly { try FileSystem.makeDirectories(directory) }
+        if !readOnly { try Posix.makeDirectories(directory) }
     }
 
     /// The store of `account`, opened once.
@@ -29,7 +29,7 @@ package final class LogStore: @unchecked Sendable {
 
     /// Accounts that have a database.
     package func accounts() -> [String] {
-        FileSystem.list(directory).filter { $0.hasSuffix(".sqlite") }.map { String($0.dropLast(7)) }.sorted()
+        Posix.list(directory).filter { $0.hasSuffix(".sqlite") }.map { String($0.dropLast(7)) }.sorted()
     }
 
     /// All groups, ASCII-sorted by name (DescribeLogGroups order).
@@ -47,42 +47,3 @@ package final class LogStore: @unchecked Sendable {
     }
 }
 
-/// Small file-system helpers over Glibc (no Foundation in the domain modules).
-package enum FileSystem {
-    package static func makeDirectories(_ path: String) throws {
-        var current = path.hasPrefix("/") ? "" : "."
-        for part in path.split(separator: "/") {
-            current += "/" + part
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw StoreError(.invalidParameter, "cannot create \(current): \(String(cString: strerror(errno)))")
-            }
-        }
-    }
-
-    package static func list(_ path: String) -> [String] {
-        guard let d = opendir(path) else { return [] }
-        defer { closedir(d) }
-        var out: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
-            if name != "." && name != ".." { out.append(name) }
-        }
-        return out
-    }
-}
-
-extension String {
-    package func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var out = ""
-        var rest = Substring(self)
-        while let r = rest.firstRange(of: target) {
-            out += rest[..<r.lowerBound]
-            out += replacement
-            rest = rest[r.upperBound...]
-        }
-        return out + rest
-    }
-}

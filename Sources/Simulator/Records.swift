@@ -1,4 +1,5 @@
 import CloudTrail
+import Posix
 
 /// Builds realistic CloudTrail records as compact JSON text.
 enum Records {
@@ -56,27 +57,15 @@ enum Records {
         } else {
             identity = #"{"type":"IAMUser","principalId":"AIDAEXAMPLE\#(user.uppercased())","arn":"arn:aws:iam::\#(account):user/\#(user)","accountId":"\#(account)","accessKeyId":"AKIAEXAMPLE\#(rng.next() % 100000)","userName":"\#(user)"}"#
         }
-        let params = a.params.replacingOccurrences(of: "ACCT", with: account)
+        let params = a.params.replacingAll("ACCT", with: account)
         var r = #"{"eventVersion":"1.10","userIdentity":\#(identity),"eventTime":"\#(eventTime)","eventSource":"\#(a.source)","eventName":"\#(a.name)","awsRegion":"\#(region)","sourceIPAddress":"\#(ip)","userAgent":"\#(agent)","#
         if isLogin {
             r += #""requestParameters":null,"responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"LoginTo":"https://console.aws.amazon.com/console/home","MobileVersion":"No","MFAUsed":"Yes"},"#
         } else {
             r += #""requestParameters":\#(params),"responseElements":null,"requestID":"\#(requestID)","#
         }
-        r += #""eventID":"\#(eventID)","readOnly":\#(a.readOnly),"eventType":"\#(isLogin ? "AwsConsoleSignIn" : "AwsApiCall")","managementEvent":true,"recipientAccountId":"\#(account)","eventCategory":"Management","tlsDetails":{"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"\#(a.source.replacingOccurrences(of: ".amazonaws.com", with: "")).\#(region).amazonaws.com"}}"#
+        r += #""eventID":"\#(eventID)","readOnly":\#(a.readOnly),"eventType":"\#(isLogin ? "AwsConsoleSignIn" : "AwsApiCall")","managementEvent":true,"recipientAccountId":"\#(account)","eventCategory":"Management","tlsDetails":{"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"\#(a.source.replacingAll(".amazonaws.com", with: "")).\#(region).amazonaws.com"}}"#
         return r
     }
 }
 
-extension String {
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        var out = ""
-        var rest = Substring(self)
-        while let r = rest.firstRange(of: target) {
-            out += rest[..<r.lowerBound]
-            out += replacement
-            rest = rest[r.upperBound...]
-        }
-        return out + rest
-    }
-}

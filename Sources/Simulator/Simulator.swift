@@ -1,6 +1,7 @@
 import CloudTrail
 import Glibc
 import Gzip
+import Posix
 
 /// Writes realistic CloudTrail buckets for demos, tests and benchmarks; the same seed gives the same bucket.
 ///
@@ -153,11 +154,11 @@ public struct Simulator: Sendable {
     func deliver(_ f: File, setMTime: Bool) throws {
         let path = options.out + "/" + f.relativePath
         let dir = String(path[..<path.lastIndex(of: "/")!])
-        try Self.makeDirectories(dir)
+        try Posix.makeDirectories(dir)
         let name = path[path.index(after: path.lastIndex(of: "/")!)...]
         let tmp = dir + "/." + name + ".tmp"
         let gz = Deflater.gzip(Array(f.json.utf8))
-        try Self.writeFile(tmp, gz)
+        try Posix.writeFile(tmp, gz)
         if setMTime {
             let secs = f.deliveryTime / 1000
             var times = [timespec(tv_sec: Int(secs), tv_nsec: 0), timespec(tv_sec: Int(secs), tv_nsec: 0)]
@@ -169,29 +170,6 @@ public struct Simulator: Sendable {
     public struct SimulatorError: Error, CustomStringConvertible {
         public var message: String
         public var description: String { message }
-    }
-
-    public static func writeFile(_ path: String, _ bytes: [UInt8]) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SimulatorError(message: "open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, bytes.count - off) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw SimulatorError(message: "write \(path): \(String(cString: strerror(errno)))") }
-            off += n
-        }
-    }
-
-    public static func makeDirectories(_ path: String) throws {
-        var current = path.hasPrefix("/") ? "" : "."
-        for part in path.split(separator: "/") {
-            current += "/" + part
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw SimulatorError(message: "mkdir \(current): \(String(cString: strerror(errno)))")
-            }
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 import CloudTrail
 import Glibc
 import Ingest
+import Posix
 
 /// The config file: `key = value` lines, `#` comments; see packaging/trailwatch.conf.
 struct ConfigFile {
@@ -18,18 +19,8 @@ struct ConfigFile {
     }
 
     static func load(_ path: String) throws -> ConfigFile {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw ParseError(description: "\(path): cannot open: \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n <= 0 { break }
-            bytes += buf[0..<n]
-        }
+        let bytes: [UInt8]
+        do { bytes = try Posix.readFile(path) } catch { throw ParseError(description: "\(error)") }
         return try parse(String(decoding: bytes, as: UTF8.self), path: path)
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Ingest
 import Logging
+import Posix
 import ServiceLifecycle
 import Synchronization
 import Systemd
@@ -193,12 +194,4 @@ final class Progress: Sendable {
 }
 
 /// Writes text to standard error without going through C's shared `stderr` stream.
-func writeStderr(_ s: String) {
-    var bytes = Array(s.utf8)
-    var off = 0
-    while off < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress! + off, $0.count - off) }
-        if n <= 0 { return }
-        off += n
-    }
-}
+func writeStderr(_ s: String) { try? Posix.writeAll(2, Array(s.utf8)) }

@@ -2,6 +2,12 @@ import Foundation
 import GRDB
 import Testing
 
+func readOnly() -> Configuration {
+    var c = Configuration()
+    c.readonly = true
+    return c
+}
+
 @Suite(.serialized) struct DaemonTests {
     @Test func everyDeliveryShapeIsTakenExactlyOnceWhileRunning() throws {
         let bucket = tempDir("bucket") + "/b"
@@ -72,18 +78,22 @@ import Testing
             try write(logDir(bucket) + "/" + logName(String(format: "20240301T10%02dZ", f), String(format: "SMALL%011d", f)), gz(recs))
             all.formUnion((0..<200).map { guid(f * 1000 + $0) })
         }
-        // One large file: 100,000 records.
-        let big = (0..<100_000).map { rec(guid(1_000_000 + $0), "2024-03-01T11:0\($0 % 10):00Z", name: "Big\($0 % 13)") }
+        // One large file: 120,000 records.
+        let big = (0..<120_000).map { rec(guid(1_000_000 + $0), "2024-03-01T11:0\($0 % 10):00Z", name: "Big\($0 % 13)") }
         try write(logDir(bucket) + "/" + logName("20240301T1105Z", "LARGEFILE0000001"), gz(big))
-        all.formUnion((0..<100_000).map { guid(1_000_000 + $0) })
+        all.formUnion((0..<120_000).map { guid(1_000_000 + $0) })
         let state = tempDir("state")
         let first = try Child(["run", "--once", "--logs", bucket, "--state", state])
-        // Kill once the small files are in and the large one is being read.
-        _ = eventually(timeout: 20) { FileManager.default.fileExists(atPath: state + "/groups/123456789012.sqlite-wal") }
-        Thread.sleep(forTimeInterval: 0.4)
+        // Files are taken in key order: once the 20 small ones are in the ledger, the large one is in hand.
+        func doneCount() -> Int {
+            guard let db = try? DatabaseQueue(path: state + "/groups/123456789012.sqlite", configuration: readOnly()) else { return 0 }
+            return (try? db.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM ledger WHERE status = 'done'") ?? 0 }) ?? 0
+        }
+        #expect(eventually(timeout: 60) { doneCount() >= 20 || !first.process.isRunning })
         first.signal(SIGKILL)
         let status = first.wait(timeout: 10)
         #expect(status != 0, "the first run was killed before finishing (status \(String(describing: status)))")
+        #expect(doneCount() == 20, "killed in the middle of the large file: it is not in the ledger")
         let second = try trailwatch(["run", "--once", "--logs", bucket, "--state", state])
         #expect(second.status == 0, "\(second.err)")
         let ids = try storedIDs(state: state)

@@ -94,17 +94,23 @@ func write(_ path: String, _ bytes: [UInt8]) throws {
     try Data(bytes).write(to: URL(fileURLWithPath: path))
 }
 
-/// Every event the CLI returns for every group, as eventIDs.
+/// Every event the CLI returns for every group, as eventIDs (read from each JSON line's escaped message).
 func storedIDs(state: String) throws -> [String] {
     let groups = try trailwatch(["logs", "groups", "--state", state]).out.split(separator: "\n")
     var ids: [String] = []
+    let marker = Array(#"\"eventID\":\""#.utf8)
     for g in groups {
         let name = (try JSONSerialization.jsonObject(with: Data(g.utf8)) as! [String: Any])["logGroupName"] as! String
-        let lines = try trailwatch(["logs", "filter", "--state", state, "--group", name]).out.split(separator: "\n")
-        for l in lines {
-            let e = try JSONSerialization.jsonObject(with: Data(l.utf8)) as! [String: Any]
-            let msg = try JSONSerialization.jsonObject(with: Data((e["message"] as! String).utf8)) as! [String: Any]
-            ids.append(msg["eventID"] as? String ?? "<none>")
+        let out = try trailwatch(["logs", "filter", "--state", state, "--group", name]).out
+        for line in out.utf8.split(separator: UInt8(ascii: "\n")) {
+            let l = Array(line)
+            guard let at = l.firstRange(of: marker) else {
+                ids.append("<none>")
+                continue
+            }
+            var end = at.upperBound
+            while end < l.count && l[end] != UInt8(ascii: "\\") { end += 1 }
+            ids.append(String(decoding: l[at.upperBound..<end], as: UTF8.self))
         }
     }
     return ids

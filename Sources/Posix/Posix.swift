@@ -1,0 +1,111 @@
+import Glibc
+
+/// Thin wrappers over the POSIX calls trailwatch makes: retried on EINTR, errors carrying errno
+/// and the call, so the I/O modules share one careful version of each.
+public struct PosixError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var call: String
+    public var path: String
+    public var errno: Int32
+    public var description: String { "\(call) \(path): \(Posix.describe(errno))" }
+}
+
+public enum Posix {
+    /// Retries `body` while it fails with EINTR.
+    @inline(__always) public static func retry<T: BinaryInteger>(_ body: () -> T) -> T {
+        while true {
+            let r = body()
+            if r < 0 && errno == EINTR { continue }
+            return r
+        }
+    }
+
+    /// The text of an errno value.
+    public static func describe(_ e: Int32) -> String { String(cString: strerror(e)) }
+
+    /// `mkdir -p`.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, mode) != 0 && errno != EEXIST {
+                throw PosixError(call: "mkdir", path: current, errno: errno)
+            }
+        }
+    }
+
+    /// Names in a directory, without `.` and `..` (empty if it cannot be read).
+    public static func list(_ path: String) -> [String] {
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
+    /// Writes `bytes` to `path` (created or truncated).
+    public static func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+        let fd = retry { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
+        guard fd >= 0 else { throw PosixError(call: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        try writeAll(fd, bytes, path: path)
+    }
+
+    /// Writes all of `bytes` to `fd`.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String = "") throws {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { p in retry { Glibc.write(fd, p.baseAddress! + off, p.count - off) } }
+            guard n > 0 else { throw PosixError(call: "write", path: path, errno: errno) }
+            off += n
+        }
+    }
+
+    /// Reads a whole file.
+    public static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = retry { open(path, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { throw PosixError(call: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { p in retry { read(fd, p.baseAddress!, p.count) } }
+            if n < 0 { throw PosixError(call: "read", path: path, errno: errno) }
+            if n == 0 { return out }
+            out += buf[0..<n]
+        }
+    }
+
+    /// The wall clock in epoch milliseconds.
+    public static func nowMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// A monotonic clock in seconds.
+    public static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+extension String {
+    /// Every occurrence of `target` replaced (no Foundation needed).
+    public func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: target) {
+            out += rest[..<r.lowerBound]
+            out += replacement
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}
