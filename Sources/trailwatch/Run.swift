@@ -86,9 +86,11 @@ struct Run: AsyncParsableCommand {
 
     func runService(_ ingestor: Ingestor, logger: Logger) async throws {
         let service = IngestService(ingestor: ingestor, logger: logger)
+        let reload = ReloadService(logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [.init(service: service), .init(service: reload)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         print(ingestor.stats.snapshot.summary(seconds: Ingestor.monotonicSeconds() - service.started))
     }
@@ -98,6 +100,20 @@ struct Run: AsyncParsableCommand {
         var buf = [CChar](repeating: 0, count: 4096)
         let cwd = getcwd(&buf, buf.count).map { String(cString: $0) } ?? "."
         return cwd + "/" + (p.hasPrefix("./") ? String(p.dropFirst(2)) : p)
+    }
+}
+
+/// Handles SIGHUP (`systemctl reload`): tells systemd a reload ran. The spine has nothing to
+/// re-read yet; rules and lists will hook in here. Without a handler SIGHUP would end the process.
+struct ReloadService: Service {
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            SystemdNotify.reloading()
+            logger.info("reload requested (SIGHUP): nothing to re-read in this version")
+            SystemdNotify.send("READY=1")
+        }
     }
 }
 
