@@ -25,6 +25,8 @@ let package = Package(
         .target(name: "CloudTrail", swiftSettings: strict),
         .target(name: "FilterPattern", dependencies: ["CloudTrail"], swiftSettings: strict),
         .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "Rules", dependencies: ["CloudTrail", "FilterPattern"], swiftSettings: strict),
+        .target(name: "Alerts", dependencies: ["Rules", "Systemd", "Posix"], swiftSettings: strict),
         .target(
             name: "LogStore",
             dependencies: [
@@ -37,7 +39,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "CloudTrail", "Gzip", "LogStore", "Posix",
+                "CloudTrail", "Gzip", "LogStore", "Posix", "Rules",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -52,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "trailwatch",
             dependencies: [
-                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Posix", "Systemd", "Simulator",
+                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Posix", "Rules", "Alerts", "Systemd", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -62,6 +64,7 @@ let package = Package(
         ),
         .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail", "Gzip"], exclude: ["Fixtures"]),
         .testTarget(name: "FilterPatternTests", dependencies: ["FilterPattern", "CloudTrail"]),
+        .testTarget(name: "RulesTests", dependencies: ["Rules", "CloudTrail", "Alerts"], exclude: ["Fixtures"]),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "CloudTrail", "Gzip"]),
         .testTarget(
             name: "IngestTests",

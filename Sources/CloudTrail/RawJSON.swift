@@ -191,7 +191,8 @@ public struct RawJSON: @unchecked Sendable {
         }
     }
 
-    func keyEquals(_ range: Range<Int>, escaped: Bool, _ key: [UInt8]) -> Bool {
+    /// True when the key at `range` equals `key` (decoding escapes if any).
+    public func keyEquals(_ range: Range<Int>, escaped: Bool, _ key: [UInt8]) -> Bool {
         if escaped { return Array(decodeString(range).utf8) == key }
         guard range.count == key.count else { return false }
         var k = 0

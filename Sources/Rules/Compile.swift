@@ -1,0 +1,328 @@
+import CloudTrail
+import FilterPattern
+
+/// A rule file's text with the path it came from.
+public struct RuleSourceFile: Sendable {
+    public var path: String
+    public var text: String
+    public init(path: String, text: String) {
+        self.path = path
+        self.text = text
+    }
+}
+
+/// Compiled rules, ready to evaluate events; immutable, so a reload swaps in a new one.
+public final class RuleSet: Sendable {
+    public let rules: [CompiledRule]
+    let paths: [FieldPath]
+    let pathIndex: [FieldPath: Int]
+    let lists: [String: Set<String>]
+    let networks: [String: [Network]]
+    /// Rules that can only match given event names, and the rules that must always be evaluated.
+    let byEventName: [String: [Int]]
+    let unindexed: [Int]
+    let eventNamePath: Int
+
+    init(rules: [CompiledRule], paths: [FieldPath], lists: [String: Set<String>], networks: [String: [Network]], eventNamePath: Int) {
+        self.rules = rules
+        self.paths = paths
+        var index: [FieldPath: Int] = [:]
+        for (i, p) in paths.enumerated() { index[p] = i }
+        pathIndex = index
+        self.lists = lists
+        self.networks = networks
+        self.eventNamePath = eventNamePath
+        var by: [String: [Int]] = [:]
+        var always: [Int] = []
+        for (i, r) in rules.enumerated() {
+            if let names = r.eventNames {
+                for n in names { by[n, default: []].append(i) }
+            } else {
+                always.append(i)
+            }
+        }
+        byEventName = by
+        unindexed = always
+    }
+
+    /// Compiles rule files and list files; errors leave the result nil, warnings come along.
+    public static func compile(ruleFiles: [RuleSourceFile], listFiles: [RuleSourceFile]) -> (RuleSet?, [Diagnostic]) {
+        var diagnostics: [Diagnostic] = []
+        var contents = RuleFileContents()
+        var lists: [String: ListDefinition] = [:]
+        for f in listFiles {
+            let name = String(f.path.split(separator: "/").last!.dropLast(5))
+            lists[name] = RuleParser.parseList(f.text, file: f.path, name: name)  // later directories override
+        }
+        var firstDefinition: [String: SourcePosition] = [:]
+        for f in ruleFiles {
+            let (c, d) = RuleParser.parse(f.text, file: f.path)
+            diagnostics += d
+            for r in c.rules {
+                if let prior = firstDefinition[r.name] {
+                    diagnostics.append(Diagnostic(.error, r.position, "rule '\(r.name)' is defined twice", hint: "first defined at \(prior)"))
+                    continue
+                }
+                firstDefinition[r.name] = r.position
+                contents.rules.append(r)
+            }
+            contents.conditions.merge(c.conditions) { $1 }
+            lists.merge(c.lists) { $1 }
+        }
+        var compiler = Compiler(conditions: contents.conditions, listDefinitions: lists)
+        let eventName = compiler.intern(FieldPath("eventName")!)
+        var compiled: [CompiledRule] = []
+        for r in contents.rules {
+            if let c = compiler.compile(r) { compiled.append(c) }
+        }
+        diagnostics += compiler.diagnostics
+        diagnostics += Lint.unknownFields(contents.rules)
+        let errors = diagnostics.contains { $0.severity == .error }
+        let set = RuleSet(
+            rules: compiled, paths: compiler.paths, lists: compiler.lists, networks: compiler.networks, eventNamePath: eventName)
+        return (errors ? nil : set, diagnostics)
+    }
+}
+
+/// A rule ready to evaluate.
+public struct CompiledRule: Sendable {
+    public let rule: Rule
+    let when: Node
+    let unless: [Node]
+    /// When set, the rule can only match these event names (from its `when`).
+    let eventNames: Set<String>?
+    public var name: String { rule.name }
+
+    /// The journald MESSAGE_ID: the one the rule pins with `id`, else derived from its name (stable).
+    public var messageID: String { rule.messageID ?? MessageID.derive("trailwatch.rule." + rule.name) }
+}
+
+/// Evaluation tree over interned paths.
+indirect enum Node: Sendable {
+    case compare(Int, Predicate, anyElement: Bool)
+    case outside(Int, [Network], anyElement: Bool)
+    case inList(Int, Set<String>, anyElement: Bool)
+    case inNetworks(Int, [Network], anyElement: Bool)
+    case regex(Int, Regex<AnyRegexOutput>.Box, anyElement: Bool)
+    case pattern(FilterPattern)
+    case and([Node])
+    case or([Node])
+    case not(Node)
+    case always
+}
+
+extension Regex<AnyRegexOutput> {
+    /// Regexes are immutable once built; the box makes that explicit to the concurrency checker.
+    final class Box: @unchecked Sendable {
+        let regex: Regex<AnyRegexOutput>
+        init(_ r: Regex<AnyRegexOutput>) { regex = r }
+    }
+}
+
+struct Compiler {
+    let conditions: [String: (Expression, SourcePosition)]
+    let listDefinitions: [String: ListDefinition]
+    var paths: [FieldPath] = []
+    var index: [FieldPath: Int] = [:]
+    var lists: [String: Set<String>] = [:]
+    var networks: [String: [Network]] = [:]
+    var diagnostics: [Diagnostic] = []
+    var expanding: [String] = []
+
+    init(conditions: [String: (Expression, SourcePosition)], listDefinitions: [String: ListDefinition]) {
+        self.conditions = conditions
+        self.listDefinitions = listDefinitions
+    }
+
+    mutating func intern(_ p: FieldPath) -> Int {
+        if let i = index[p] { return i }
+        paths.append(p)
+        index[p] = paths.count - 1
+        return paths.count - 1
+    }
+
+    mutating func compile(_ r: Rule) -> CompiledRule? {
+        let before = diagnostics.count
+        let when = node(r.when)
+        let unless = r.unless.map { node($0) }
+        for p in (r.threshold?.groupBy ?? []) + (r.threshold?.distinct.map { [$0] } ?? []) + (r.firstSeen.map { [$0.field] + $0.key } ?? [])
+            + (r.suppression?.key ?? [])
+        {
+            _ = intern(p)
+        }
+        if r.threshold != nil && r.firstSeen != nil {
+            diagnostics.append(Diagnostic(.error, r.position, "rule '\(r.name)' has both threshold and first-seen", hint: "split it into two rules"))
+        }
+        guard diagnostics.count == before || !diagnostics[before...].contains(where: { $0.severity == .error }) else { return nil }
+        return CompiledRule(rule: r, when: when, unless: unless, eventNames: Self.requiredEventNames(r.when, conditions: conditions, lists: listDefinitions))
+    }
+
+    /// Event names the expression requires, when it requires some (used to index rules).
+    static func requiredEventNames(_ e: Expression, conditions: [String: (Expression, SourcePosition)], lists: [String: ListDefinition]) -> Set<String>? {
+        switch e {
+        case .compare(let p, .equals(.string(let s)), _) where p.text == "eventName": return [s]
+        case .compare(let p, .inList(let name), _) where p.text == "eventName":
+            return lists[name].map { Set($0.values.map(\.value)) }
+        case .and(let parts):
+            for part in parts {
+                if let names = requiredEventNames(part, conditions: conditions, lists: lists) { return names }
+            }
+            return nil
+        case .or(let parts):
+            var all = Set<String>()
+            for part in parts {
+                guard let names = requiredEventNames(part, conditions: conditions, lists: lists) else { return nil }
+                all.formUnion(names)
+            }
+            return all
+        case .named(let n, _):
+            return conditions[n].flatMap { requiredEventNames($0.0, conditions: conditions, lists: lists) }
+        default:
+            return nil
+        }
+    }
+
+    mutating func list(_ name: String, at: SourcePosition) -> Set<String>? {
+        if let l = lists[name] { return l }
+        guard let def = listDefinitions[name] else {
+            diagnostics.append(Diagnostic(.error, at, "unknown list '\(name)'", hint: "define it in \(name).list beside the rules, or inline: list \(name) = a, b"))
+            return nil
+        }
+        let set = Set(def.values.map(\.value))
+        lists[name] = set
+        return set
+    }
+
+    mutating func networkList(_ name: String, at: SourcePosition) -> [Network]? {
+        if let n = networks[name] { return n }
+        guard let def = listDefinitions[name] else {
+            diagnostics.append(Diagnostic(.error, at, "unknown network list '\(name)'", hint: "define it in \(name).list beside the rules: one CIDR a line"))
+            return nil
+        }
+        var out: [Network] = []
+        for (v, p) in def.values {
+            guard let n = Network(v) else {
+                diagnostics.append(Diagnostic(.error, p, "'\(v)' is not an IPv4 or IPv6 network", hint: "write CIDRs such as 203.0.113.0/24 or 2001:db8::/32"))
+                continue
+            }
+            out.append(n)
+        }
+        networks[name] = out
+        return out
+    }
+
+    mutating func node(_ e: Expression) -> Node {
+        switch e {
+        case .always: return .always
+        case .and(let parts): return .and(parts.map { node($0) })
+        case .or(let parts): return .or(parts.map { node($0) })
+        case .not(let inner): return .not(node(inner))
+        case .pattern(let text, let at):
+            do {
+                return .pattern(try FilterPattern(text))
+            } catch {
+                diagnostics.append(
+                    Diagnostic(.error, SourcePosition(file: at.file, line: at.line, column: at.column + error.offset), "filter pattern: \(error.message)"))
+                return .always
+            }
+        case .named(let name, let at):
+            guard let (expr, _) = conditions[name] else {
+                diagnostics.append(Diagnostic(.error, at, "unknown condition '\(name)'", hint: "define it with: condition \(name) = …, or compare a field: \(name) = \"…\""))
+                return .always
+            }
+            guard !expanding.contains(name) else {
+                diagnostics.append(Diagnostic(.error, at, "condition '\(name)' refers to itself"))
+                return .always
+            }
+            expanding.append(name)
+            defer { expanding.removeLast() }
+            return node(expr)
+        case .outsideNetworks(let path, let listName, let at):
+            let any = path.steps.contains(.any)
+            return .outside(intern(path), networkList(listName, at: at) ?? [], anyElement: any)
+        case .compare(let path, let predicate, let at):
+            let p = intern(path)
+            let any = path.steps.contains(.any)
+            switch predicate {
+            case .inList(let name): return .inList(p, list(name, at: at) ?? [], anyElement: any)
+            case .inNetworks(let name): return .inNetworks(p, networkList(name, at: at) ?? [], anyElement: any)
+            case .matches(let source):
+                do {
+                    return .regex(p, .init(try Regex(source)), anyElement: any)
+                } catch {
+                    diagnostics.append(Diagnostic(.error, at, "invalid regular expression \"\(source)\": \(error)"))
+                    return .always
+                }
+            default: return .compare(p, predicate, anyElement: any)
+            }
+        }
+    }
+}
+
+/// Lint: field paths whose first steps are not CloudTrail fields (warnings, not errors).
+enum Lint {
+    static let topLevel: Set<String> = [
+        "eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress", "userAgent",
+        "errorCode", "errorMessage", "requestParameters", "responseElements", "additionalEventData", "requestID", "eventID",
+        "readOnly", "resources", "eventType", "apiVersion", "recipientAccountId", "serviceEventDetails", "sharedEventID",
+        "vpcEndpointId", "vpcEndpointAccountId", "managementEvent", "eventCategory", "addendum", "sessionCredentialFromConsole",
+        "edgeDeviceDetails", "tlsDetails", "insightDetails", "eventContext",
+    ]
+    static let userIdentity: Set<String> = [
+        "type", "principalId", "arn", "accountId", "accessKeyId", "userName", "sessionContext", "invokedBy", "invokedByDelegate",
+        "onBehalfOf", "credentialId", "inScopeOf", "identityProvider",
+    ]
+
+    static func unknownFields(_ rules: [Rule]) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        func check(_ p: FieldPath, _ at: SourcePosition) {
+            guard case .key(let first)? = p.steps.first else { return }
+            if !topLevel.contains(first) {
+                out.append(Diagnostic(.warning, at, "'\(p.text)': '\(first)' is not a CloudTrail record field", hint: "check the spelling; field names are case-sensitive"))
+            } else if first == "userIdentity", p.steps.count > 1, case .key(let second) = p.steps[1], !userIdentity.contains(second) {
+                out.append(Diagnostic(.warning, at, "'\(p.text)': '\(second)' is not a userIdentity field"))
+            }
+        }
+        func walk(_ e: Expression) {
+            switch e {
+            case .compare(let p, _, let at), .outsideNetworks(let p, _, let at): check(p, at)
+            case .and(let parts), .or(let parts): parts.forEach(walk)
+            case .not(let inner): walk(inner)
+            default: break
+            }
+        }
+        for r in rules {
+            walk(r.when)
+            r.unless.forEach(walk)
+            for p in (r.threshold?.groupBy ?? []) + (r.firstSeen.map { [$0.field] + $0.key } ?? []) + (r.suppression?.key ?? []) {
+                check(p, r.position)
+            }
+        }
+        return out
+    }
+}
+
+/// Stable 128-bit ids as 32 lower-case hex digits, derived from a name.
+public enum MessageID {
+    public static func derive(_ name: String) -> String {
+        var a: UInt64 = 0xcbf2_9ce4_8422_2325
+        var b: UInt64 = 0x6c62_272e_07bb_0142
+        for byte in name.utf8 {
+            a = (a ^ UInt64(byte)) &* 0x100_0000_01b3
+            b = (b &+ UInt64(byte)) &* 0xff51_afd7_ed55_8ccd
+            b ^= b >> 33
+        }
+        func mix(_ x: UInt64) -> UInt64 {
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        return hex(mix(a ^ b)) + hex(mix(b &+ a &* 3))
+    }
+
+    static func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+}

@@ -1,0 +1,293 @@
+import CloudTrail
+import FoundationEssentials
+
+/// One alert, as every sink writes it.
+public struct Alert: Sendable, Equatable, Codable {
+    public var rule: String
+    public var severity: String
+    public var priority: Int
+    public var messageID: String
+    public var message: String
+    public var account: String
+    public var region: String
+    public var principal: String
+    public var sourceIP: String
+    public var eventName: String
+    public var eventIDs: [String]
+    /// The earliest triggering event's time, `YYYY-MM-DDTHH:MM:SSZ`.
+    public var eventTime: String
+    public var count: Int
+    public var logFile: String
+    /// Deterministic: the same triggering events give the same id, so a replay never alerts twice.
+    public var alertID: String
+    /// The triggering records as delivered (at most a few).
+    public var records: [String]
+    /// Extra structured fields (upper-case names without the TRAILWATCH_ prefix), e.g. integrity's DIGEST.
+    public var extra: [String: String] = [:]
+
+    public init(
+        rule: String, severity: String, priority: Int, messageID: String, message: String, account: String, region: String,
+        principal: String, sourceIP: String, eventName: String, eventIDs: [String], eventTime: String, count: Int,
+        logFile: String, alertID: String, records: [String], extra: [String: String] = [:]
+    ) {
+        self.rule = rule
+        self.severity = severity
+        self.priority = priority
+        self.messageID = messageID
+        self.message = message
+        self.account = account
+        self.region = region
+        self.principal = principal
+        self.sourceIP = sourceIP
+        self.eventName = eventName
+        self.eventIDs = eventIDs
+        self.eventTime = eventTime
+        self.count = count
+        self.logFile = logFile
+        self.alertID = alertID
+        self.records = records
+        self.extra = extra
+    }
+}
+
+/// Events of one threshold group inside the window horizon, and the bursts already alerted.
+public struct WindowState: Sendable, Codable, Equatable {
+    public struct Event: Sendable, Codable, Equatable {
+        public var t: Int64
+        public var id: String
+        public var v: String?
+    }
+    public var events: [Event] = []
+    /// Event ids of each burst already alerted (a later window sharing any of them is the same burst).
+    public var alerted: [[String]] = []
+    public init() {}
+}
+
+/// An open suppression period for one rule and key.
+public struct SuppressionState: Sendable, Codable, Equatable {
+    public var until: Int64
+    public var suppressed: Int
+    public var eventIDs: [String]
+    public var first: Alert
+}
+
+/// Where rule state lives: in memory for `rules test`, in the account's database (committed with
+/// the file's ledger row) in the daemon. Errors from the backing store propagate.
+public protocol RuleStateStore: AnyObject {
+    func window(rule: String, key: String) throws -> WindowState?
+    func setWindow(rule: String, key: String, _ state: WindowState?) throws
+    /// The last time `value` was seen for `key`; `keyKnown` tells whether the key has any history.
+    func lastSeen(rule: String, key: String, value: String) throws -> (time: Int64?, keyKnown: Bool)
+    func setLastSeen(rule: String, key: String, value: String, time: Int64) throws
+    func suppression(rule: String, key: String) throws -> SuppressionState?
+    func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws
+    func openSuppressions() throws -> [(rule: String, key: String, state: SuppressionState)]
+    /// Records an alert; false when an alert with this id was recorded before (never emit twice).
+    func record(_ alert: Alert) throws -> Bool
+}
+
+/// Applies thresholds, first-seen and suppression to hits, in event time.
+public struct RuleEngine: Sendable {
+    public let ruleSet: RuleSet
+    /// How late events may arrive (event time behind the newest seen) and still count.
+    public var latenessMs: Int64
+
+    public init(ruleSet: RuleSet, latenessMs: Int64 = 20 * 60_000) {
+        self.ruleSet = ruleSet
+        self.latenessMs = latenessMs
+    }
+
+    /// Turns one file's hits into alerts (already deduplicated by id), updating `store`.
+    public func process(_ hits: [RuleHit], logFile: String, store: some RuleStateStore) throws -> [Alert] {
+        var out: [Alert] = []
+        // Thresholds: all hits of a group at once, so a file is one state update per group.
+        var grouped: [String: [RuleHit]] = [:]
+        var order: [String] = []
+        for h in hits {
+            let rule = ruleSet.rules[h.rule].rule
+            if rule.threshold != nil {
+                let k = "\(h.rule)\u{1E}\(h.group)"
+                if grouped[k] == nil { order.append(k) }
+                grouped[k, default: []].append(h)
+            } else if let f = rule.firstSeen {
+                guard let value = h.value else { continue }
+                let (last, keyKnown) = try store.lastSeen(rule: rule.name, key: h.group, value: value)
+                try store.setLastSeen(rule: rule.name, key: h.group, value: value, time: max(last ?? h.eventTime, h.eventTime))
+                let isNew = last.map { h.eventTime - $0 > f.periodMs } ?? true
+                if isNew && keyKnown {
+                    try emit(alert(h, ids: [h.eventID], count: 1, logFile: logFile, records: [h.raw]), hit: h, store: store, into: &out)
+                }
+            } else {
+                try emit(alert(h, ids: [h.eventID], count: 1, logFile: logFile, records: [h.raw]), hit: h, store: store, into: &out)
+            }
+        }
+        for k in order {
+            let hs = grouped[k]!
+            try threshold(hs, logFile: logFile, store: store, into: &out)
+        }
+        return out
+    }
+
+    func threshold(_ hits: [RuleHit], logFile: String, store: some RuleStateStore, into out: inout [Alert]) throws {
+        let r = ruleSet.rules[hits[0].rule].rule
+        guard let t = r.threshold else { return }
+        var state = try store.window(rule: r.name, key: hits[0].group) ?? WindowState()
+        var known = Set(state.events.map(\.id))
+        var raws: [String: (RuleHit)] = [:]
+        for h in hits where known.insert(h.eventID).inserted {
+            state.events.append(.init(t: h.eventTime, id: h.eventID, v: h.value))
+            raws[h.eventID] = h
+        }
+        state.events.sort { ($0.t, $0.id) < ($1.t, $1.id) }
+        // Forget what can no longer join a window.
+        let newest = state.events.last?.t ?? 0
+        let horizon = newest - t.windowMs - latenessMs
+        state.events.removeAll { $0.t < horizon }
+        let live = Set(state.events.map(\.id))
+        state.alerted = state.alerted.map { $0.filter(live.contains) }.filter { !$0.isEmpty }
+        for cluster in Self.bursts(state.events, threshold: t) {
+            let ids = cluster.map { state.events[$0].id }
+            if let k = state.alerted.firstIndex(where: { !Set($0).isDisjoint(with: ids) }) {
+                state.alerted[k] = Array(Set(state.alerted[k]).union(ids)).sorted()
+                continue
+            }
+            state.alerted.append(ids.sorted())
+            guard let sample = cluster.lazy.compactMap({ raws[state.events[$0].id] }).first ?? hits.first else { continue }
+            let first = state.events[cluster[0]]
+            var a = alert(sample, ids: ids, count: ids.count, logFile: logFile, records: cluster.prefix(3).compactMap { raws[state.events[$0].id]?.raw })
+            a.eventTime = Timestamp.formatISO8601(first.t)
+            a.message = Template.render(r.message ?? "{rule}: {count} events of {event_name} by {principal} within \(t.windowMs / 60_000) min", context: sample.context, rule: r.name, count: ids.count) { _ in nil }
+            try emit(a, hit: sample, store: store, into: &out)
+        }
+        try store.setWindow(rule: r.name, key: hits[0].group, state.events.isEmpty ? nil : state)
+    }
+
+    /// Index sets of merged triggered windows over events sorted by time.
+    static func bursts(_ e: [WindowState.Event], threshold t: Threshold) -> [[Int]] {
+        var windows: [ClosedRange<Int>] = []
+        if let _ = t.distinct {
+            for i in e.indices {
+                var seen = Set<String>()
+                var j = i
+                while j < e.count, e[j].t - e[i].t <= t.windowMs {
+                    seen.insert(e[j].v ?? "")
+                    if seen.count >= t.count {
+                        windows.append(i...j)
+                        break
+                    }
+                    j += 1
+                }
+            }
+        } else if e.count >= t.count {
+            for i in 0...(e.count - t.count) where e[i + t.count - 1].t - e[i].t <= t.windowMs {
+                windows.append(i...(i + t.count - 1))
+            }
+        }
+        var merged: [ClosedRange<Int>] = []
+        for w in windows {
+            if let last = merged.last, w.lowerBound <= last.upperBound {
+                merged[merged.count - 1] = last.lowerBound...max(last.upperBound, w.upperBound)
+            } else {
+                merged.append(w)
+            }
+        }
+        return merged.map { Array($0) }
+    }
+
+    func alert(_ h: RuleHit, ids: [String], count: Int, logFile: String, records: [String]) -> Alert {
+        let r = ruleSet.rules[h.rule]
+        return Alert(
+            rule: r.name, severity: r.rule.severity.rawValue, priority: r.rule.severity.priority, messageID: r.messageID,
+            message: h.message, account: h.context.account, region: h.context.region, principal: h.context.principal,
+            sourceIP: h.context.sourceIP, eventName: h.context.eventName, eventIDs: ids,
+            eventTime: Timestamp.formatISO8601(h.eventTime), count: count, logFile: logFile,
+            alertID: MessageID.derive(r.name + "\u{1F}" + h.context.account + "\u{1F}" + ids.sorted().joined(separator: ",")),
+            records: records)
+    }
+
+    /// Applies suppression and records the alert (skipping ids recorded before).
+    func emit(_ a: Alert, hit: RuleHit, store: some RuleStateStore, into out: inout [Alert]) throws {
+        let rule = ruleSet.rules[hit.rule].rule
+        if let s = rule.suppression, let key = hit.suppressionKey {
+            let t = Timestamp.parseISO8601(a.eventTime) ?? hit.eventTime
+            if var open = try store.suppression(rule: rule.name, key: key) {
+                if t < open.until {
+                    open.suppressed += a.count
+                    if open.eventIDs.count < 1000 { open.eventIDs += a.eventIDs }
+                    try store.setSuppression(rule: rule.name, key: key, open)
+                    return
+                }
+                if let summary = Self.summary(open, rule: rule.name, key: key), try store.record(summary) { out.append(summary) }
+            }
+            guard try store.record(a) else { return }
+            out.append(a)
+            try store.setSuppression(rule: rule.name, key: key, SuppressionState(until: t + s.periodMs, suppressed: 0, eventIDs: [], first: a))
+            return
+        }
+        if try store.record(a) { out.append(a) }
+    }
+
+    /// Summaries of suppression periods that ended before `eventTime` minus the lateness (all of them when nil).
+    public func flush(store: some RuleStateStore, before eventTime: Int64?) throws -> [Alert] {
+        var out: [Alert] = []
+        for (rule, key, state) in try store.openSuppressions() {
+            if let t = eventTime, state.until > t - latenessMs { continue }
+            try store.setSuppression(rule: rule, key: key, nil)
+            if let s = Self.summary(state, rule: rule, key: key), try store.record(s) { out.append(s) }
+        }
+        return out
+    }
+
+    static func summary(_ s: SuppressionState, rule: String, key: String) -> Alert? {
+        guard s.suppressed > 0 else { return nil }
+        var a = s.first
+        a.count = s.suppressed
+        a.eventIDs = s.eventIDs
+        a.records = []
+        a.message = "\(rule): \(s.suppressed) more alerts for \(key.replacingOccurrences("\u{1F}", ", ")) were suppressed until \(Timestamp.formatISO8601(s.until)) (first: \(s.first.message))"
+        a.alertID = MessageID.derive("summary\u{1F}" + s.first.alertID + "\u{1F}\(s.until)")
+        return a
+    }
+}
+
+extension String {
+    func replacingOccurrences(_ a: String, _ b: String) -> String {
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: a) {
+            out += rest[..<r.lowerBound]
+            out += b
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}
+
+/// Rule state in memory: for `rules test`, unit tests and benchmarks.
+public final class MemoryRuleState: RuleStateStore, @unchecked Sendable {
+    public var windows: [String: WindowState] = [:]
+    public var seen: [String: Int64] = [:]
+    public var keys: Set<String> = []
+    public var suppressions: [String: (String, String, SuppressionState)] = [:]
+    public var alertIDs: Set<String> = []
+
+    public init() {}
+
+    public func window(rule: String, key: String) -> WindowState? { windows[rule + "\u{1E}" + key] }
+    public func setWindow(rule: String, key: String, _ state: WindowState?) { windows[rule + "\u{1E}" + key] = state }
+    public func lastSeen(rule: String, key: String, value: String) -> (time: Int64?, keyKnown: Bool) {
+        (seen[rule + "\u{1E}" + key + "\u{1E}" + value], keys.contains(rule + "\u{1E}" + key))
+    }
+    public func setLastSeen(rule: String, key: String, value: String, time: Int64) {
+        seen[rule + "\u{1E}" + key + "\u{1E}" + value] = time
+        keys.insert(rule + "\u{1E}" + key)
+    }
+    public func suppression(rule: String, key: String) -> SuppressionState? { suppressions[rule + "\u{1E}" + key]?.2 }
+    public func setSuppression(rule: String, key: String, _ state: SuppressionState?) {
+        suppressions[rule + "\u{1E}" + key] = state.map { (rule, key, $0) }
+    }
+    public func openSuppressions() -> [(rule: String, key: String, state: SuppressionState)] {
+        suppressions.values.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map { ($0.0, $0.1, $0.2) }
+    }
+    public func record(_ alert: Alert) -> Bool { alertIDs.insert(alert.alertID).inserted }
+}
