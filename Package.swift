@@ -30,7 +30,7 @@ let package = Package(
         .target(
             name: "LogStore",
             dependencies: [
-                "CloudTrail", "FilterPattern", "Gzip", "Posix",
+                "CloudTrail", "FilterPattern", "Gzip", "Posix", "Rules",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
@@ -39,7 +39,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "CloudTrail", "Gzip", "LogStore", "Posix", "Rules",
+                "CloudTrail", "Gzip", "LogStore", "Posix", "Rules", "Alerts",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -74,6 +74,7 @@ let package = Package(
             ],
             exclude: ["Fixtures"]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore"]),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore"], exclude: ["Fixtures"]),
     ]
 )

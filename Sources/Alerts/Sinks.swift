@@ -1,1 +1,108 @@
+import CloudTrail
+import Glibc
+import Posix
 import Rules
+import Synchronization
+import Systemd
+
+/// Where alerts go. A sink that throws leaves the alert pending, to be sent again.
+public protocol AlertSink: Sendable {
+    func send(_ alert: Alert) throws
+}
+
+/// Why an alert could not be delivered.
+public struct AlertSinkError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// Alerts to journald: one structured entry per alert (reference §G.1), through `sd_journal_sendv`.
+public struct JournalAlertSink: AlertSink {
+    public init() {}
+
+    /// The entry's fields, in the order sent.
+    public static func fields(_ a: Alert) -> [(String, String)] {
+        var f: [(String, String)] = [
+            ("MESSAGE", a.message), ("PRIORITY", String(a.priority)), ("SYSLOG_IDENTIFIER", "trailwatch"),
+            ("SYSLOG_FACILITY", "10"), ("MESSAGE_ID", a.messageID),
+            ("TRAILWATCH_RULE", a.rule), ("TRAILWATCH_SEVERITY", a.severity), ("TRAILWATCH_ACCOUNT", a.account),
+            ("TRAILWATCH_REGION", a.region), ("TRAILWATCH_PRINCIPAL", a.principal), ("TRAILWATCH_SOURCE_IP", a.sourceIP),
+            ("TRAILWATCH_EVENT_NAME", a.eventName), ("TRAILWATCH_EVENT_IDS", a.eventIDs.joined(separator: ",")),
+            ("TRAILWATCH_EVENT_TIME", a.eventTime), ("TRAILWATCH_COUNT", String(a.count)), ("TRAILWATCH_LOG_FILE", a.logFile),
+            ("TRAILWATCH_ALERT_ID", a.alertID),
+        ]
+        for r in a.records { f.append(("TRAILWATCH_RECORD", r)) }
+        for (k, v) in a.extra.sorted(by: { $0.key < $1.key }) { f.append(("TRAILWATCH_" + Journal.sanitize(k), v)) }
+        return f
+    }
+
+    public func send(_ a: Alert) throws {
+        let rc = Journal.send(Self.fields(a))
+        guard rc >= 0 else { throw AlertSinkError(description: "journald: \(Posix.describe(-rc))") }
+    }
+}
+
+/// Alerts as JSON lines (one object per alert) to a file, appended, or to standard output.
+public final class JSONLinesAlertSink: AlertSink {
+    let fd: Int32
+    let path: String
+    private let lock = Mutex(())
+
+    /// `path` nil writes to standard output.
+    public init(path: String?) throws {
+        if let path {
+            let fd = Posix.retry { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640) }
+            guard fd >= 0 else { throw PosixError(call: "open", path: path, errno: errno) }
+            self.fd = fd
+            self.path = path
+        } else {
+            fd = 1
+            self.path = "stdout"
+        }
+    }
+
+    deinit { if fd > 2 { close(fd) } }
+
+    /// The JSON object for one alert: the journal's fields in lower case, without the prefix.
+    public static func line(_ a: Alert) -> String {
+        var o = JSONObjectWriter()
+        o.add("rule", a.rule)
+        o.add("severity", a.severity)
+        o.add("priority", Int64(a.priority))
+        o.add("message_id", a.messageID)
+        o.add("account", a.account)
+        o.add("region", a.region)
+        o.add("principal", a.principal)
+        o.add("source_ip", a.sourceIP)
+        o.add("event_name", a.eventName)
+        o.add("event_ids", a.eventIDs)
+        o.add("event_time", a.eventTime)
+        o.add("count", Int64(a.count))
+        o.add("log_file", a.logFile)
+        o.add("alert_id", a.alertID)
+        o.add("message", a.message)
+        for (k, v) in a.extra.sorted(by: { $0.key < $1.key }) { o.add(k.lowercased(), v) }
+        o.addRaw("records", "[" + a.records.joined(separator: ",") + "]")
+        return o.text + "\n"
+    }
+
+    public func send(_ a: Alert) throws {
+        try lock.withLock { _ in try Posix.writeAll(fd, Array(Self.line(a).utf8), path: path) }
+    }
+}
+
+/// Builds sinks from `--alerts` values: `journal`, `stdout`, `jsonl:PATH`.
+public enum AlertSinks {
+    public static func make(_ specs: [String]) throws -> [any AlertSink] {
+        try (specs.isEmpty ? ["journal"] : specs).map { spec -> any AlertSink in
+            switch spec {
+            case "journal": return JournalAlertSink()
+            case "stdout": return try JSONLinesAlertSink(path: nil)
+            default:
+                guard spec.hasPrefix("jsonl:"), spec.count > 6 else {
+                    throw AlertSinkError(description: "unknown alert sink '\(spec)': use journal, stdout or jsonl:PATH")
+                }
+                return try JSONLinesAlertSink(path: String(spec.dropFirst(6)))
+            }
+        }
+    }
+}

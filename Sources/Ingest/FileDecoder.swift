@@ -3,6 +3,7 @@ import Glibc
 import Posix
 import Gzip
 import LogStore
+import Rules
 
 /// Why a file was not ingested; `code` names the counter it increments.
 package struct IngestFailure: Error, Sendable, Equatable, CustomStringConvertible {
@@ -40,7 +41,7 @@ package enum FileDecoder {
     /// Files larger than this (compressed) are refused; CloudTrail's own limit is 50 MB.
     package static let maxCompressedBytes = 128 << 20
 
-    package static func decode(path: String, ledgerKey: String, key: LogFileKey) -> Result<DecodedFile, IngestFailure> {
+    package static func decode(path: String, ledgerKey: String, key: LogFileKey, rules: RuleSet? = nil) -> Result<DecodedFile, IngestFailure> {
         let fd = Posix.retry { open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
         guard fd >= 0 else {
             let e = errno
@@ -66,13 +67,14 @@ package enum FileDecoder {
         }
         if got < size { data.removeLast(size - got) }
         let mtime = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
-        return decode(bytes: data, ledgerKey: ledgerKey, key: key, size: Int64(got), mtime: mtime)
+        return decode(bytes: data, ledgerKey: ledgerKey, key: key, size: Int64(got), mtime: mtime, rules: rules)
     }
 
     /// Decodes a file's bytes already in memory.
-    package static func decode(bytes data: [UInt8], ledgerKey: String, key: LogFileKey, size: Int64, mtime: Int64)
+    package static func decode(bytes data: [UInt8], ledgerKey: String, key: LogFileKey, size: Int64, mtime: Int64, rules: RuleSet? = nil)
         -> Result<DecodedFile, IngestFailure>
     {
+        var hits: [RuleHit] = []
         var splitter = RecordSplitter()
         var records: [DecodedFile.Record] = []
         var missing = 0
@@ -102,6 +104,9 @@ package enum FileDecoder {
                                 flags |= BlockEntry.oversized
                                 oversized += 1
                             }
+                            if let rules {
+                                hits += rules.hits(record: bytes, index: records.count, account: key.account, region: key.region)
+                            }
                             records.append(
                                 DecodedFile.Record(
                                     entry: BlockEntry(timestamp: ts!, offset: recordOffset, length: bytes.count, flags: flags),
@@ -126,11 +131,13 @@ package enum FileDecoder {
         } catch {
             return .failure(IngestFailure(.malformedJSON, "\(error)"))
         }
-        return .success(
-            DecodedFile(
-                ledgerKey: ledgerKey, key: key, size: size, mtime: mtime, compressed: data,
-                uncompressedSize: inflater.totalOut, records: records, missingFields: missing, oversized: oversized,
-                skippedElements: splitter.nonObjectElements))
+        var file = DecodedFile(
+            ledgerKey: ledgerKey, key: key, size: size, mtime: mtime, compressed: data,
+            uncompressedSize: inflater.totalOut, records: records, missingFields: missing, oversized: oversized,
+            skippedElements: splitter.nonObjectElements)
+        file.hits = hits
+        file.ruleSet = rules
+        return .success(file)
     }
 }
 

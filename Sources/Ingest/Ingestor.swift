@@ -1,8 +1,10 @@
+import Alerts
 import CloudTrail
 import Glibc
 import Posix
 import LogStore
 import Logging
+import Rules
 import Synchronization
 
 /// Settings for ingest, from the config file and flags.
@@ -25,6 +27,10 @@ package struct IngestConfig: Sendable {
     package var rescanInterval: Double = 300
     /// Retention in days for every group (nil: never expire).
     package var retentionDays: Int? = nil
+    /// Rule directories or files (`--rules`); empty: no rules.
+    package var rulePaths: [String] = []
+    /// How late (event time) an event may arrive and still count in a window.
+    package var latenessMs: Int64 = 20 * 60_000
 
     package init(roots: [Root], stateDirectory: String) {
         self.roots = roots
@@ -60,6 +66,31 @@ package final class Ingestor: @unchecked Sendable {
     var lastRetention: Double = 0
 
     private let stopFlag = Mutex(false)
+    private let rules = Mutex<RuleSet?>(nil)
+    /// Where alerts go (journald by default).
+    package var sinks: [any AlertSink] = []
+
+    /// The rules in force.
+    package var ruleSet: RuleSet? { rules.withLock { $0 } }
+
+    /// Loads the configured rules; on errors the rules in force stay and the diagnostics are returned.
+    @discardableResult
+    package func reloadRules() -> (loaded: Bool, diagnostics: [Diagnostic]) {
+        guard !config.rulePaths.isEmpty else { return (true, []) }
+        let (set, diagnostics) = RuleLoader.load(config.rulePaths)
+        for d in diagnostics where d.severity == .warning {
+            logger.warning("\(d.description)", metadata: ["file": "\(d.position.file)"])
+        }
+        guard let set else {
+            for d in diagnostics where d.severity == .error {
+                logger.error("rules not loaded: \(d.description)", metadata: ["file": "\(d.position.file)", "line": "\(d.position.line)"])
+            }
+            return (false, diagnostics)
+        }
+        rules.withLock { $0 = set }
+        logger.info("loaded \(set.rules.count) rules from \(config.rulePaths.joined(separator: ", "))")
+        return (true, diagnostics)
+    }
     package var stopRequested: Bool { stopFlag.withLock { $0 } }
     /// Asks the loop to stop after the file in hand.
     package func requestStop() { stopFlag.withLock { $0 = true } }
@@ -163,10 +194,11 @@ package final class Ingestor: @unchecked Sendable {
         stats.update { $0.queued += jobs.count }
         let results = BlockingQueue<(Job, Result<DecodedFile, IngestFailure>)>(capacity: 3)
         let stop: @Sendable () -> Bool = { [self] in stopRequested }
+        let ruleSet = self.ruleSet
         startThread {
             for job in jobs {
                 if stop() { break }
-                results.put((job, FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key)))
+                results.put((job, FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key, rules: ruleSet)))
             }
             results.close()
         }
@@ -188,7 +220,20 @@ package final class Ingestor: @unchecked Sendable {
         case .success(let file):
             do {
                 let s = try store.account(job.key.account)
-                let r = try s.commit(file, ingestionTime: Clock.nowMillis())
+                var rulesHook: ((any RuleStateStore, (Int) -> Bool) throws -> Void)? = nil
+                var produced = 0
+                if let set = file.ruleSet {
+                    let engine = RuleEngine(ruleSet: set, latenessMs: config.latenessMs)
+                    let logFile = job.found.absolute
+                    let newest = file.records.map(\.entry.timestamp).max()
+                    rulesHook = { state, isDuplicate in
+                        let hits = file.hits.filter { !isDuplicate($0.record) }
+                        produced = try engine.process(hits, logFile: logFile, store: state).count
+                        if let newest { produced += try engine.flush(store: state, before: newest).count }
+                    }
+                }
+                let r = try s.commit(file, ingestionTime: Clock.nowMillis(), rules: rulesHook)
+                if produced > 0 { deliverPending(s) }
                 known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
                 pending.removeValue(forKey: job.ledgerKey)
                 stats.update {
@@ -281,10 +326,57 @@ package final class Ingestor: @unchecked Sendable {
         return jobs
     }
 
+    /// Sends alerts waiting in an account's outbox to every sink; marks them sent when all took them.
+    /// A sink that fails leaves them pending: they go again after the next file or at the next start.
+    func deliverPending(_ s: AccountStore) {
+        do {
+            let pending = try s.pendingAlerts()
+            var sent: [String] = []
+            for a in pending {
+                do {
+                    for sink in sinks { try sink.send(a) }
+                    sent.append(a.alertID)
+                } catch {
+                    stats.update { $0.alertErrors += 1 }
+                    logger.error("could not deliver alert \(a.alertID) (\(a.rule)): \(error)", metadata: ["rule": "\(a.rule)"])
+                    break
+                }
+            }
+            try s.markSent(sent)
+            stats.update { $0.alerts += sent.count }
+        } catch {
+            logger.error("alert outbox: \(error)", metadata: ["account": "\(s.account)"])
+        }
+    }
+
+    /// Delivers every account's pending alerts (start-up: what a crash left behind).
+    func deliverAllPending() {
+        for a in store.accounts() {
+            if let s = try? store.account(a) { deliverPending(s) }
+        }
+    }
+
+    /// Ends open suppression periods (summaries) for every account, then delivers.
+    func flushRules() {
+        guard let set = ruleSet else { return }
+        let engine = RuleEngine(ruleSet: set, latenessMs: config.latenessMs)
+        for a in store.accounts() {
+            guard let s = try? store.account(a) else { continue }
+            do {
+                _ = try s.withRuleState(now: Clock.nowMillis()) { try engine.flush(store: $0, before: nil) }
+            } catch {
+                logger.error("rule flush failed: \(error)", metadata: ["account": "\(a)"])
+            }
+            deliverPending(s)
+        }
+    }
+
     /// Processes what is there now and returns (backfill, `--once`).
     package func runOnce() throws -> IngestStats {
         try loadLedger()
+        deliverAllPending()
         process(scan(watcher: nil), final: true)
+        flushRules()
         applyRetentionIfDue(force: true)
         return stats.snapshot
     }
@@ -293,6 +385,7 @@ package final class Ingestor: @unchecked Sendable {
     /// `onReady` is called once the start-up scan is processed; `heartbeat` on every loop turn.
     package func runForever(onReady: () -> Void, heartbeat: () -> Void) throws {
         try loadLedger()
+        deliverAllPending()
         let watcher = try Inotify()
         process(scan(watcher: watcher), final: false)
         onReady()

@@ -13,6 +13,9 @@ package struct IngestStats: Sendable, Equatable {
     /// Digest, sidecar and Insights files seen and set aside for later stages.
     package var setAside = 0
     package var errors: [IngestFailure.Code: Int] = [:]
+    /// Alerts delivered, and delivery failures (kept pending, retried).
+    package var alerts = 0
+    package var alertErrors = 0
     /// Files waiting: queued for decode or waiting to be completed by their writer.
     package var queued = 0
     /// Files seen truncated or empty that the daemon is waiting on.
@@ -33,6 +36,7 @@ package struct IngestStats: Sendable, Equatable {
         if oversizedEvents > 0 { s += " \(oversizedEvents) records exceed 256 KB (kept)." }
         if skippedElements > 0 { s += " \(skippedElements) Records elements were not objects (skipped)." }
         if setAside > 0 { s += " \(setAside) digest/Insights files set aside." }
+        if alerts > 0 || alertErrors > 0 { s += " \(alerts) alerts sent" + (alertErrors > 0 ? " (\(alertErrors) delivery failures, kept pending)." : ".") }
         if errors.isEmpty {
             s += " No errors."
         } else {

@@ -1,5 +1,6 @@
 import CloudTrail
 import Posix
+import Rules
 import GRDB
 import GRDBSQLite
 
@@ -82,7 +83,12 @@ package final class AccountStore: @unchecked Sendable {
     // MARK: Commit
 
     /// Stores a decoded file's events (each eventID once per account) and marks it done, atomically.
-    package func commit(_ file: DecodedFile, ingestionTime: Int64) throws -> CommitResult {
+    /// `rules`, when given, runs in the same transaction with the rule state and a test telling which
+    /// records were duplicates (their rule hits must not count twice).
+    package func commit(
+        _ file: DecodedFile, ingestionTime: Int64,
+        rules: ((_ state: any RuleStateStore, _ isDuplicate: (Int) -> Bool) throws -> Void)? = nil
+    ) throws -> CommitResult {
         try queue.write { db in
             if let status = try String.fetchOne(db, sql: "SELECT status FROM ledger WHERE path = ?", arguments: [file.ledgerKey]),
                 status == "done"
@@ -140,6 +146,9 @@ package final class AccountStore: @unchecked Sendable {
                 arguments: [
                     file.ledgerKey, file.size, file.mtime, entries.count, stored, duplicates, ingestionTime, blockID,
                 ])
+            if let rules {
+                try rules(SQLiteRuleState(db, now: ingestionTime)) { entries[$0].isDuplicate }
+            }
             return CommitResult(stored: stored, duplicates: duplicates, committed: true)
         }
     }

@@ -1,4 +1,5 @@
 import CloudTrail
+import Rules
 
 /// A delivered log file, decoded and ready to commit: its bytes as delivered plus one entry per record.
 package struct DecodedFile: Sendable {
@@ -19,6 +20,9 @@ package struct DecodedFile: Sendable {
     package var oversized: Int
     /// Elements of `Records` that were not JSON objects (skipped).
     package var skippedElements: Int
+    /// Rule matches found while splitting, and the rule set that found them.
+    package var hits: [RuleHit] = []
+    package var ruleSet: RuleSet? = nil
 
     package struct Record: Sendable {
         package var entry: BlockEntry

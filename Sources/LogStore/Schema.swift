@@ -29,6 +29,21 @@ enum Schema {
                       WITHOUT ROWID;
                     """)
         }
+        m.registerMigration("v2-rules") { db in
+            try db.execute(
+                sql: """
+                    -- Rule state, committed with the file whose events changed it.
+                    CREATE TABLE rule_windows(rule TEXT NOT NULL, key TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY(rule, key)) WITHOUT ROWID;
+                    CREATE TABLE first_seen(rule TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, t INTEGER NOT NULL,
+                      PRIMARY KEY(rule, key, value)) WITHOUT ROWID;
+                    CREATE INDEX first_seen_by_time ON first_seen(t);
+                    CREATE TABLE suppressions(rule TEXT NOT NULL, key TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY(rule, key)) WITHOUT ROWID;
+                    -- Alert outbox: written in the file's transaction, marked sent once every sink took it.
+                    CREATE TABLE alerts(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,
+                      payload BLOB NOT NULL, sent INTEGER NOT NULL DEFAULT 0);
+                    CREATE INDEX alerts_pending ON alerts(sent) WHERE sent = 0;
+                    """)
+        }
         return m
     }
 }

@@ -7,6 +7,12 @@ public struct PosixError: Error, Sendable, Equatable, CustomStringConvertible {
     public var path: String
     public var errno: Int32
     public var description: String { "\(call) \(path): \(Posix.describe(errno))" }
+
+    public init(call: String, path: String, errno: Int32) {
+        self.call = call
+        self.path = path
+        self.errno = errno
+    }
 }
 
 public enum Posix {

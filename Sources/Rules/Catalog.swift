@@ -12,7 +12,8 @@ public enum CatalogWriter {
     public static func entry(id: String, subject: String, description: String, runbook: String) -> String {
         var out = "\n-- \(id)\nSubject: \(subject)\nDefined-By: trailwatch\nDocumentation: man:trailwatch(8)\n\n"
         out += wrap(description.isEmpty ? "No description." : description) + "\n\n"
-        out += "Alert: @MESSAGE@\nAccount @TRAILWATCH_ACCOUNT@, region @TRAILWATCH_REGION@, principal @TRAILWATCH_PRINCIPAL@,\nsource @TRAILWATCH_SOURCE_IP@, event @TRAILWATCH_EVENT_NAME@ at @TRAILWATCH_EVENT_TIME@.\n"
+        out += "Alert: @MESSAGE@\nAccount: @TRAILWATCH_ACCOUNT@ (@TRAILWATCH_REGION@)\nPrincipal: @TRAILWATCH_PRINCIPAL@\nSource: @TRAILWATCH_SOURCE_IP@\n"
+        out += "Event: @TRAILWATCH_EVENT_NAME@ at @TRAILWATCH_EVENT_TIME@ (@TRAILWATCH_COUNT@)\nLog file: @TRAILWATCH_LOG_FILE@\n"
         if !runbook.isEmpty { out += "\nWhat to do:\n" + wrap(runbook) + "\n" }
         return out
     }

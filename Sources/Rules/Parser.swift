@@ -73,10 +73,11 @@ struct FileParser {
         var lineIndex = n
         var text = rest
         var col = column
+        var endColumn = column
         while true {
             do {
                 var t = try lex(text, line: lineIndex + 1, file: file, offset: col - 1)
-                t.removeLast()
+                endColumn = t.removeLast().column
                 tokens += t.map { var x = $0; x.line = lineIndex + 1; return x }
             } catch {
                 diagnostics.append(error)
@@ -89,7 +90,7 @@ struct FileParser {
             col = 1
         }
         n = lineIndex
-        tokens.append(Lexed(token: .end, column: (tokens.last?.column ?? column) + 1, line: lineIndex + 1))
+        tokens.append(Lexed(token: .end, column: endColumn, line: lineIndex + 1))
         return tokens
     }
 

@@ -13,6 +13,9 @@ struct ConfigFile {
     var rescanInterval: Double?
     var logTarget: String?
     var logLevel: String?
+    var rules: [String] = []
+    var alerts: [String] = []
+    var lateness: Double?
 
     struct ParseError: Error, CustomStringConvertible {
         var description: String
@@ -55,6 +58,9 @@ struct ConfigFile {
             case "rescan-interval": c.rescanInterval = try number()
             case "log-target": c.logTarget = value
             case "log-level": c.logLevel = value
+            case "rules": c.rules.append(value)
+            case "alerts": c.alerts.append(value)
+            case "allowed-lateness": c.lateness = try number()
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }
         }

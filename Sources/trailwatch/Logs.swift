@@ -27,7 +27,7 @@ struct Logs: ParsableCommand {
             for g in try common.store().groups() {
                 switch common.output {
                 case .json:
-                    var o = JSONLine()
+                    var o = JSONObjectWriter()
                     o.add("logGroupName", g.name)
                     o.add("creationTime", g.creationTime)
                     if let r = g.retentionInDays { o.add("retentionInDays", Int64(r)) }
@@ -52,7 +52,7 @@ struct Logs: ParsableCommand {
             for s in try store.streams(prefix: prefix) {
                 switch common.output {
                 case .json:
-                    var o = JSONLine()
+                    var o = JSONObjectWriter()
                     o.add("logStreamName", s.name)
                     o.add("creationTime", s.creationTime)
                     if let v = s.firstEventTimestamp { o.add("firstEventTimestamp", v) }
@@ -145,42 +145,15 @@ struct Logs: ParsableCommand {
 func printEvent(_ e: LogEvent, _ output: Logs.Output) {
     switch output {
     case .json:
-        var o = JSONLine()
+        var o = JSONObjectWriter()
         o.add("timestamp", e.timestamp)
         o.add("ingestionTime", e.ingestionTime)
         o.add("logStreamName", e.logStreamName)
         o.add("eventId", e.eventId)
-        o.addRaw("message", JSONLine.quote(e.message))
+        o.addRaw("message", JSONObjectWriter.quote(e.message))
         print(o.text)
     case .text:
         print("\(Timestamp.formatISO8601(e.timestamp))\t\(e.logStreamName)\t\(String(decoding: e.message, as: UTF8.self))")
     }
 }
 
-/// Builds one compact JSON object per line without Foundation.
-struct JSONLine {
-    private var parts: [String] = []
-    mutating func add(_ k: String, _ v: String) { parts.append("\(Self.quote(Array(k.utf8))):\(Self.quote(Array(v.utf8)))") }
-    mutating func add(_ k: String, _ v: Int64) { parts.append("\(Self.quote(Array(k.utf8))):\(v)") }
-    mutating func addRaw(_ k: String, _ raw: String) { parts.append("\(Self.quote(Array(k.utf8))):\(raw)") }
-    var text: String { "{" + parts.joined(separator: ",") + "}" }
-
-    static func quote(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = [0x22]
-        out.reserveCapacity(bytes.count + 16)
-        let hex = Array("0123456789abcdef".utf8)
-        for b in bytes {
-            switch b {
-            case 0x22: out += [0x5C, 0x22]
-            case 0x5C: out += [0x5C, 0x5C]
-            case 0x0A: out += [0x5C, 0x6E]
-            case 0x0D: out += [0x5C, 0x72]
-            case 0x09: out += [0x5C, 0x74]
-            case 0..<0x20: out += [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]]
-            default: out.append(b)
-            }
-        }
-        out.append(0x22)
-        return String(decoding: out, as: UTF8.self)
-    }
-}

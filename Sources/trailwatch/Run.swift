@@ -1,7 +1,9 @@
 import ArgumentParser
 import Glibc
 import Ingest
+import Alerts
 import Logging
+import Rules
 import Posix
 import ServiceLifecycle
 import Synchronization
@@ -39,6 +41,15 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Retention in days for every log group (CloudWatch's allowed values).")
     var retentionDays: Int?
 
+    @Option(name: .customLong("rules"), help: "Rule directory or file (repeatable; default: /usr/share/trailwatch/rules and /etc/trailwatch/rules.d when present).")
+    var rules: [String] = []
+
+    @Option(name: .customLong("alerts"), help: "Alert sink: journal, stdout or jsonl:PATH (repeatable; default journal).")
+    var alerts: [String] = []
+
+    @Option(help: "Minutes an event may arrive late (event time) and still count in a threshold window.")
+    var lateness: Double?
+
     func run() async throws {
         var file = ConfigFile()
         if let config {
@@ -52,6 +63,11 @@ struct Run: AsyncParsableCommand {
         cfg.incompleteTimeout = incompleteTimeout ?? file.incompleteTimeout ?? cfg.incompleteTimeout
         cfg.rescanInterval = rescanInterval ?? file.rescanInterval ?? cfg.rescanInterval
         cfg.retentionDays = retentionDays ?? file.retentionDays
+        cfg.rulePaths = (rules.isEmpty ? file.rules : rules).map(Self.absolute)
+        if cfg.rulePaths.isEmpty {
+            cfg.rulePaths = RulesCommand.defaultPaths.filter { access($0, R_OK) == 0 }
+        }
+        if let m = lateness ?? file.lateness { cfg.latenessMs = Int64(m * 60_000) }
 
         let target = logTo ?? file.logTarget ?? (SystemdNotify.underSystemd && Journal.available ? "journal" : "stderr")
         let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
@@ -63,8 +79,17 @@ struct Run: AsyncParsableCommand {
         }
         let logger = Logger(label: "trailwatch")
         let ingestor: Ingestor
-        do { ingestor = try Ingestor(config: cfg, logger: logger) } catch {
+        do {
+            ingestor = try Ingestor(config: cfg, logger: logger)
+            ingestor.sinks = try AlertSinks.make(alerts.isEmpty ? file.alerts : alerts)
+        } catch {
             logger.critical("cannot start: \(error)")
+            throw ExitCode(2)
+        }
+        let (loaded, diagnostics) = ingestor.reloadRules()
+        guard loaded else {
+            for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
+            logger.critical("cannot start: the rules have errors (trailwatch rules check \(cfg.rulePaths.joined(separator: " ")))")
             throw ExitCode(2)
         }
         if once {
@@ -86,7 +111,7 @@ struct Run: AsyncParsableCommand {
 
     func runService(_ ingestor: Ingestor, logger: Logger) async throws {
         let service = IngestService(ingestor: ingestor, logger: logger)
-        let reload = ReloadService(logger: logger)
+        let reload = ReloadService(logger: logger, ingestor: ingestor)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: service), .init(service: reload)],
@@ -103,15 +128,19 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-/// Handles SIGHUP (`systemctl reload`): tells systemd a reload ran. The spine has nothing to
-/// re-read yet; rules and lists will hook in here. Without a handler SIGHUP would end the process.
+/// Handles SIGHUP (`systemctl reload`): re-reads rules and lists and swaps them in atomically; a
+/// broken file leaves the rules in force (errors logged as file:line:column). Window and
+/// first-seen state live in the store, so they survive reloads and restarts.
 struct ReloadService: Service {
     let logger: Logger
+    let ingestor: Ingestor
 
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             SystemdNotify.reloading()
-            logger.info("reload requested (SIGHUP): nothing to re-read in this version")
+            logger.info("reload requested (SIGHUP): re-reading rules and lists")
+            let (loaded, _) = ingestor.reloadRules()
+            if !loaded { logger.error("reload failed: the rules in force stay in place") }
             SystemdNotify.send("READY=1")
         }
     }

@@ -1,0 +1,110 @@
+import FoundationEssentials
+import GRDB
+import Rules
+
+/// Rule state in the account's database, used inside the transaction that commits a file, so
+/// windows, first-seen values, suppressions and the alert outbox move together with the ledger.
+final class SQLiteRuleState: RuleStateStore {
+    let db: Database
+    let now: Int64
+    let encoder = JSONEncoder()
+    let decoder = JSONDecoder()
+
+    init(_ db: Database, now: Int64) {
+        self.db = db
+        self.now = now
+    }
+
+    func window(rule: String, key: String) throws -> WindowState? {
+        guard let data = try Data.fetchOne(db, sql: "SELECT state FROM rule_windows WHERE rule = ? AND key = ?", arguments: [rule, key])
+        else { return nil }
+        return try decoder.decode(WindowState.self, from: data)
+    }
+
+    func setWindow(rule: String, key: String, _ state: WindowState?) throws {
+        if let state {
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO rule_windows(rule, key, state) VALUES (?, ?, ?)",
+                arguments: [rule, key, try encoder.encode(state)])
+        } else {
+            try db.execute(sql: "DELETE FROM rule_windows WHERE rule = ? AND key = ?", arguments: [rule, key])
+        }
+    }
+
+    func lastSeen(rule: String, key: String, value: String) throws -> (time: Int64?, keyKnown: Bool) {
+        let t = try Int64.fetchOne(
+            db, sql: "SELECT t FROM first_seen WHERE rule = ? AND key = ? AND value = ?", arguments: [rule, key, value])
+        if t != nil { return (t, true) }
+        let known = try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM first_seen WHERE rule = ? AND key = ?)", arguments: [rule, key]) ?? false
+        return (nil, known)
+    }
+
+    func setLastSeen(rule: String, key: String, value: String, time: Int64) throws {
+        try db.execute(
+            sql: "INSERT INTO first_seen(rule, key, value, t) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET t = max(t, excluded.t)",
+            arguments: [rule, key, value, time])
+    }
+
+    func suppression(rule: String, key: String) throws -> SuppressionState? {
+        guard let data = try Data.fetchOne(db, sql: "SELECT state FROM suppressions WHERE rule = ? AND key = ?", arguments: [rule, key])
+        else { return nil }
+        return try decoder.decode(SuppressionState.self, from: data)
+    }
+
+    func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws {
+        if let state {
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO suppressions(rule, key, state) VALUES (?, ?, ?)",
+                arguments: [rule, key, try encoder.encode(state)])
+        } else {
+            try db.execute(sql: "DELETE FROM suppressions WHERE rule = ? AND key = ?", arguments: [rule, key])
+        }
+    }
+
+    func openSuppressions() throws -> [(rule: String, key: String, state: SuppressionState)] {
+        try Row.fetchAll(db, sql: "SELECT rule, key, state FROM suppressions ORDER BY rule, key").map {
+            ($0[0], $0[1], try decoder.decode(SuppressionState.self, from: $0[2] as Data))
+        }
+    }
+
+    func record(_ alert: Alert) throws -> Bool {
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO alerts(id, created, payload) VALUES (?, ?, ?)",
+            arguments: [alert.alertID, now, try encoder.encode(alert)])
+        return db.changesCount > 0
+    }
+}
+
+extension AccountStore {
+    /// Runs `body` with this account's rule state in one transaction (e.g. the end-of-run flush).
+    package func withRuleState<R>(now: Int64, _ body: (any RuleStateStore) throws -> R) throws -> R {
+        try queue.write { db in try body(SQLiteRuleState(db, now: now)) }
+    }
+
+    /// Alerts recorded but not yet delivered, oldest first.
+    package func pendingAlerts(limit: Int = 1000) throws -> [Alert] {
+        try queue.read { db in
+            try Data.fetchAll(db, sql: "SELECT payload FROM alerts WHERE sent = 0 ORDER BY seq LIMIT ?", arguments: [limit]).map {
+                try JSONDecoder().decode(Alert.self, from: $0)
+            }
+        }
+    }
+
+    /// Marks alerts delivered.
+    package func markSent(_ ids: [String]) throws {
+        guard !ids.isEmpty else { return }
+        try queue.write { db in
+            for id in ids { try db.execute(sql: "UPDATE alerts SET sent = 1 WHERE id = ?", arguments: [id]) }
+        }
+    }
+
+    /// The newest event time stored (the account's event-time watermark).
+    package func newestEventTime() throws -> Int64? {
+        try queue.read { db in try Int64.fetchOne(db, sql: "SELECT max(last_ts) FROM streams") }
+    }
+
+    /// Forgets first-seen values older than `cutoff` (event time): keeps that state bounded.
+    package func expireFirstSeen(before cutoff: Int64) throws {
+        try queue.write { db in try db.execute(sql: "DELETE FROM first_seen WHERE t < ?", arguments: [cutoff]) }
+    }
+}
