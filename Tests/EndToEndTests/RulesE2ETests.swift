@@ -1,0 +1,226 @@
+import Foundation
+import Testing
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let labelled = repoRoot.appendingPathComponent("Tests/EndToEndTests/Fixtures/labelled")
+
+/// Copies the labelled corpus into a fresh bucket (so log-file paths are unique to this run).
+func labelledBucket() throws -> String {
+    let bucket = tempDir("labelled") + "/labelled-bucket"
+    try FileManager.default.createDirectory(atPath: bucket, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: labelled.appendingPathComponent("AWSLogs").path, toPath: bucket + "/AWSLogs")
+    return bucket
+}
+
+/// A rules directory holding the labelled corpus's known networks (it overrides the shipped example).
+func labelledLists() throws -> String {
+    let dir = tempDir("lists")
+    try FileManager.default.copyItem(atPath: labelled.appendingPathComponent("known-networks.list").path, toPath: dir + "/known-networks.list")
+    return dir
+}
+
+func jsonLines(_ path: String) -> [[String: Any]] {
+    ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map {
+        try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+    }
+}
+
+func journal(_ match: String) -> [[String: Any]] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/journalctl")
+    p.arguments = ["-o", "json", "--no-pager", "--all", match]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try? p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return data.split(separator: UInt8(ascii: "\n")).compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+}
+
+let families = [
+    "root-usage": "root_usage", "unknown-source-ip": "unknown_ip", "terminate-instances-burst": "terminate_burst",
+    "trail-tampering": "trail_tampering", "console-login-without-mfa": "console_no_mfa",
+]
+
+@Suite(.serialized) struct RulesE2ETests {
+    @Test func labelledIncidentsAlertExactlyOnceAndNearMissesDoNot() throws {
+        let bucket = try labelledBucket()
+        let alerts = tempDir("alerts") + "/alerts.jsonl"
+        let r = try trailwatch(["run", "--once", "--logs", bucket, "--state", tempDir("state"), "--rules", repoRoot.appendingPathComponent("rules").path,
+                                "--rules", try labelledLists(), "--alerts", "jsonl:" + alerts, "--alerts", "journal"])
+        #expect(r.status == 0, "\(r.err)")
+        let got = jsonLines(alerts).filter { families[$0["rule"] as! String] != nil }
+        let truth = jsonLines(labelled.appendingPathComponent("ground-truth.jsonl").path)
+        #expect(truth.count == 50)
+        #expect(got.count == truth.count, "one alert per incident")
+        // Stateless kinds: exactly the same events. Bursts: the same principals, one alert each, events from the burst.
+        for t in truth {
+            let kind = t["kind"] as! String
+            let ids = Set(t["eventIDs"] as! [String])
+            let matches = got.filter { families[$0["rule"] as! String] == kind && $0["account"] as? String == t["account"] as? String
+                && $0["principal"] as? String == (t["principal"] as? String ?? "") }
+            if kind == "terminate_burst" {
+                let m = matches.filter { !Set($0["event_ids"] as! [String]).isDisjoint(with: ids) }
+                #expect(m.count == 1, "burst of \(t["principal"]!)")
+                if let a = m.first { #expect(Set(a["event_ids"] as! [String]).isSubset(of: ids) && (a["count"] as! Int) >= 10) }
+            } else {
+                #expect(matches.filter { Set($0["event_ids"] as! [String]) == ids }.count == 1, "\(kind) \(ids)")
+            }
+        }
+        // Near misses: none of their events is in an alert of the kind they tempt (unless the truth has it too).
+        let truthIDs = Set(truth.flatMap { $0["eventIDs"] as! [String] })
+        for n in jsonLines(labelled.appendingPathComponent("near-misses.jsonl").path) {
+            let kind = n["tempts"] as! String
+            let ids = Set(n["eventIDs"] as! [String]).subtracting(truthIDs)
+            let hit = got.filter { families[$0["rule"] as! String] == kind && !Set($0["event_ids"] as! [String]).isDisjoint(with: ids) }
+            #expect(hit.isEmpty, "near miss alerted: \(n["case"]!)")
+        }
+        // Every alert reached journald once, with every field.
+        guard FileManager.default.fileExists(atPath: "/run/systemd/journal/socket") else {
+            Issue.record("journald is not running")
+            return
+        }
+        let sample = try #require(got.first { $0["rule"] as? String == "trail-tampering" })
+        var entries: [[String: Any]] = []
+        _ = eventually(timeout: 10) {
+            entries = journal("TRAILWATCH_LOG_FILE=\(sample["log_file"] as! String)")
+            return entries.contains { $0["TRAILWATCH_ALERT_ID"] as? String == sample["alert_id"] as? String }
+        }
+        let e = try #require(entries.first { $0["TRAILWATCH_ALERT_ID"] as? String == sample["alert_id"] as? String })
+        #expect(entries.filter { $0["TRAILWATCH_ALERT_ID"] as? String == sample["alert_id"] as? String }.count == 1)
+        #expect(e["MESSAGE"] as? String == sample["message"] as? String)
+        #expect(e["PRIORITY"] as? String == "2", "trail-tampering is critical")
+        #expect(e["SYSLOG_IDENTIFIER"] as? String == "trailwatch")
+        #expect((e["MESSAGE_ID"] as? String)?.count == 32)
+        for (field, key) in [("RULE", "rule"), ("SEVERITY", "severity"), ("ACCOUNT", "account"), ("REGION", "region"), ("PRINCIPAL", "principal"),
+                             ("SOURCE_IP", "source_ip"), ("EVENT_NAME", "event_name"), ("EVENT_TIME", "event_time"), ("LOG_FILE", "log_file"),
+                             ("ALERT_ID", "alert_id")] {
+            #expect(e["TRAILWATCH_" + field] as? String == sample[key] as? String, "\(field)")
+        }
+        #expect(e["TRAILWATCH_COUNT"] as? String == "1")
+        #expect(e["TRAILWATCH_EVENT_IDS"] as? String == (sample["event_ids"] as! [String]).joined(separator: ","))
+        let record = try #require(e["TRAILWATCH_RECORD"] as? String)
+        #expect(record.contains((sample["event_ids"] as! [String])[0]))
+        // A second run over the same state alerts nothing.
+        let again = try trailwatch(["run", "--once", "--logs", bucket, "--state", tempDir("state2"), "--rules", repoRoot.appendingPathComponent("rules").path,
+                                    "--rules", try labelledLists(), "--alerts", "jsonl:" + alerts + ".2"])
+        #expect(again.status == 0)
+        #expect(jsonLines(alerts + ".2").count == jsonLines(alerts).count, "a fresh state alerts the same set again, deterministically")
+        #expect(Set(jsonLines(alerts + ".2").map { $0["alert_id"] as! String }) == Set(jsonLines(alerts).map { $0["alert_id"] as! String }))
+    }
+
+    @Test func aLateFileCompletesABurstOnceAcrossARestart() throws {
+        let bucket = tempDir("bucket") + "/b"
+        let state = tempDir("state")
+        let alerts = tempDir("alerts") + "/a.jsonl"
+        func term(_ n: Int, _ time: String) -> String {
+            #"{"eventTime":"\#(time)","eventID":"\#(guid(n))","eventSource":"ec2.amazonaws.com","eventName":"TerminateInstances","eventType":"AwsApiCall","sourceIPAddress":"10.1.2.3","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::123456789012:assumed-role/ops/mass"}}"#
+        }
+        try write(logDir(bucket) + "/" + logName("20240301T1010Z", "BURSTPART0000001"), gz((0..<6).map { term($0, "2024-03-01T10:0\(2 + $0 / 2):\($0 % 2 == 0 ? "00" : "30")Z") }))
+        let args = ["run", "--once", "--logs", bucket, "--state", state, "--rules", repoRoot.appendingPathComponent("rules").path, "--alerts", "jsonl:" + alerts]
+        #expect(try trailwatch(args).status == 0)
+        #expect(jsonLines(alerts).filter { $0["rule"] as? String == "terminate-instances-burst" }.isEmpty, "6 calls: the window is open")
+        // The earlier calls land late, in a file delivered after a restart.
+        try write(logDir(bucket) + "/" + logName("20240301T1025Z", "BURSTLATE0000001"), gz((6..<10).map { term($0, "2024-03-01T10:0\(($0 - 6) / 2):\($0 % 2 == 0 ? "00" : "30")Z") }))
+        #expect(try trailwatch(args).status == 0)
+        let bursts = jsonLines(alerts).filter { $0["rule"] as? String == "terminate-instances-burst" }
+        #expect(bursts.count == 1)
+        #expect(bursts.first?["count"] as? Int == 10)
+        #expect(bursts.first?["event_time"] as? String == "2024-03-01T10:00:00Z")
+        #expect((bursts.first?["log_file"] as? String)?.contains("BURSTLATE") == true)
+        // Nothing more on a third run.
+        #expect(try trailwatch(args).status == 0)
+        #expect(jsonLines(alerts).filter { $0["rule"] as? String == "terminate-instances-burst" }.count == 1)
+    }
+
+    @Test func aCrashNeverRepeatsAnAlert() throws {
+        let bucket = try labelledBucket()
+        let state = tempDir("state")
+        let alerts = tempDir("alerts") + "/a.jsonl"
+        let args = ["run", "--logs", bucket, "--state", state, "--rules", repoRoot.appendingPathComponent("rules").path, "--rules", try labelledLists(),
+                    "--alerts", "jsonl:" + alerts, "--log-to", "stderr"]
+        let first = try Child(args)
+        _ = eventually(timeout: 20) { jsonLines(alerts).count >= 20 }
+        first.signal(SIGKILL)
+        first.wait(timeout: 10)
+        #expect(try trailwatch(["run", "--once"] + args.dropFirst()).status == 0)
+        let ids = jsonLines(alerts).map { $0["alert_id"] as! String }
+        #expect(ids.count == Set(ids).count, "no alert emitted twice")
+        #expect(ids.count == 133, "all alerts of a clean run: \(ids.count)")
+    }
+
+    @Test func aBrokenRuleFileOnReloadKeepsTheRunningRules() throws {
+        let bucket = tempDir("bucket") + "/b"
+        try FileManager.default.createDirectory(atPath: bucket, withIntermediateDirectories: true)
+        let rules = tempDir("rules")
+        let good = "rule stop\n  severity critical\n  when eventName = \"StopLogging\"\nend\n"
+        try good.write(toFile: rules + "/local.rules", atomically: true, encoding: .utf8)
+        let alerts = tempDir("alerts") + "/a.jsonl"
+        let d = try Child(["run", "--logs", bucket, "--state", tempDir("state"), "--rules", rules, "--alerts", "jsonl:" + alerts, "--log-to", "stderr"])
+        defer { if d.process.isRunning { d.signal(SIGKILL) } }
+        #expect(eventually { d.stderr.contains("ready") })
+        try "rule stop\n  severity critical\n  when eventName = StopLogging\nend\n".write(toFile: rules + "/local.rules", atomically: true, encoding: .utf8)
+        d.signal(SIGHUP)
+        #expect(eventually { d.stderr.contains("rules not loaded") })
+        #expect(d.stderr.contains("\(rules)/local.rules:3:20: error:"), "\(d.stderr)")
+        try write(logDir(bucket) + "/" + logName("20240301T1005Z", "AFTERBROKEN00001"), gz([rec(guid(1), "2024-03-01T10:01:00Z", name: "StopLogging")]))
+        #expect(eventually { jsonLines(alerts).count == 1 }, "the old rule still runs")
+        // Fixed: the new rule takes over.
+        try (good + "rule start\n  when eventName = \"StartLogging\"\nend\n").write(toFile: rules + "/local.rules", atomically: true, encoding: .utf8)
+        d.signal(SIGHUP)
+        #expect(eventually { d.stderr.contains("loaded 2 rules") })
+        try write(logDir(bucket) + "/" + logName("20240301T1010Z", "AFTERFIXED000001"), gz([rec(guid(2), "2024-03-01T10:06:00Z", name: "StartLogging")]))
+        #expect(eventually { jsonLines(alerts).count == 2 })
+        d.signal(SIGTERM)
+        #expect(d.wait(timeout: 20) == 0)
+    }
+
+    @Test func rulesCheckTestAndCatalogCommands() throws {
+        let shipped = repoRoot.appendingPathComponent("rules").path
+        let check = try trailwatch(["rules", "check", shipped])
+        #expect(check.status == 0 && check.out.contains("19 rules OK"), "\(check.out)\(check.err)")
+        let test = try trailwatch(["rules", "test", shipped])
+        #expect(test.status == 0 && test.out.contains(" 0 failed"), "\(test.out)")
+        let dir = tempDir("broken")
+        try "rule x\n  when eventName = \"a\" and\nend\nrule x\nend\n".write(toFile: dir + "/b.rules", atomically: true, encoding: .utf8)
+        let bad = try trailwatch(["rules", "check", dir])
+        #expect(bad.status == 1)
+        #expect(bad.err.contains("\(dir)/b.rules:2:27: error:") && bad.err.contains("defined twice"), "\(bad.err)")
+        let failing = tempDir("failing")
+        try "rule x\n  when eventName = \"a\"\n  test \"wrong\"\n    event {\"eventName\":\"a\",\"eventTime\":\"2024-03-01T10:00:00Z\",\"eventID\":\"1\"}\n    expect none\nend\n"
+            .write(toFile: failing + "/f.rules", atomically: true, encoding: .utf8)
+        let t = try trailwatch(["rules", "test", failing])
+        #expect(t.status == 1 && t.out.contains("FAIL  x: wrong") && t.out.contains("expected 0 alerts, got 1"), "\(t.out)")
+        // The catalog installs, and journalctl knows each rule's MESSAGE_ID.
+        let catalog = try trailwatch(["rules", "catalog", shipped])
+        #expect(catalog.status == 0)
+        let ids = catalog.out.split(separator: "\n").filter { $0.hasPrefix("-- ") }.map { String($0.dropFirst(3)) }
+        #expect(ids.count == 19 && Set(ids).count == 19)
+        guard getuid() == 0 else { return }
+        let path = "/usr/lib/systemd/catalog/trailwatch-test.catalog"
+        try FileManager.default.createDirectory(atPath: "/usr/lib/systemd/catalog", withIntermediateDirectories: true)
+        try catalog.out.write(toFile: path, atomically: true, encoding: .utf8)
+        defer {
+            try? FileManager.default.removeItem(atPath: path)
+            _ = try? sh(["journalctl", "--update-catalog"])
+        }
+        _ = try sh(["journalctl", "--update-catalog"])
+        let listed = try sh(["journalctl", "--list-catalog", ids[0]])
+        #expect(listed.contains("trailwatch"), "\(listed)")
+    }
+}
+
+@discardableResult
+func sh(_ args: [String]) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
