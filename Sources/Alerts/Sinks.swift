@@ -8,6 +8,12 @@ import Systemd
 /// Where alerts go. A sink that throws leaves the alert pending, to be sent again.
 public protocol AlertSink: Sendable {
     func send(_ alert: Alert) throws
+    /// Whether an alert with this id already reached the sink (asked only when recovering from a crash).
+    func delivered(_ alertID: String) -> Bool
+}
+
+extension AlertSink {
+    public func delivered(_ alertID: String) -> Bool { false }
 }
 
 /// Why an alert could not be delivered.
@@ -34,6 +40,8 @@ public struct JournalAlertSink: AlertSink {
         for (k, v) in a.extra.sorted(by: { $0.key < $1.key }) { f.append(("TRAILWATCH_" + Journal.sanitize(k), v)) }
         return f
     }
+
+    public func delivered(_ alertID: String) -> Bool { Journal.contains(field: "TRAILWATCH_ALERT_ID", value: alertID) }
 
     public func send(_ a: Alert) throws {
         let rc = Journal.send(Self.fields(a))
@@ -87,6 +95,12 @@ public final class JSONLinesAlertSink: AlertSink {
 
     public func send(_ a: Alert) throws {
         try lock.withLock { _ in try Posix.writeAll(fd, Array(Self.line(a).utf8), path: path) }
+    }
+
+    public func delivered(_ alertID: String) -> Bool {
+        guard fd != 1, let text = try? Posix.readFile(path) else { return false }
+        let needle = Array("\"alert_id\":\"\(alertID)\"".utf8)
+        return text.firstRange(of: needle) != nil
     }
 }
 

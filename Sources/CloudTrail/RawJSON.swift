@@ -245,6 +245,23 @@ public struct RawJSON: @unchecked Sendable {
         return ok ? out : nil
     }
 
+    /// The value a splitter-noted member stands for.
+    public func value(of m: TopMember) -> Value? {
+        switch m.kind {
+        case .string: return .string((m.value.lowerBound + 1)..<(m.value.upperBound - 1), escaped: m.escapedValue)
+        case .object: return .object(m.value)
+        case .array: return .array(m.value)
+        case .bare:
+            guard let first = m.value.first.map({ bytes[$0] }) else { return nil }
+            switch first {
+            case 0x74: return .bool(true)
+            case 0x66: return .bool(false)
+            case 0x6E: return .null
+            default: return .number(m.value)
+            }
+        }
+    }
+
     // MARK: Values
 
     /// The raw bytes of a range.

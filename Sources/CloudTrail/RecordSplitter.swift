@@ -108,6 +108,7 @@ public struct RecordSplitter: Sendable {
                                 if i >= n { break }
                                 if p[i] == 0x5C {
                                     if capture != 0 { captureEscaped = true }
+                                    if depth == 1 { stringEscaped = true }
                                     i += 2
                                     continue
                                 }
@@ -116,11 +117,21 @@ public struct RecordSplitter: Sendable {
                                     if expectKey {
                                         expectKey = false
                                         pendingCapture = Self.fieldCode(p, from: stringStart + 1, to: i)
-                                    } else if capture != 0 {
-                                        let r = (stringStart + 1 - elementStart)..<(i - elementStart)
-                                        if capture == 1 { fields.eventTime = r } else { fields.eventID = r }
-                                        if captureEscaped { fields.escaped = true }
-                                        capture = 0
+                                        memberKey = (stringStart + 1 - elementStart)..<(i - elementStart)
+                                        memberKeyEscaped = stringEscaped
+                                    } else {
+                                        if capture != 0 {
+                                            let r = (stringStart + 1 - elementStart)..<(i - elementStart)
+                                            if capture == 1 { fields.eventTime = r } else { fields.eventID = r }
+                                            if captureEscaped { fields.escaped = true }
+                                            capture = 0
+                                        }
+                                        if valueStart >= 0 {
+                                            fields.members.append(
+                                                TopMember(key: memberKey, value: valueStart..<(i + 1 - elementStart), kind: .string,
+                                                          escapedKey: memberKeyEscaped, escapedValue: stringEscaped))
+                                            valueStart = -1
+                                        }
                                     }
                                 }
                                 i += 1
@@ -131,6 +142,11 @@ public struct RecordSplitter: Sendable {
                                 inString = true
                                 if depth == 1 {
                                     stringStart = i
+                                    stringEscaped = false
+                                    if !expectKey && afterColon && valueStart < 0 {
+                                        valueStart = i - elementStart
+                                        valueKind = .string
+                                    }
                                     if !expectKey && pendingCapture != 0 && afterColon {
                                         capture = pendingCapture
                                         captureEscaped = false
@@ -140,16 +156,30 @@ public struct RecordSplitter: Sendable {
                             } else if b == 0x7B || b == 0x5B {
                                 depth += 1
                                 if depth == 1 { expectKey = true }
-                                if depth == 2 { pendingCapture = 0 }
+                                if depth == 2 {
+                                    pendingCapture = 0
+                                    if afterColon && valueStart < 0 {
+                                        valueStart = i - elementStart
+                                        valueKind = b == 0x7B ? .object : .array
+                                    }
+                                }
                             } else if b == 0x7D || b == 0x5D {
                                 depth -= 1
+                                if depth == 1 && valueStart >= 0 {
+                                    fields.members.append(
+                                        TopMember(key: memberKey, value: valueStart..<(i + 1 - elementStart), kind: valueKind,
+                                                  escapedKey: memberKeyEscaped, escapedValue: false))
+                                    valueStart = -1
+                                }
                                 if depth == 0 {
+                                    closeBare(p, at: i)
                                     i += 1
                                     finished = true
                                     break
                                 }
                             } else if depth == 1 {
                                 if b == 0x2C {
+                                    closeBare(p, at: i)
                                     expectKey = true
                                     afterColon = false
                                     pendingCapture = 0
@@ -157,6 +187,10 @@ public struct RecordSplitter: Sendable {
                                     afterColon = true
                                 } else if b > 0x20 {
                                     pendingCapture = 0  // a number, literal: not a string value
+                                    if afterColon && valueStart < 0 {
+                                        valueStart = i - elementStart
+                                        valueKind = .bare
+                                    }
                                 }
                             }
                             i += 1
@@ -314,13 +348,31 @@ public struct RecordSplitter: Sendable {
         }
     }
 
-    /// Where a record's top-level `eventTime` and `eventID` string values lie, relative to the record's start.
+    /// Where a record's top-level `eventTime` and `eventID` string values lie, relative to the record's start,
+    /// and every top-level member (so readers need not scan the record again).
     public struct RecordFields: Sendable, Equatable {
         public var eventTime: Range<Int>?
         public var eventID: Range<Int>?
         /// True when one of them holds a backslash escape (decode before use).
         public var escaped = false
+        public var members: [TopMember] = []
         public init() {}
+    }
+
+    private var memberKey: Range<Int> = 0..<0
+    private var memberKeyEscaped = false
+    private var stringEscaped = false
+    private var valueStart = -1
+    private var valueKind: TopMember.Kind = .bare
+
+    /// Ends a number or literal member at the `,` or `}` at `i`.
+    private mutating func closeBare(_ p: UnsafeRawBufferPointer, at i: Int) {
+        guard valueStart >= 0, valueKind == .bare else { return }
+        var end = i
+        while end > valueStart + elementStart, Self.isSpace(p[end - 1]) { end -= 1 }
+        fields.members.append(
+            TopMember(key: memberKey, value: valueStart..<(end - elementStart), kind: .bare, escapedKey: memberKeyEscaped, escapedValue: false))
+        valueStart = -1
     }
 
     private var fields = RecordFields()
@@ -358,7 +410,11 @@ public struct RecordSplitter: Sendable {
         elementIsRecord = isRecord
         inString = false
         depth = 0
-        fields = RecordFields()
+        fields.eventTime = nil
+        fields.eventID = nil
+        fields.escaped = false
+        fields.members.removeAll(keepingCapacity: true)
+        valueStart = -1
         expectKey = false
         afterColon = false
         pendingCapture = 0
@@ -379,4 +435,16 @@ public struct RecordSplitter: Sendable {
     static func show(_ b: UInt8) -> String {
         b >= 0x20 && b < 0x7F ? "'\(Character(Unicode.Scalar(b)))'" : "byte 0x\(String(b, radix: 16))"
     }
+}
+
+/// One top-level member of a record: where its key and value lie (relative to the record's start).
+public struct TopMember: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable { case string, object, array, bare }
+    /// The key, without quotes.
+    public var key: Range<Int>
+    /// The value; strings include their quotes.
+    public var value: Range<Int>
+    public var kind: Kind
+    public var escapedKey: Bool
+    public var escapedValue: Bool
 }

@@ -61,6 +61,28 @@ public struct FilterPattern: Sendable {
     public func matches(_ message: [UInt8]) -> Bool { message.withUnsafeBytes { matches($0) } }
     public func matches(_ message: String) -> Bool { matches(Array(message.utf8)) }
 
+    /// The selectors the pattern reads, in the order its conditions refer to them.
+    public var selectors: [[RawJSON.PathStep]] {
+        guard case .json(_, let s) = kind else { return [] }
+        return s
+    }
+
+    /// Evaluates a JSON pattern with selector values supplied by the caller (who may share lookups
+    /// between many patterns). `value(i)` is the value of `selectors[i]`, nil when absent.
+    public func matches(_ json: RawJSON, values value: (Int) -> RawJSON.Value?) -> Bool {
+        switch kind {
+        case .json(let node, _): return node.evaluate(json, value)
+        default: return matches(json.bytes)
+        }
+    }
+
+    /// When the pattern can only match events whose `selector` has one of a few string values
+    /// (`$.eventName = A || $.eventName = B`, possibly inside `&&`), those values.
+    public func requiredValues(of selector: [RawJSON.PathStep]) -> Set<String>? {
+        guard case .json(let node, let selectors) = kind, let s = selectors.firstIndex(of: selector) else { return nil }
+        return node.requiredValues(selector: s)
+    }
+
     /// The selectors (`$.a.b`) the pattern reads, as dotted paths; for lint warnings about unknown fields.
     public var selectorPaths: [String] {
         guard case .json(_, let selectors) = kind else { return [] }
@@ -128,6 +150,37 @@ indirect enum Node: Sendable {
     case and([Node])
     case or([Node])
     case condition(selector: Int, Condition)
+
+    func evaluate(_ json: RawJSON, _ value: (Int) -> RawJSON.Value?) -> Bool {
+        switch self {
+        case .and(let nodes):
+            for n in nodes where !n.evaluate(json, value) { return false }
+            return true
+        case .or(let nodes):
+            for n in nodes where n.evaluate(json, value) { return true }
+            return false
+        case .condition(let s, let c):
+            return c.test(value(s), json)
+        }
+    }
+
+    func requiredValues(selector: Int) -> Set<String>? {
+        switch self {
+        case .condition(let s, .compareString(.eq, let glob)) where s == selector && !glob.hasWildcard:
+            return [String(decoding: glob.parts[0], as: UTF8.self)]
+        case .condition: return nil
+        case .and(let nodes):
+            for n in nodes { if let v = n.requiredValues(selector: selector) { return v } }
+            return nil
+        case .or(let nodes):
+            var all = Set<String>()
+            for n in nodes {
+                guard let v = n.requiredValues(selector: selector) else { return nil }
+                all.formUnion(v)
+            }
+            return all
+        }
+    }
 
     func evaluate(_ json: RawJSON, _ selectors: [[RawJSON.PathStep]], _ memo: inout Memo) -> Bool {
         switch self {

@@ -75,6 +75,7 @@ package enum FileDecoder {
         -> Result<DecodedFile, IngestFailure>
     {
         var hits: [RuleHit] = []
+        let evaluator = Evaluator()
         var splitter = RecordSplitter()
         var records: [DecodedFile.Record] = []
         var missing = 0
@@ -105,7 +106,9 @@ package enum FileDecoder {
                                 oversized += 1
                             }
                             if let rules {
-                                hits += rules.hits(record: bytes, index: records.count, account: key.account, region: key.region)
+                                hits += rules.hits(
+                                    record: bytes, index: records.count, account: key.account, region: key.region,
+                                    evaluator: evaluator, members: fields.members)
                             }
                             records.append(
                                 DecodedFile.Record(

@@ -31,6 +31,8 @@ package struct IngestConfig: Sendable {
     package var rulePaths: [String] = []
     /// How late (event time) an event may arrive and still count in a window.
     package var latenessMs: Int64 = 20 * 60_000
+    /// Threads decoding files (inflate, split, rule matching); commits stay on one thread, in order.
+    package var decoders = 1
 
     package init(roots: [Root], stateDirectory: String) {
         self.roots = roots
@@ -186,21 +188,26 @@ package final class Ingestor: @unchecked Sendable {
 
     // MARK: Processing
 
-    /// Decodes jobs on a second thread while this thread commits, one transaction per file.
+    /// Decodes jobs on worker threads while this thread commits them in order, one transaction per file.
     /// `final`: incomplete files are reported instead of kept pending (used by `--once`).
     func process(_ jobs: [Job], final: Bool) {
         guard !jobs.isEmpty else { return }
         for j in jobs { inFlight.insert(j.ledgerKey) }
         stats.update { $0.queued += jobs.count }
-        let results = BlockingQueue<(Job, Result<DecodedFile, IngestFailure>)>(capacity: 3)
+        let results = OrderedResults<(Job, Result<DecodedFile, IngestFailure>)>(count: jobs.count, window: 4)
         let stop: @Sendable () -> Bool = { [self] in stopRequested }
         let ruleSet = self.ruleSet
-        startThread {
-            for job in jobs {
-                if stop() { break }
-                results.put((job, FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key, rules: ruleSet)))
+        for _ in 0..<min(config.decoders, jobs.count) {
+            startThread {
+                while let k = results.claim() {
+                    if stop() {
+                        results.stop()
+                        break
+                    }
+                    let job = jobs[k]
+                    results.put(k, (job, FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key, rules: ruleSet)))
+                }
             }
-            results.close()
         }
         var handled = 0
         while let (job, result) = results.take() {
@@ -229,7 +236,10 @@ package final class Ingestor: @unchecked Sendable {
                     rulesHook = { state, isDuplicate in
                         let hits = file.hits.filter { !isDuplicate($0.record) }
                         produced = try engine.process(hits, logFile: logFile, store: state).count
-                        if let newest { produced += try engine.flush(store: state, before: newest).count }
+                        if let newest {
+                            produced += try engine.flush(store: state, before: newest).count
+                            try engine.expire(store: state, watermark: newest)
+                        }
                     }
                 }
                 let r = try s.commit(file, ingestionTime: Clock.nowMillis(), rules: rulesHook)
@@ -321,29 +331,28 @@ package final class Ingestor: @unchecked Sendable {
             let found = Scanner.walk(root: root.path) { rel in
                 watcher?.watch(rel.isEmpty ? root.path : root.path + "/" + rel)
             }
-            jobs += found.sorted { $0.relative < $1.relative }.compactMap(candidate)
+            jobs += found.compactMap(candidate)
         }
-        return jobs
+        return Self.deliveryOrder(jobs)
     }
 
     /// Sends alerts waiting in an account's outbox to every sink; marks them sent when all took them.
     /// A sink that fails leaves them pending: they go again after the next file or at the next start.
-    func deliverPending(_ s: AccountStore) {
+    /// `recovering`: alerts left pending by a crash may have reached a sink already; ask it first.
+    func deliverPending(_ s: AccountStore, recovering: Bool = false) {
         do {
-            let pending = try s.pendingAlerts()
-            var sent: [String] = []
-            for a in pending {
+            for a in try s.pendingAlerts() {
                 do {
-                    for sink in sinks { try sink.send(a) }
-                    sent.append(a.alertID)
+                    for sink in sinks where !(recovering && sink.delivered(a.alertID)) { try sink.send(a) }
+                    // Marked one by one: a crash can repeat at most the alert in hand.
+                    try s.markSent([a.alertID])
+                    stats.update { $0.alerts += 1 }
                 } catch {
                     stats.update { $0.alertErrors += 1 }
                     logger.error("could not deliver alert \(a.alertID) (\(a.rule)): \(error)", metadata: ["rule": "\(a.rule)"])
                     break
                 }
             }
-            try s.markSent(sent)
-            stats.update { $0.alerts += sent.count }
         } catch {
             logger.error("alert outbox: \(error)", metadata: ["account": "\(s.account)"])
         }
@@ -352,7 +361,7 @@ package final class Ingestor: @unchecked Sendable {
     /// Delivers every account's pending alerts (start-up: what a crash left behind).
     func deliverAllPending() {
         for a in store.accounts() {
-            if let s = try? store.account(a) { deliverPending(s) }
+            if let s = try? store.account(a) { deliverPending(s, recovering: true) }
         }
     }
 
@@ -369,6 +378,12 @@ package final class Ingestor: @unchecked Sendable {
             }
             deliverPending(s)
         }
+    }
+
+    /// Files in the order CloudTrail delivered them (the time in their names, then the path), so a
+    /// backfill sees events as a live tail would and event-time windows expire correctly.
+    static func deliveryOrder(_ jobs: [Job]) -> [Job] {
+        jobs.sorted { ($0.key.deliveryTime, $0.ledgerKey) < ($1.key.deliveryTime, $1.ledgerKey) }
     }
 
     /// Processes what is there now and returns (backfill, `--once`).
@@ -436,7 +451,7 @@ package final class Ingestor: @unchecked Sendable {
                 lastPendingCheck = now
                 jobs += duePendingJobs(now: now)
             }
-            process(jobs, final: false)
+            process(Self.deliveryOrder(jobs), final: false)
             applyRetentionIfDue(force: false)
         }
     }

@@ -24,8 +24,8 @@ final class SQLiteRuleState: RuleStateStore {
     func setWindow(rule: String, key: String, _ state: WindowState?) throws {
         if let state {
             try db.execute(
-                sql: "INSERT OR REPLACE INTO rule_windows(rule, key, state) VALUES (?, ?, ?)",
-                arguments: [rule, key, try encoder.encode(state)])
+                sql: "INSERT OR REPLACE INTO rule_windows(rule, key, newest, state) VALUES (?, ?, ?, ?)",
+                arguments: [rule, key, state.events.last?.t ?? 0, try encoder.encode(state)])
         } else {
             try db.execute(sql: "DELETE FROM rule_windows WHERE rule = ? AND key = ?", arguments: [rule, key])
         }
@@ -67,6 +67,11 @@ final class SQLiteRuleState: RuleStateStore {
         }
     }
 
+    func expire(windowsBefore: Int64, firstSeenBefore: Int64?) throws {
+        try db.execute(sql: "DELETE FROM rule_windows WHERE newest < ?", arguments: [windowsBefore])
+        if let f = firstSeenBefore { try db.execute(sql: "DELETE FROM first_seen WHERE t < ?", arguments: [f]) }
+    }
+
     func record(_ alert: Alert) throws -> Bool {
         try db.execute(
             sql: "INSERT OR IGNORE INTO alerts(id, created, payload) VALUES (?, ?, ?)",
@@ -103,8 +108,4 @@ extension AccountStore {
         try queue.read { db in try Int64.fetchOne(db, sql: "SELECT max(last_ts) FROM streams") }
     }
 
-    /// Forgets first-seen values older than `cutoff` (event time): keeps that state bounded.
-    package func expireFirstSeen(before cutoff: Int64) throws {
-        try queue.write { db in try db.execute(sql: "DELETE FROM first_seen WHERE t < ?", arguments: [cutoff]) }
-    }
 }

@@ -33,7 +33,9 @@ enum Schema {
             try db.execute(
                 sql: """
                     -- Rule state, committed with the file whose events changed it.
-                    CREATE TABLE rule_windows(rule TEXT NOT NULL, key TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY(rule, key)) WITHOUT ROWID;
+                    CREATE TABLE rule_windows(rule TEXT NOT NULL, key TEXT NOT NULL, newest INTEGER NOT NULL, state BLOB NOT NULL,
+                      PRIMARY KEY(rule, key)) WITHOUT ROWID;
+                    CREATE INDEX rule_windows_by_time ON rule_windows(newest);
                     CREATE TABLE first_seen(rule TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, t INTEGER NOT NULL,
                       PRIMARY KEY(rule, key, value)) WITHOUT ROWID;
                     CREATE INDEX first_seen_by_time ON first_seen(t);

@@ -11,6 +11,23 @@ public struct FieldPath: Sendable, Hashable, CustomStringConvertible {
     public var text: String
     public var description: String { text }
 
+    /// A path from filter-pattern steps.
+    public init(steps raw: [RawJSON.PathStep]) {
+        steps = raw.map { s in
+            switch s {
+            case .key(let k): return .key(String(decoding: k, as: UTF8.self))
+            case .index(let n): return .index(n)
+            }
+        }
+        text = steps.map { s -> String in
+            switch s {
+            case .key(let k): return "." + k
+            case .index(let n): return "[\(n)]"
+            case .any: return "[*]"
+            }
+        }.joined().replacingOccurrences(".", "", first: true)
+    }
+
     /// Parses `a.b[0].c` / `a[*].b`; nil when malformed.
     public init?(_ text: String) {
         self.text = text
@@ -136,4 +153,11 @@ public struct Rule: Sendable {
     public var suppression: Suppression? = nil
     public var messageID: String? = nil
     public var tests: [RuleTest] = []
+}
+
+extension String {
+    func replacingOccurrences(_ a: String, _ b: String, first: Bool) -> String {
+        guard first, let r = firstRange(of: a), r.lowerBound == startIndex else { return self }
+        return b + self[r.upperBound...]
+    }
 }

@@ -20,8 +20,18 @@ public final class RuleSet: Sendable {
     let networks: [String: [Network]]
     /// Rules that can only match given event names, and the rules that must always be evaluated.
     let byEventName: [String: [Int]]
+    let eventNameIndex: [([UInt8], [Int])]
     let unindexed: [Int]
     let eventNamePath: Int
+    /// Per rule, kept apart so evaluation touches no rule struct (no reference counting).
+    let whenNodes: [Node]
+    let unlessNodes: [[Node]]
+    /// Per path: its key/index steps (when it has no `[*]`) as ranges into one arena (no reference
+    /// counting while evaluating), and whether it has `[*]`.
+    let stepRanges: [Range<Int>]
+    let steps: [FlatStep]
+    let keyArena: [UInt8]
+    let hasAny: [Bool]
 
     init(rules: [CompiledRule], paths: [FieldPath], lists: [String: Set<String>], networks: [String: [Network]], eventNamePath: Int) {
         self.rules = rules
@@ -42,7 +52,31 @@ public final class RuleSet: Sendable {
             }
         }
         byEventName = by
+        eventNameIndex = by.map { (Array($0.key.utf8), $0.value) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }
         unindexed = always
+        whenNodes = rules.map(\.when)
+        unlessNodes = rules.map(\.unless)
+        var arena: [UInt8] = []
+        var flat: [FlatStep] = []
+        var ranges: [Range<Int>] = []
+        for p in paths {
+            let start = flat.count
+            for s in p.steps {
+                switch s {
+                case .key(let k):
+                    let u = Array(k.utf8)
+                    flat.append(FlatStep(keyStart: arena.count, keyCount: u.count, index: -1))
+                    arena += u
+                case .index(let n): flat.append(FlatStep(keyStart: 0, keyCount: 0, index: n))
+                case .any: break
+                }
+            }
+            ranges.append(start..<flat.count)
+        }
+        keyArena = arena
+        steps = flat
+        stepRanges = ranges
+        hasAny = paths.map { $0.steps.contains(.any) }
     }
 
     /// Compiles rule files and list files; errors leave the result nil, warnings come along.
@@ -101,10 +135,11 @@ public struct CompiledRule: Sendable {
 indirect enum Node: Sendable {
     case compare(Int, Predicate, anyElement: Bool)
     case outside(Int, [Network], anyElement: Bool)
-    case inList(Int, Set<String>, anyElement: Bool)
+    case inList(Int, ByteList, anyElement: Bool)
     case inNetworks(Int, [Network], anyElement: Bool)
     case regex(Int, Regex<AnyRegexOutput>.Box, anyElement: Bool)
-    case pattern(FilterPattern)
+    /// A CloudWatch filter pattern; its selectors map to the rule set's paths (shared lookups).
+    case pattern(FilterPattern, [Int])
     case and([Node])
     case or([Node])
     case not(Node)
@@ -177,6 +212,8 @@ struct Compiler {
             return all
         case .named(let n, _):
             return conditions[n].flatMap { requiredEventNames($0.0, conditions: conditions, lists: lists) }
+        case .pattern(let text, _):
+            return (try? FilterPattern(text))?.requiredValues(of: [.key("eventName")])
         default:
             return nil
         }
@@ -219,7 +256,8 @@ struct Compiler {
         case .not(let inner): return .not(node(inner))
         case .pattern(let text, let at):
             do {
-                return .pattern(try FilterPattern(text))
+                let fp = try FilterPattern(text)
+                return .pattern(fp, fp.selectors.map { intern(FieldPath(steps: $0)) })
             } catch {
                 diagnostics.append(
                     Diagnostic(.error, SourcePosition(file: at.file, line: at.line, column: at.column + error.offset), "filter pattern: \(error.message)"))
@@ -244,7 +282,7 @@ struct Compiler {
             let p = intern(path)
             let any = path.steps.contains(.any)
             switch predicate {
-            case .inList(let name): return .inList(p, list(name, at: at) ?? [], anyElement: any)
+            case .inList(let name): return .inList(p, ByteList(list(name, at: at) ?? []), anyElement: any)
             case .inNetworks(let name): return .inNetworks(p, networkList(name, at: at) ?? [], anyElement: any)
             case .matches(let source):
                 do {
@@ -325,4 +363,33 @@ public enum MessageID {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
     }
+}
+
+/// A list's values for membership tests on raw bytes: short lists compared in place, long ones hashed.
+struct ByteList: Sendable {
+    let small: [[UInt8]]
+    let big: Set<String>?
+
+    init(_ values: Set<String>) {
+        if values.count <= 12 {
+            small = values.map { Array($0.utf8) }
+            big = nil
+        } else {
+            small = []
+            big = values
+        }
+    }
+
+    func contains(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if let big { return big.contains(String(decoding: bytes, as: UTF8.self)) }
+        for v in small where v.count == bytes.count && v.elementsEqual(bytes) { return true }
+        return false
+    }
+}
+
+/// A path step as plain numbers: a key (a range of the arena) or an array index.
+struct FlatStep: Sendable {
+    var keyStart: Int
+    var keyCount: Int
+    var index: Int
 }

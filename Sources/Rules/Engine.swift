@@ -84,6 +84,9 @@ public protocol RuleStateStore: AnyObject {
     func openSuppressions() throws -> [(rule: String, key: String, state: SuppressionState)]
     /// Records an alert; false when an alert with this id was recorded before (never emit twice).
     func record(_ alert: Alert) throws -> Bool
+    /// Forgets windows whose newest event is older than `windowsBefore`, and first-seen values
+    /// older than `firstSeenBefore`: what keeps state bounded.
+    func expire(windowsBefore: Int64, firstSeenBefore: Int64?) throws
 }
 
 /// Applies thresholds, first-seen and suppression to hits, in event time.
@@ -227,6 +230,15 @@ public struct RuleEngine: Sendable {
         if try store.record(a) { out.append(a) }
     }
 
+    /// Expires state that no event (at most `latenessMs` behind `watermark`) can still reach.
+    public func expire(store: some RuleStateStore, watermark: Int64) throws {
+        let longestWindow = ruleSet.rules.compactMap { $0.rule.threshold?.windowMs }.max() ?? 0
+        let longestFirstSeen = ruleSet.rules.compactMap { $0.rule.firstSeen?.periodMs }.max()
+        try store.expire(
+            windowsBefore: watermark - longestWindow - latenessMs,
+            firstSeenBefore: longestFirstSeen.map { watermark - $0 - latenessMs })
+    }
+
     /// Summaries of suppression periods that ended before `eventTime` minus the lateness (all of them when nil).
     public func flush(store: some RuleStateStore, before eventTime: Int64?) throws -> [Alert] {
         var out: [Alert] = []
@@ -290,4 +302,8 @@ public final class MemoryRuleState: RuleStateStore, @unchecked Sendable {
         suppressions.values.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map { ($0.0, $0.1, $0.2) }
     }
     public func record(_ alert: Alert) -> Bool { alertIDs.insert(alert.alertID).inserted }
+    public func expire(windowsBefore: Int64, firstSeenBefore: Int64?) {
+        windows = windows.filter { ($0.value.events.last?.t ?? 0) >= windowsBefore }
+        if let f = firstSeenBefore { seen = seen.filter { $0.value >= f } }
+    }
 }

@@ -26,18 +26,133 @@ public struct RuleHit: Sendable {
     public var raw: String
 }
 
-/// Per-record memo of path lookups, shared by all rules.
-struct View {
-    let json: RawJSON
-    var memo: [[RawJSON.Value]?]
+/// Scratch space for evaluating records one after another on one thread: the per-record memo of
+/// path lookups (shared by every rule and pattern) and the record's top-level member index.
+///
+/// An evaluator is confined to one thread, so its storage opts out of dynamic exclusivity checks.
+public final class Evaluator {
+    @exclusivity(unchecked) var values: [RawJSON.Value?] = []
+    /// `stamp[p] == generation` when `values[p]` is this record's (no per-record clearing).
+    @exclusivity(unchecked) var stamp: [UInt32] = []
+    @exclusivity(unchecked) var generation: UInt32 = 0
+    @exclusivity(unchecked) var matched: [Int] = []
+    @exclusivity(unchecked) var many: [Int: [RawJSON.Value]] = [:]
+    @exclusivity(unchecked) var top: [(key: Range<Int>, value: RawJSON.Value)] = []
+    @exclusivity(unchecked) var topBuilt = false
+    /// The splitter's member index for the record, when given (used in place of `top`).
+    @exclusivity(unchecked) var members: [TopMember] = []
+    @exclusivity(unchecked) var json = RawJSON(UnsafeRawBufferPointer(start: nil, count: 0))
 
-    mutating func values(_ set: RuleSet, _ p: Int) -> [RawJSON.Value] {
-        if let v = memo[p] { return v }
-        let v = View.lookup(json, set.paths[p].steps)
-        memo[p] = v
+    public init() {}
+
+    func reset(_ set: RuleSet, _ bytes: UnsafeRawBufferPointer) {
+        json = RawJSON(bytes)
+        if values.count != set.paths.count {
+            values = Array(repeating: nil, count: set.paths.count)
+            stamp = Array(repeating: 0, count: set.paths.count)
+        }
+        generation &+= 1
+        if generation == 0 {
+            for i in stamp.indices { stamp[i] = 0 }
+            generation = 1
+        }
+        if !many.isEmpty { many.removeAll(keepingCapacity: true) }
+        top.removeAll(keepingCapacity: true)
+        if !members.isEmpty { members = [] }
+        topBuilt = false
+    }
+
+    /// One pass over the record's top level, done once per record.
+    func buildTop() {
+        topBuilt = true
+        guard case .object(let r)? = json.root else { return }
+        json.forEachMember(of: r) { k, esc, v in
+            if !esc { top.append((k, v)) }
+            return true
+        }
+    }
+
+    func topValue(_ key: UnsafeBufferPointer<UInt8>) -> RawJSON.Value? {
+        if !topBuilt { buildTop() }
+        let b = json.bytes
+        if !members.isEmpty {
+            let last = key[key.count - 1]
+            for m in members where m.key.count == key.count && b[m.key.upperBound - 1] == last && !m.escapedKey {
+                var equal = true
+                var i = 0
+                for x in m.key {
+                    if b[x] != key[i] {
+                        equal = false
+                        break
+                    }
+                    i += 1
+                }
+                if equal { return json.value(of: m) }
+            }
+            return nil
+        }
+        for (k, v) in top where k.count == key.count {
+            var equal = true
+            var i = 0
+            for x in k {
+                if b[x] != key[i] {
+                    equal = false
+                    break
+                }
+                i += 1
+            }
+            if equal { return v }
+        }
+        return nil
+    }
+
+    /// The single value of a path without `[*]`.
+    func value(_ set: RuleSet, _ p: Int) -> RawJSON.Value? {
+        if stamp[p] == generation { return values[p] }
+        stamp[p] = generation
+        let range = set.stepRanges[p]
+        var current: RawJSON.Value? = nil
+        set.keyArena.withUnsafeBufferPointer { arena in
+            set.steps.withUnsafeBufferPointer { steps in
+                for n in range {
+                    let step = steps[n]
+                    if step.index < 0 {
+                        let k = UnsafeBufferPointer(rebasing: arena[step.keyStart..<(step.keyStart + step.keyCount)])
+                        current = n == range.lowerBound ? topValue(k) : current.flatMap { json.lookupKey($0, k) }
+                    } else {
+                        if n == range.lowerBound { current = json.root }
+                        if case .array(let r)? = current { current = json.element(of: r, at: step.index) } else { current = nil }
+                    }
+                    if current == nil { break }
+                }
+            }
+        }
+        values[p] = current
+        return current
+    }
+
+    /// All values of a path (several with `[*]`).
+    func all(_ set: RuleSet, _ p: Int) -> [RawJSON.Value] {
+        if !set.hasAny[p] { return value(set, p).map { [$0] } ?? [] }
+        if let v = many[p] { return v }
+        let v = View.lookup(json, set.paths[p].steps)  // paths with [*]: rare, the general walk
+        many[p] = v
         return v
     }
 
+    func text(_ v: RawJSON.Value) -> String? {
+        switch v {
+        case .string(let r, let esc): return esc ? json.decodeString(r) : String(decoding: json.slice(r), as: UTF8.self)
+        case .number(let r): return String(decoding: json.slice(r), as: UTF8.self)
+        case .bool(let b): return b ? "true" : "false"
+        default: return nil
+        }
+    }
+
+    func firstText(_ set: RuleSet, _ p: Int) -> String? { all(set, p).first.flatMap(text) }
+}
+
+enum View {
     static func lookup(_ json: RawJSON, _ steps: [FieldPath.Step]) -> [RawJSON.Value] {
         guard let root = json.root else { return [] }
         var current: [RawJSON.Value] = [root]
@@ -59,20 +174,27 @@ struct View {
         }
         return current
     }
-
-    func text(_ v: RawJSON.Value) -> String? {
-        switch v {
-        case .string(let r, let esc): return esc ? json.decodeString(r) : String(decoding: json.slice(r), as: UTF8.self)
-        case .number(let r): return String(decoding: json.slice(r), as: UTF8.self)
-        case .bool(let b): return b ? "true" : "false"
-        default: return nil
-        }
-    }
-
-    mutating func firstText(_ set: RuleSet, _ p: Int) -> String? { values(set, p).first.flatMap(text) }
 }
 
 extension RawJSON {
+    /// The member `key` of the object `v`.
+    func lookupKey(_ v: Value, _ key: UnsafeBufferPointer<UInt8>) -> Value? {
+        guard case .object(let r) = v else { return nil }
+        var found: Value? = nil
+        forEachMember(of: r) { k, esc, value in
+            if !esc && k.count == key.count && slice(k).elementsEqual(key) {
+                found = value
+                return false
+            }
+            if esc && keyEquals(k, escaped: true, Array(key)) {
+                found = value
+                return false
+            }
+            return true
+        }
+        return found
+    }
+
     /// The member `key` of the object `v`.
     func lookupKey(_ v: Value, _ key: [UInt8]) -> Value? {
         guard case .object(let r) = v else { return nil }
@@ -90,127 +212,169 @@ extension RawJSON {
 
 extension RuleSet {
     /// Rules (indexes) whose conditions hold for the record, before any state.
-    func matchingRules(_ view: inout View) -> [Int] {
-        var out: [Int] = []
-        func consider(_ i: Int) {
-            let r = rules[i]
-            guard evaluate(r.when, &view) else { return }
-            for u in r.unless where evaluate(u, &view) { return }
-            out.append(i)
+    /// Fills `ev.matched` (reused, so a record that matches nothing allocates nothing).
+    func matchingRules(_ ev: Evaluator) {
+        ev.matched.removeAll(keepingCapacity: true)
+        if !byEventName.isEmpty, let v = ev.value(self, eventNamePath), case .string(let r, false) = v {
+            let name = ev.json.slice(r)
+            if let candidates = lookupCandidates(name) {
+                for i in candidates where holds(i, ev) { ev.matched.append(i) }
+            }
         }
-        if !byEventName.isEmpty, let name = view.firstText(self, eventNamePath), let candidates = byEventName[name] {
-            for i in candidates { consider(i) }
-        }
-        for i in unindexed { consider(i) }
-        return out
+        for i in unindexed where holds(i, ev) { ev.matched.append(i) }
     }
 
-    func evaluate(_ n: Node, _ view: inout View) -> Bool {
+    func lookupCandidates(_ name: UnsafeRawBufferPointer) -> [Int]? {
+        for (k, v) in eventNameIndex where k.count == name.count && k.elementsEqual(name) { return v }
+        return nil
+    }
+
+    @inline(__always) func holds(_ i: Int, _ ev: Evaluator) -> Bool {
+        guard evaluate(whenNodes[i], ev) else { return false }
+        for u in unlessNodes[i] where evaluate(u, ev) { return false }
+        return true
+    }
+
+    func evaluate(_ n: Node, _ ev: Evaluator) -> Bool {
         switch n {
         case .always: return true
         case .and(let parts):
-            for p in parts where !evaluate(p, &view) { return false }
+            for p in parts where !evaluate(p, ev) { return false }
             return true
         case .or(let parts):
-            for p in parts where evaluate(p, &view) { return true }
+            for p in parts where evaluate(p, ev) { return true }
             return false
-        case .not(let inner): return !evaluate(inner, &view)
-        case .pattern(let fp): return fp.matches(view.json.bytes)
-        case .compare(let p, let predicate, _):
-            let vs = view.values(self, p)
+        case .not(let inner): return !evaluate(inner, ev)
+        case .pattern(let fp, let map): return fp.matches(ev.json) { ev.value(self, map[$0]) }
+        case .compare(let p, let predicate, let any):
+            if !any {
+                guard let v = ev.value(self, p) else { return false }
+                if case .exists = predicate { return true }
+                return test(predicate, v, ev)
+            }
+            let vs = ev.all(self, p)
             if case .exists = predicate { return !vs.isEmpty }
-            for v in vs where test(predicate, v, view) { return true }
+            for v in vs where test(predicate, v, ev) { return true }
             return false
-        case .inList(let p, let set, _):
-            for v in view.values(self, p) { if let t = view.text(v), set.contains(t) { return true } }
-            return false
-        case .inNetworks(let p, let nets, _):
-            for v in view.values(self, p) {
-                if let a = address(v, view), nets.contains(where: { $0.contains(a) }) { return true }
+        case .inList(let p, let list, let any):
+            for v in any ? ev.all(self, p) : (ev.value(self, p).map { [$0] } ?? []) {
+                switch v {
+                case .string(let r, false), .number(let r): if list.contains(ev.json.slice(r)) { return true }
+                default:
+                    if let t = ev.text(v), Array(t.utf8).withUnsafeBytes({ list.contains($0) }) { return true }
+                }
             }
             return false
-        case .outside(let p, let nets, _):
-            for v in view.values(self, p) {
-                if let a = address(v, view), !nets.contains(where: { $0.contains(a) }) { return true }
+        case .inNetworks(let p, let nets, let any):
+            for v in any ? ev.all(self, p) : (ev.value(self, p).map { [$0] } ?? []) {
+                if let a = address(v, ev), nets.contains(where: { $0.contains(a) }) { return true }
+            }
+            return false
+        case .outside(let p, let nets, let any):
+            for v in any ? ev.all(self, p) : (ev.value(self, p).map { [$0] } ?? []) {
+                if let a = address(v, ev), !nets.contains(where: { $0.contains(a) }) { return true }
             }
             return false
         case .regex(let p, let box, _):
-            for v in view.values(self, p) {
-                if let t = view.text(v), (try? box.regex.firstMatch(in: t)) != nil { return true }
+            for v in ev.all(self, p) {
+                if let t = ev.text(v), (try? box.regex.firstMatch(in: t)) != nil { return true }
             }
             return false
         }
     }
 
-    func address(_ v: RawJSON.Value, _ view: View) -> [UInt8]? {
+    func address(_ v: RawJSON.Value, _ ev: Evaluator) -> IPBytes? {
         guard case .string(let r, false) = v else { return nil }
-        return IPAddress.parse(Array(view.json.slice(r)))
+        return IPAddress.parse(ev.json.slice(r))
     }
 
-    func test(_ p: Predicate, _ v: RawJSON.Value, _ view: View) -> Bool {
+    func test(_ p: Predicate, _ v: RawJSON.Value, _ ev: Evaluator) -> Bool {
         switch p {
         case .equals(.string(let s)):
             guard case .string(let r, let esc) = v else { return false }
-            if !esc { return view.json.slice(r).elementsEqual(s.utf8) }
-            return view.json.decodeString(r) == s
-        case .equals(.number(let d)): return view.json.number(v) == d
+            if !esc { return ev.json.slice(r).elementsEqual(s.utf8) }
+            return ev.json.decodeString(r) == s
+        case .equals(.number(let d)): return ev.json.number(v) == d
         case .equals(.bool(let b)): return v == .bool(b)
         case .equals(.null), .isNull: return v == .null
         case .equalsIgnoringCase(let s):
-            guard case .string = v, let t = view.text(v) else { return false }
-            return t.lowercased() == s.lowercased()
-        case .less(let d): return number(v, view).map { $0 < d } ?? false
-        case .greater(let d): return number(v, view).map { $0 > d } ?? false
-        case .lessOrEqual(let d): return number(v, view).map { $0 <= d } ?? false
-        case .greaterOrEqual(let d): return number(v, view).map { $0 >= d } ?? false
+            guard case .string(let r, let esc) = v else { return false }
+            if !esc {
+                let bytes = ev.json.slice(r)
+                let lower = s.utf8
+                guard bytes.count == lower.count else { return false }
+                return zip(bytes, lower).allSatisfy { Self.lower($0) == Self.lower($1) }
+            }
+            return ev.json.decodeString(r).lowercased() == s.lowercased()
+        case .less(let d): return number(v, ev).map { $0 < d } ?? false
+        case .greater(let d): return number(v, ev).map { $0 > d } ?? false
+        case .lessOrEqual(let d): return number(v, ev).map { $0 <= d } ?? false
+        case .greaterOrEqual(let d): return number(v, ev).map { $0 >= d } ?? false
         case .like(let glob):
-            guard case .string = v, let t = view.text(v) else { return false }
+            guard case .string = v, let t = ev.text(v) else { return false }
             return Wildcard.matches(Array(glob.utf8), Array(t.utf8))
         case .exists: return true
         case .matches, .inList, .inNetworks: return false  // compiled into their own nodes
         }
     }
 
-    func number(_ v: RawJSON.Value, _ view: View) -> Double? {
+    @inline(__always) static func lower(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b + 32 : b }
+
+    func number(_ v: RawJSON.Value, _ ev: Evaluator) -> Double? {
         switch v {
-        case .number: return view.json.number(v)
-        case .string: return view.text(v).flatMap(Double.init)
+        case .number: return ev.json.number(v)
+        case .string: return ev.text(v).flatMap(Double.init)
         default: return nil
         }
     }
 
     /// Every hit of every rule on one record (`bytes` is the record as delivered).
     public func hits(record bytes: UnsafeRawBufferPointer, index: Int, account: String, region: String) -> [RuleHit] {
-        var view = View(json: RawJSON(bytes), memo: Array(repeating: nil, count: paths.count))
-        let matched = matchingRules(&view)
-        guard !matched.isEmpty else { return [] }
+        hits(record: bytes, index: index, account: account, region: region, evaluator: Evaluator())
+    }
+
+    /// The same with scratch space reused across records (one `Evaluator` per thread), and the
+    /// record's top-level members when the splitter noted them (no rescan of the record).
+    public func hits(
+        record bytes: UnsafeRawBufferPointer, index: Int, account: String, region: String, evaluator ev: Evaluator,
+        members: [TopMember]? = nil
+    ) -> [RuleHit] {
+        ev.reset(self, bytes)
+        if let members {
+            ev.members = members
+            ev.topBuilt = true
+        }
+        matchingRules(ev)
+        guard !ev.matched.isEmpty else { return [] }
+        let matched = ev.matched
+        let json = ev.json
         let info = RecordInfo.read(bytes)
         let eventTime = info?.eventTime ?? 0
-        let eventID = view.json.string(view.json.lookup([.key("eventID")])) ?? ""
+        let eventID = json.string(json.lookup([.key("eventID")])) ?? ""
         let ctx = AlertContext(
-            account: view.json.string(view.json.lookup([.key("recipientAccountId")])) ?? account,
-            region: view.json.string(view.json.lookup([.key("awsRegion")])) ?? region,
-            principal: view.json.string(view.json.lookup([.key("userIdentity"), .key("arn")]))
-                ?? view.json.string(view.json.lookup([.key("userIdentity"), .key("principalId")])) ?? "",
-            sourceIP: view.json.string(view.json.lookup([.key("sourceIPAddress")])) ?? "",
-            eventName: view.json.string(view.json.lookup([.key("eventName")])) ?? "")
+            account: json.string(json.lookup([.key("recipientAccountId")])) ?? account,
+            region: json.string(json.lookup([.key("awsRegion")])) ?? region,
+            principal: json.string(json.lookup([.key("userIdentity"), .key("arn")]))
+                ?? json.string(json.lookup([.key("userIdentity"), .key("principalId")])) ?? "",
+            sourceIP: json.string(json.lookup([.key("sourceIPAddress")])) ?? "",
+            eventName: json.string(json.lookup([.key("eventName")])) ?? "")
         let raw = String(decoding: bytes, as: UTF8.self)
         return matched.map { i in
             let r = rules[i].rule
             func key(_ paths: [FieldPath]) -> String {
-                paths.map { p in pathIndex[p].flatMap { view.firstText(self, $0) } ?? "" }.joined(separator: "\u{1F}")
+                paths.map { p in pathIndex[p].flatMap { ev.firstText(self, $0) } ?? "" }.joined(separator: "\u{1F}")
             }
             var group = ""
             var value: String? = nil
             if let t = r.threshold {
                 group = key(t.groupBy)
-                if let d = t.distinct { value = pathIndex[d].flatMap { view.firstText(self, $0) } ?? "" }
+                if let d = t.distinct { value = pathIndex[d].flatMap { ev.firstText(self, $0) } ?? "" }
             } else if let f = r.firstSeen {
                 group = key(f.key)
-                value = pathIndex[f.field].flatMap { view.firstText(self, $0) }
+                value = pathIndex[f.field].flatMap { ev.firstText(self, $0) }
             }
             let message = Template.render(r.message ?? Template.defaultMessage, context: ctx, rule: r.name) { path in
-                FieldPath(path).flatMap { fp in View.lookup(view.json, fp.steps).first.flatMap(view.text) }
+                FieldPath(path).flatMap { fp in View.lookup(json, fp.steps).first.flatMap(ev.text) }
             }
             return RuleHit(
                 rule: i, record: index, eventTime: eventTime, eventID: eventID, context: ctx, group: group, value: value,

@@ -19,7 +19,14 @@ public struct Network: Sendable, Hashable {
         bytes = addr
     }
 
-    public func contains(_ addr: [UInt8]) -> Bool {
+    public func contains(_ a: IPBytes) -> Bool {
+        guard a.count == bytes.count else { return false }
+        return withUnsafeBytes(of: a.storage) { contains(UnsafeRawBufferPointer(rebasing: $0[0..<a.count])) }
+    }
+
+    public func contains(_ addr: [UInt8]) -> Bool { addr.withUnsafeBytes { contains($0) } }
+
+    func contains(_ addr: UnsafeRawBufferPointer) -> Bool {
         guard addr.count == bytes.count else { return false }
         var bits = prefix
         var i = 0
@@ -36,9 +43,57 @@ public struct Network: Sendable, Hashable {
     }
 }
 
+/// An address's bytes without a heap allocation (4 or 16 used).
+public struct IPBytes: Sendable {
+    var storage: (UInt64, UInt64) = (0, 0)
+    public var count: Int = 0
+}
+
 /// Address literals: IPv4 dotted quads (no leading zeros, as Python's ipaddress) and IPv6 via inet_pton.
 public enum IPAddress {
     /// 4 or 16 bytes, or nil when `text` is not an address literal (e.g. `ec2.amazonaws.com`, `AWS Internal`).
+    /// Parses without allocating for IPv4 (the common case); IPv6 goes through inet_pton.
+    public static func parse(_ text: UnsafeRawBufferPointer) -> IPBytes? {
+        guard !text.isEmpty, text.count <= 45 else { return nil }
+        if !text.contains(0x3A) {
+            var out = IPBytes()
+            var value = 0, digits = 0, parts = 0
+            var leadingZero = false
+            var raw: UInt32 = 0
+            for b in text {
+                if b == 0x2E {
+                    guard digits > 0, parts < 3 else { return nil }
+                    raw = raw << 8 | UInt32(value)
+                    parts += 1
+                    value = 0
+                    digits = 0
+                    leadingZero = false
+                    continue
+                }
+                guard b >= 0x30 && b <= 0x39 else { return nil }
+                if digits == 0 && b == 0x30 { leadingZero = true } else if leadingZero { return nil }
+                value = value * 10 + Int(b - 0x30)
+                digits += 1
+                guard value <= 255, digits <= 3 else { return nil }
+            }
+            guard digits > 0, parts == 3 else { return nil }
+            raw = raw << 8 | UInt32(value)
+            withUnsafeMutableBytes(of: &out.storage) { p in
+                p[0] = UInt8(raw >> 24)
+                p[1] = UInt8(raw >> 16 & 0xFF)
+                p[2] = UInt8(raw >> 8 & 0xFF)
+                p[3] = UInt8(raw & 0xFF)
+            }
+            out.count = 4
+            return out
+        }
+        guard let v6 = parse(Array(text)) else { return nil }
+        var out = IPBytes()
+        withUnsafeMutableBytes(of: &out.storage) { p in for i in 0..<16 { p[i] = v6[i] } }
+        out.count = 16
+        return out
+    }
+
     public static func parse(_ text: [UInt8]) -> [UInt8]? {
         guard !text.isEmpty, text.count <= 45 else { return nil }
         if text.contains(0x3A) {

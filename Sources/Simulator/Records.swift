@@ -42,8 +42,21 @@ enum Records {
         return s
     }
 
+    /// Relative frequencies: reads dominate real trails; changes and sign-ins are rare.
+    static let weights: [UInt64] = [300, 400, 120, 250, 40, 150, 200, 150, 1, 2, 20, 120]
+    static let totalWeight = weights.reduce(0, +)
+
+    static func pick(_ rng: inout SplitMix) -> Action {
+        var r = rng.next() % totalWeight
+        for (i, w) in weights.enumerated() {
+            if r < w { return actions[i] }
+            r -= w
+        }
+        return actions[0]
+    }
+
     static func make(account: String, region: String, time: Int64, rng: inout SplitMix) -> String {
-        let a = actions[Int(rng.next() % UInt64(actions.count))]
+        let a = pick(&rng)
         let user = users[Int(rng.next() % UInt64(users.count))]
         let eventID = uuid(&rng)
         let requestID = uuid(&rng)

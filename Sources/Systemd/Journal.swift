@@ -40,6 +40,17 @@ public enum Journal {
         return String(out.prefix(64))
     }
 
+    /// True when the local journal holds an entry with `field=value` (false if it cannot be read).
+    public static func contains(field: String, value: String) -> Bool {
+        var j: OpaquePointer? = nil
+        guard sd_journal_open(&j, Int32(SD_JOURNAL_LOCAL_ONLY)) >= 0, let j else { return false }
+        defer { sd_journal_close(j) }
+        let match = Array((field + "=" + value).utf8)
+        let added = match.withUnsafeBytes { sd_journal_add_match(j, $0.baseAddress, $0.count) }
+        guard added >= 0 else { return false }
+        return sd_journal_next(j) > 0
+    }
+
     /// journald PRIORITY for a swift-log level.
     public static func priority(_ level: Logger.Level) -> Int {
         switch level {

@@ -1,11 +1,14 @@
 import ArgumentParser
+import CloudTrail
+import Gzip
 import Ingest
+import Posix
 import Rules
 
 struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules", abstract: "Check, test and document rule files.",
-        subcommands: [Check.self, Test.self, Catalog.self])
+        subcommands: [Check.self, Test.self, Catalog.self, Bench.self])
 
     static let defaultPaths = ["/usr/share/trailwatch/rules", "/etc/trailwatch/rules.d"]
 
@@ -68,6 +71,44 @@ struct RulesCommand: ParsableCommand {
             for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
             guard let set else { throw ExitCode(1) }
             print(CatalogWriter.catalog(set), terminator: "")
+        }
+    }
+}
+
+extension RulesCommand {
+    /// Rule evaluation alone, on one core: records are inflated and split first, then timed.
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure rule evaluation alone (events/s, one core, decoding excluded) over delivered files.")
+        @Option(name: .customLong("rules"), help: "Rule directories or files (repeatable).") var rules: [String] = []
+        @Option(help: "How many passes over the records.") var passes = 3
+        @Argument(help: "A bucket root (or folder) whose .json.gz files supply the records.") var input: String
+
+        func run() throws {
+            let (set, diagnostics) = RuleLoader.load(rules.isEmpty ? RulesCommand.defaultPaths : rules)
+            for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
+            guard let set else { throw ExitCode(1) }
+            var records: [([UInt8], [TopMember])] = []
+            for f in Scanner.walk(root: input) where f.relative.hasSuffix(".json.gz") {
+                let raw = try Inflater.inflateAll(Posix.readFile(f.absolute))
+                var splitter = RecordSplitter()
+                try raw.withUnsafeBytes { try splitter.feed($0) { _, r, fields in records.append((Array(r), fields.members)) } }
+            }
+            var hits = 0
+            let evaluator = Evaluator()
+            let start = Posix.monotonicSeconds()
+            for _ in 0..<passes {
+                records.withUnsafeBufferPointer { all in
+                    for i in all.indices {
+                        hits += all[i].0.withUnsafeBytes {
+                            set.hits(record: $0, index: 0, account: "123456789012", region: "us-east-1", evaluator: evaluator, members: all[i].1).count
+                        }
+                    }
+                }
+            }
+            let seconds = Posix.monotonicSeconds() - start
+            let n = records.count * passes
+            print("\(set.rules.count) rules, \(records.count) records x \(passes) passes: \(Int(Double(n) / seconds)) events/s (\(hits / passes) hits per pass)")
         }
     }
 }

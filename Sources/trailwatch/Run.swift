@@ -50,6 +50,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Minutes an event may arrive late (event time) and still count in a threshold window.")
     var lateness: Double?
 
+    @Option(help: "Threads decoding files (inflate, split, match rules); commits stay on one thread.")
+    var decodeThreads: Int?
+
     func run() async throws {
         var file = ConfigFile()
         if let config {
@@ -68,6 +71,7 @@ struct Run: AsyncParsableCommand {
             cfg.rulePaths = RulesCommand.defaultPaths.filter { access($0, R_OK) == 0 }
         }
         if let m = lateness ?? file.lateness { cfg.latenessMs = Int64(m * 60_000) }
+        if let d = decodeThreads { cfg.decoders = max(1, d) }
 
         let target = logTo ?? file.logTarget ?? (SystemdNotify.underSystemd && Journal.available ? "journal" : "stderr")
         let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info

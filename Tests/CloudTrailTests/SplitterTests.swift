@@ -183,3 +183,40 @@ struct FalcoVector: Decodable {
         }
     }
 }
+
+@Suite struct TopMemberTests {
+    @Test func splitterMembersEqualAFullParse() throws {
+        let records = OnePassFieldTests.tricky + [
+            #"{"a":1,"b":-2.5e3 ,"c":true,"d":false,"e":null,"f":{"x":[1,{"y":"}"}]},"g":[],"h":"s\"t","i\"j":0}"#,
+            #"{ "sp" : "x" , "n" :  7  }"#,
+        ]
+        let doc = Array(("{\"Records\":[" + records.joined(separator: ",") + "]}").utf8)
+        for chunk in [1, 3, 7, 4096] {
+            var s = RecordSplitter()
+            var n = 0
+            var i = 0
+            while i < doc.count {
+                let end = min(doc.count, i + chunk)
+                try doc[i..<end].withUnsafeBytes { p in
+                    try s.feed(p) { _, rec, fields in
+                        let json = RawJSON(rec)
+                        var expected: [(String, RawJSON.Value)] = []
+                        if case .object(let r)? = json.root {
+                            json.forEachMember(of: r) { k, _, v in
+                                expected.append((String(decoding: json.slice(k), as: UTF8.self), v))
+                                return true
+                            }
+                        }
+                        let got = fields.members.map { (String(decoding: json.slice($0.key), as: UTF8.self), json.value(of: $0)!) }
+                        #expect(got.map(\.0) == expected.map(\.0), "record \(n) chunk \(chunk)")
+                        #expect(got.map(\.1) == expected.map(\.1), "record \(n) chunk \(chunk)")
+                        n += 1
+                    }
+                }
+                i = end
+            }
+            try s.finish()
+            #expect(n == records.count)
+        }
+    }
+}
