@@ -76,6 +76,7 @@ package enum FileDecoder {
     {
         var hits: [RuleHit] = []
         let evaluator = Evaluator()
+        evaluator.startFile()
         var splitter = RecordSplitter()
         var records: [DecodedFile.Record] = []
         var missing = 0

@@ -16,33 +16,36 @@ final class SQLiteRuleState: RuleStateStore {
     }
 
     func window(rule: String, key: String) throws -> WindowState? {
-        guard let data = try Data.fetchOne(db, sql: "SELECT state FROM rule_windows WHERE rule = ? AND key = ?", arguments: [rule, key])
-        else { return nil }
-        return try decoder.decode(WindowState.self, from: data)
+        let s = try db.cachedStatement(sql: "SELECT state FROM rule_windows WHERE rule = ? AND key = ?")
+        guard let data = try Data.fetchOne(s, arguments: [rule, key]) else { return nil }
+        guard let state = WindowState(encoded: [UInt8](data)) else {
+            throw DatabaseError(message: "damaged window state for rule \(rule)")
+        }
+        return state
     }
 
     func setWindow(rule: String, key: String, _ state: WindowState?) throws {
         if let state {
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO rule_windows(rule, key, newest, state) VALUES (?, ?, ?, ?)",
-                arguments: [rule, key, state.events.last?.t ?? 0, try encoder.encode(state)])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO rule_windows(rule, key, newest, state) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [rule, key, state.events.last?.t ?? 0, Data(state.encoded())])
         } else {
-            try db.execute(sql: "DELETE FROM rule_windows WHERE rule = ? AND key = ?", arguments: [rule, key])
+            try db.cachedStatement(sql: "DELETE FROM rule_windows WHERE rule = ? AND key = ?").execute(arguments: [rule, key])
         }
     }
 
     func lastSeen(rule: String, key: String, value: String) throws -> (time: Int64?, keyKnown: Bool) {
         let t = try Int64.fetchOne(
-            db, sql: "SELECT t FROM first_seen WHERE rule = ? AND key = ? AND value = ?", arguments: [rule, key, value])
+            db.cachedStatement(sql: "SELECT t FROM first_seen WHERE rule = ? AND key = ? AND value = ?"), arguments: [rule, key, value])
         if t != nil { return (t, true) }
-        let known = try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM first_seen WHERE rule = ? AND key = ?)", arguments: [rule, key]) ?? false
+        let known = try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT EXISTS(SELECT 1 FROM first_seen WHERE rule = ? AND key = ?)"), arguments: [rule, key]) ?? false
         return (nil, known)
     }
 
     func setLastSeen(rule: String, key: String, value: String, time: Int64) throws {
-        try db.execute(
-            sql: "INSERT INTO first_seen(rule, key, value, t) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET t = max(t, excluded.t)",
-            arguments: [rule, key, value, time])
+        try db.cachedStatement(
+            sql: "INSERT INTO first_seen(rule, key, value, t) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET t = max(t, excluded.t)"
+        ).execute(arguments: [rule, key, value, time])
     }
 
     func suppression(rule: String, key: String) throws -> SuppressionState? {

@@ -36,6 +36,17 @@ public final class Evaluator {
     @exclusivity(unchecked) var stamp: [UInt32] = []
     @exclusivity(unchecked) var generation: UInt32 = 0
     @exclusivity(unchecked) var matched: [Int] = []
+    /// Records kept per threshold rule in this file (see ``startFile()``).
+    @exclusivity(unchecked) var kept: [Int: Int] = [:]
+
+    /// Call before each file: threshold rules keep only a few raw records per file.
+    public func startFile() { kept.removeAll(keepingCapacity: true) }
+
+    func bumpKept(_ rule: Int) -> Int {
+        let n = (kept[rule] ?? 0) + 1
+        kept[rule] = n
+        return n
+    }
     @exclusivity(unchecked) var many: [Int: [RawJSON.Value]] = [:]
     @exclusivity(unchecked) var top: [(key: Range<Int>, value: RawJSON.Value)] = []
     @exclusivity(unchecked) var topBuilt = false
@@ -358,9 +369,12 @@ extension RuleSet {
                 ?? json.string(json.lookup([.key("userIdentity"), .key("principalId")])) ?? "",
             sourceIP: json.string(json.lookup([.key("sourceIPAddress")])) ?? "",
             eventName: json.string(json.lookup([.key("eventName")])) ?? "")
-        let raw = String(decoding: bytes, as: UTF8.self)
         return matched.map { i in
             let r = rules[i].rule
+            // Threshold hits are many and alert in groups: keep a few records and no message.
+            let grouped = r.threshold != nil
+            var raw = ""
+            if !grouped || ev.bumpKept(i) <= 8 { raw = String(decoding: bytes, as: UTF8.self) }
             func key(_ paths: [FieldPath]) -> String {
                 paths.map { p in pathIndex[p].flatMap { ev.firstText(self, $0) } ?? "" }.joined(separator: "\u{1F}")
             }
@@ -373,7 +387,7 @@ extension RuleSet {
                 group = key(f.key)
                 value = pathIndex[f.field].flatMap { ev.firstText(self, $0) }
             }
-            let message = Template.render(r.message ?? Template.defaultMessage, context: ctx, rule: r.name) { path in
+            let message = grouped ? "" : Template.render(r.message ?? Template.defaultMessage, context: ctx, rule: r.name) { path in
                 FieldPath(path).flatMap { fp in View.lookup(json, fp.steps).first.flatMap(ev.text) }
             }
             return RuleHit(
