@@ -38,6 +38,9 @@ package struct IngestFailure: Error, Sendable, Equatable, CustomStringConvertibl
 /// Memory is the compressed file plus one inflate chunk plus the largest record; the uncompressed
 /// document is never held whole.
 package enum FileDecoder {
+    /// Compressed size up to which rule matching is left to the committing thread.
+    package static let deferLimit = 4 << 20
+
     /// Files larger than this (compressed) are refused; CloudTrail's own limit is 50 MB.
     package static let maxCompressedBytes = 128 << 20
 
@@ -77,6 +80,12 @@ package enum FileDecoder {
         var hits: [RuleHit] = []
         let evaluator = Evaluator()
         evaluator.startFile()
+        // Ordinary files leave rule matching to the committing thread (it has time to spare);
+        // large ones match here so their inflated bytes need not be kept.
+        let deferRules = rules != nil && data.count <= Self.deferLimit
+        var raw: [UInt8] = []
+        var members: [TopMember] = []
+        var memberRanges: [Range<Int>] = []
         var splitter = RecordSplitter()
         var records: [DecodedFile.Record] = []
         var missing = 0
@@ -91,6 +100,7 @@ package enum FileDecoder {
                 while offset < input.count {
                     let end = min(input.count, offset + slice)
                     try inflater.inflate(UnsafeRawBufferPointer(rebasing: input[offset..<end])) { chunk in
+                        if deferRules { raw.append(contentsOf: chunk) }
                         try splitter.feed(chunk) { recordOffset, bytes, fields in
                             var flags: UInt8 = 0
                             let info: RecordInfo? = RecordInfo.from(bytes, fields: fields)
@@ -106,7 +116,11 @@ package enum FileDecoder {
                                 flags |= BlockEntry.oversized
                                 oversized += 1
                             }
-                            if let rules {
+                            if deferRules {
+                                let start = members.count
+                                members.append(contentsOf: fields.members)
+                                memberRanges.append(start..<members.count)
+                            } else if let rules {
                                 hits += rules.hits(
                                     record: bytes, index: records.count, account: key.account, region: key.region,
                                     evaluator: evaluator, members: fields.members)
@@ -141,6 +155,9 @@ package enum FileDecoder {
             skippedElements: splitter.nonObjectElements)
         file.hits = hits
         file.ruleSet = rules
+        file.raw = raw
+        file.members = members
+        file.memberRanges = memberRanges
         return .success(file)
     }
 }

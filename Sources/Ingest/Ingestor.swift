@@ -224,7 +224,8 @@ package final class Ingestor: @unchecked Sendable {
 
     func handle(_ job: Job, _ result: Result<DecodedFile, IngestFailure>, final: Bool) {
         switch result {
-        case .success(let file):
+        case .success(var file):
+            file.matchDeferredRules()
             do {
                 let s = try store.account(job.key.account)
                 var rulesHook: ((any RuleStateStore, (Int) -> Bool) throws -> Void)? = nil

@@ -50,8 +50,9 @@ public final class Evaluator {
     @exclusivity(unchecked) var many: [Int: [RawJSON.Value]] = [:]
     @exclusivity(unchecked) var top: [(key: Range<Int>, value: RawJSON.Value)] = []
     @exclusivity(unchecked) var topBuilt = false
-    /// The splitter's member index for the record, when given (used in place of `top`).
-    @exclusivity(unchecked) var members: [TopMember] = []
+    /// The splitter's member index for the record, when given (used in place of `top`); valid
+    /// only during one `hits` call.
+    @exclusivity(unchecked) var members = UnsafeBufferPointer<TopMember>(start: nil, count: 0)
     @exclusivity(unchecked) var json = RawJSON(UnsafeRawBufferPointer(start: nil, count: 0))
 
     public init() {}
@@ -69,7 +70,7 @@ public final class Evaluator {
         }
         if !many.isEmpty { many.removeAll(keepingCapacity: true) }
         top.removeAll(keepingCapacity: true)
-        if !members.isEmpty { members = [] }
+        members = UnsafeBufferPointer(start: nil, count: 0)
         topBuilt = false
     }
 
@@ -352,9 +353,24 @@ extension RuleSet {
     ) -> [RuleHit] {
         ev.reset(self, bytes)
         if let members {
-            ev.members = members
+            return members.withUnsafeBufferPointer {
+                hits(record: bytes, index: index, account: account, region: region, evaluator: ev, memberBuffer: $0)
+            }
+        }
+        return hits(record: bytes, index: index, account: account, region: region, evaluator: ev, memberBuffer: nil)
+    }
+
+    /// The same with the members as a buffer (valid during the call).
+    public func hits(
+        record bytes: UnsafeRawBufferPointer, index: Int, account: String, region: String, evaluator ev: Evaluator,
+        memberBuffer: UnsafeBufferPointer<TopMember>?
+    ) -> [RuleHit] {
+        ev.reset(self, bytes)
+        if let memberBuffer {
+            ev.members = memberBuffer
             ev.topBuilt = true
         }
+        defer { ev.members = UnsafeBufferPointer(start: nil, count: 0) }
         matchingRules(ev)
         guard !ev.matched.isEmpty else { return [] }
         let matched = ev.matched
