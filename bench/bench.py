@@ -17,14 +17,26 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
-def timed(cmd, **kw):
-    """Wall seconds and peak RSS (MiB) of a child command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def timed(cmd, capture_output=False, text=False):
+    """Wall seconds, peak RSS (MiB) of this child alone (wait4), and its output."""
+    import tempfile
+    out_f = tempfile.TemporaryFile() if capture_output else None
+    err_f = tempfile.TemporaryFile() if capture_output else None
     t = time.perf_counter()
-    p = subprocess.run(cmd, check=True, **kw)
+    pid = os.posix_spawnp(cmd[0], cmd, os.environ, file_actions=(
+        [(os.POSIX_SPAWN_DUP2, out_f.fileno(), 1), (os.POSIX_SPAWN_DUP2, err_f.fileno(), 2)] if capture_output else []))
+    _, status, usage = os.wait4(pid, 0)
     dt = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return dt, after / 1024.0, p
+    out = err = None
+    if capture_output:
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read(), err_f.read()
+        if text:
+            out, err = out.decode(), err.decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd[0]} failed: {err}")
+    return dt, usage.ru_maxrss / 1024.0, subprocess.CompletedProcess(cmd, 0, out, err)
 
 
 def files_under(root):
