@@ -12,7 +12,8 @@ echo "== simulate: 3 accounts x 2 regions, 2 hours of history, then a new 5-minu
 $TW simulate --out "$DEMO/demo-bucket" --hours 2 --follow --speed 60 > "$DEMO/simulate.log" &
 SIM=$!
 echo "== run: trailwatch watching the bucket (its own logs in $DEMO/trailwatch.log)"
-$TW run --logs "$DEMO/demo-bucket" --state "$DEMO/state" --log-to stderr 2> "$DEMO/trailwatch.log" > "$DEMO/summary.txt" &
+$TW run --logs "$DEMO/demo-bucket" --state "$DEMO/state" --rules rules --alerts "jsonl:$DEMO/alerts.jsonl" \
+    --log-to stderr 2> "$DEMO/trailwatch.log" > "$DEMO/summary.txt" &
 RUN=$!
 trap 'kill $SIM 2>/dev/null; kill -TERM $RUN 2>/dev/null; wait $RUN 2>/dev/null || true' EXIT
 until grep -q ready "$DEMO/trailwatch.log" 2>/dev/null; do sleep 0.2; done
@@ -30,4 +31,6 @@ done
 kill $SIM; kill -TERM $RUN; wait $RUN || true
 trap - EXIT
 echo; echo "== trailwatch stopped on SIGTERM:"; cat "$DEMO/summary.txt"
+echo; echo "== alerts from the shipped rules (JSON lines in $DEMO/alerts.jsonl; journald by default), first 3:"
+head -3 "$DEMO/alerts.jsonl" 2>/dev/null | cut -c1-220 || true
 echo "Query it again with: $TW logs filter --state $DEMO/state --group $GROUP --pattern '{ \$.readOnly IS FALSE }'"
