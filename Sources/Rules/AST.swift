@@ -132,6 +132,9 @@ public struct Suppression: Sendable {
 
 /// An inline test: events (in order) and the number of alerts expected.
 public struct RuleTest: Sendable {
+    /// Marks an event given as `event file PATH` (resolved relative to the rule file).
+    public static let filePrefix = "@file:"
+
     public var name: String
     public var events: [String]
     public var expectedAlerts: Int

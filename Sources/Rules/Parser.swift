@@ -364,6 +364,9 @@ struct FileParser {
                 continue
             }
             switch h.word {
+            case "event" where h.rest.hasPrefix("file "):
+                // A fixture beside the rule file, read when the tests run.
+                test.events.append(RuleTest.filePrefix + h.rest.dropFirst(5).trimmed)
             case "event":
                 var json = String(h.rest)
                 var depth = Self.braceDepth(json)

@@ -42,10 +42,13 @@ struct RulesCommand: ParsableCommand {
             let (set, diagnostics) = RuleLoader.load(paths.isEmpty ? RulesCommand.defaultPaths : paths)
             for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
             guard let set else { throw ExitCode(1) }
-            let results = RuleTester.run(set, only: rule.isEmpty ? nil : Set(rule))
+            let results = RuleTester.run(set, only: rule.isEmpty ? nil : Set(rule)) { try? Posix.readFile($0) }
             var failed = 0
             for r in results {
-                if r.passed {
+                if r.got < 0 {
+                    failed += 1
+                    print("FAIL  \(r.rule): \(r.test) (\(r.position))")
+                } else if r.passed {
                     print("ok    \(r.rule): \(r.test)")
                 } else {
                     failed += 1

@@ -6,7 +6,7 @@ import Testing
 func shippedRules() throws -> RuleSet {
     let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("rules")
-    let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+    let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".rules") || $0.hasSuffix(".list") }.sorted()
     let files = try names.map { RuleSourceFile(path: dir.path + "/" + $0, text: try String(contentsOf: dir.appendingPathComponent($0), encoding: .utf8)) }
     let (set, diagnostics) = RuleSet.compile(ruleFiles: files.filter { $0.path.hasSuffix(".rules") }, listFiles: files.filter { $0.path.hasSuffix(".list") })
     #expect(diagnostics.isEmpty, "\(diagnostics)")
@@ -20,7 +20,8 @@ func shippedRules() throws -> RuleSet {
             + (1...14).map { "cis-cloudwatch-\($0)" }
         #expect(Set(set.rules.map(\.name)) == Set(expected))
         for r in set.rules { #expect(!r.rule.tests.isEmpty, "\(r.name) has inline tests") }
-        let results = RuleTester.run(set)
+        let results = RuleTester.run(set) { FileManager.default.contents(atPath: $0).map { [UInt8]($0) } }
+        #expect(results.contains { $0.test.contains("fixture file") && $0.passed })
         #expect(results.count >= 45)
         for r in results { #expect(r.passed, "\(r.rule): \(r.test) expected \(r.expected) got \(r.got)") }
         #expect(Set(set.rules.map(\.messageID)).count == set.rules.count, "one MESSAGE_ID per rule")
