@@ -1,3 +1,5 @@
+import CloudTrail
+
 /// Where each event of a stored block lies in the block's uncompressed bytes, and its timestamp.
 ///
 /// Encoded per block as varints (about 6 bytes an event) so the index costs little next to the
@@ -91,29 +93,8 @@ package enum BlockIndex {
         bytes.withUnsafeBytes { decode($0, base: base) }
     }
 
-    @inline(__always) static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-    @inline(__always) static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
-
-    @inline(__always) static func putVarint(_ out: inout [UInt8], _ v: UInt64) {
-        var v = v
-        while v >= 0x80 {
-            out.append(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
-    }
-
-    @inline(__always) static func getVarint(_ b: UnsafeRawBufferPointer, _ i: inout Int) -> UInt64? {
-        var v: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < b.count {
-            let x = b[i]
-            i += 1
-            v |= UInt64(x & 0x7F) << shift
-            if x < 0x80 { return v }
-            shift += 7
-            if shift > 63 { return nil }
-        }
-        return nil
-    }
+    @inline(__always) static func zigzag(_ v: Int64) -> UInt64 { Varint.zigzag(v) }
+    @inline(__always) static func unzigzag(_ v: UInt64) -> Int64 { Varint.unzigzag(v) }
+    @inline(__always) static func putVarint(_ out: inout [UInt8], _ v: UInt64) { Varint.put(&out, v) }
+    @inline(__always) static func getVarint(_ b: UnsafeRawBufferPointer, _ i: inout Int) -> UInt64? { Varint.get(b, &i) }
 }

@@ -19,13 +19,14 @@ public struct FieldPath: Sendable, Hashable, CustomStringConvertible {
             case .index(let n): return .index(n)
             }
         }
-        text = steps.map { s -> String in
+        let joined = steps.map { s -> String in
             switch s {
             case .key(let k): return "." + k
             case .index(let n): return "[\(n)]"
             case .any: return "[*]"
             }
-        }.joined().replacingOccurrences(".", "", first: true)
+        }.joined()
+        text = joined.hasPrefix(".") ? String(joined.dropFirst()) : joined
     }
 
     /// Parses `a.b[0].c` / `a[*].b`; nil when malformed.
@@ -158,9 +159,3 @@ public struct Rule: Sendable {
     public var tests: [RuleTest] = []
 }
 
-extension String {
-    func replacingOccurrences(_ a: String, _ b: String, first: Bool) -> String {
-        guard first, let r = firstRange(of: a), r.lowerBound == startIndex else { return self }
-        return b + self[r.upperBound...]
-    }
-}

@@ -257,22 +257,9 @@ public struct RuleEngine: Sendable {
         a.count = s.suppressed
         a.eventIDs = s.eventIDs
         a.records = []
-        a.message = "\(rule): \(s.suppressed) more alerts for \(key.replacingOccurrences("\u{1F}", ", ")) were suppressed until \(Timestamp.formatISO8601(s.until)) (first: \(s.first.message))"
+        a.message = "\(rule): \(s.suppressed) more alerts for \(key.replacingAll("\u{1F}", with: ", ")) were suppressed until \(Timestamp.formatISO8601(s.until)) (first: \(s.first.message))"
         a.alertID = MessageID.derive("summary\u{1F}" + s.first.alertID + "\u{1F}\(s.until)")
         return a
-    }
-}
-
-extension String {
-    func replacingOccurrences(_ a: String, _ b: String) -> String {
-        var out = ""
-        var rest = Substring(self)
-        while let r = rest.firstRange(of: a) {
-            out += rest[..<r.lowerBound]
-            out += b
-            rest = rest[r.upperBound...]
-        }
-        return out + rest
     }
 }
 
@@ -313,14 +300,7 @@ extension WindowState {
     /// A compact binary form for the store (JSON cost 20 µs a key).
     public func encoded() -> [UInt8] {
         var out: [UInt8] = [1]
-        func varint(_ v: UInt64) {
-            var v = v
-            while v >= 0x80 {
-                out.append(UInt8(v & 0x7F) | 0x80)
-                v >>= 7
-            }
-            out.append(UInt8(v))
-        }
+        func varint(_ v: UInt64) { Varint.put(&out, v) }
         func string(_ s: String?) {
             guard let s else {
                 varint(0)
@@ -334,7 +314,7 @@ extension WindowState {
         var previous: Int64 = 0
         for e in events {
             let d = e.t - previous
-            varint(UInt64(bitPattern: (d << 1) ^ (d >> 63)))
+            varint(Varint.zigzag(d))
             previous = e.t
             string(e.id)
             string(e.v)
@@ -350,19 +330,7 @@ extension WindowState {
     /// Reads what ``encoded()`` wrote; nil if damaged.
     public init?(encoded b: [UInt8]) {
         var i = 0
-        func varint() -> UInt64? {
-            var v: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < b.count {
-                let x = b[i]
-                i += 1
-                v |= UInt64(x & 0x7F) << shift
-                if x < 0x80 { return v }
-                shift += 7
-                if shift > 63 { return nil }
-            }
-            return nil
-        }
+        func varint() -> UInt64? { b.withUnsafeBytes { Varint.get($0, &i) } }
         func string() -> String?? {
             guard let n = varint() else { return nil }
             if n == 0 { return .some(nil) }
@@ -378,7 +346,7 @@ extension WindowState {
         var t: Int64 = 0
         for _ in 0..<n {
             guard let d = varint(), let id = string(), let v = string() else { return nil }
-            t += Int64(bitPattern: d >> 1) ^ -Int64(bitPattern: d & 1)
+            t += Varint.unzigzag(d)
             events.append(Event(t: t, id: id ?? "", v: v))
         }
         guard let groups = varint() else { return nil }

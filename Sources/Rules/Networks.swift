@@ -103,27 +103,7 @@ public enum IPAddress {
             let ok = buf.withUnsafeMutableBytes { inet_pton(AF_INET6, cstr, $0.baseAddress) }
             return ok == 1 ? buf : nil
         }
-        var out: [UInt8] = []
-        var value = 0
-        var digits = 0
-        var leadingZero = false
-        for b in text {
-            if b == 0x2E {
-                guard digits > 0, out.count < 3 else { return nil }
-                out.append(UInt8(value))
-                value = 0
-                digits = 0
-                leadingZero = false
-                continue
-            }
-            guard b >= 0x30 && b <= 0x39 else { return nil }
-            if digits == 0 && b == 0x30 { leadingZero = true } else if leadingZero { return nil }
-            value = value * 10 + Int(b - 0x30)
-            digits += 1
-            guard value <= 255, digits <= 3 else { return nil }
-        }
-        guard digits > 0, out.count == 3 else { return nil }
-        out.append(UInt8(value))
-        return out
+        guard let v4 = text.withUnsafeBytes({ parse($0) }) else { return nil }
+        return withUnsafeBytes(of: v4.storage) { Array($0.prefix(4)) }
     }
 }

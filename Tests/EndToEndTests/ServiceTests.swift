@@ -17,16 +17,7 @@ import Testing
         #expect(r.status == 0)
         var entries: [[String: Any]] = []
         _ = eventually(timeout: 10) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/journalctl")
-            p.arguments = ["-o", "json", "--no-pager", "TRAILWATCH_FILE=\(bad)"]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try? p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            entries = data.split(separator: UInt8(ascii: "\n")).compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+            entries = journal("TRAILWATCH_FILE=\(bad)")
             return !entries.isEmpty
         }
         #expect(entries.count == 1)

@@ -27,8 +27,8 @@ final class Child: @unchecked Sendable {
         let dir = tempDir("out")
         outPath = dir + "/stdout"
         errPath = dir + "/stderr"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = args
         if let environment { process.environment = environment }
