@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -26,6 +27,15 @@ let package = Package(
         .target(name: "FilterPattern", dependencies: ["CloudTrail"], swiftSettings: strict),
         .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "Rules", dependencies: ["CloudTrail", "FilterPattern"], swiftSettings: strict),
+        .target(
+            name: "Integrity",
+            dependencies: [
+                "CloudTrail", "Gzip",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "Alerts", dependencies: ["Rules", "Systemd", "Posix"], swiftSettings: strict),
         .target(
             name: "LogStore",
@@ -50,11 +60,14 @@ let package = Package(
             dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .target(name: "Simulator", dependencies: ["CloudTrail", "Gzip", "Posix"], swiftSettings: strict),
+        .target(
+            name: "Simulator",
+            dependencies: ["CloudTrail", "Gzip", "Posix", "Integrity", .product(name: "_CryptoExtras", package: "swift-crypto")],
+            swiftSettings: strict),
         .executableTarget(
             name: "trailwatch",
             dependencies: [
-                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Posix", "Rules", "Alerts", "Systemd", "Simulator",
+                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Integrity", "Posix", "Rules", "Alerts", "Systemd", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -64,6 +77,7 @@ let package = Package(
         ),
         .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail", "Gzip"], exclude: ["Fixtures"]),
         .testTarget(name: "FilterPatternTests", dependencies: ["FilterPattern", "CloudTrail"]),
+        .testTarget(name: "IntegrityTests", dependencies: ["Integrity", "CloudTrail", "Gzip"], exclude: ["Interop"]),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "CloudTrail", "Alerts"], exclude: ["Fixtures"]),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "CloudTrail", "Gzip"]),
         .testTarget(

@@ -1,7 +1,9 @@
 import CloudTrail
 import Glibc
 import Gzip
+import Integrity
 import Posix
+import _CryptoExtras
 
 /// Writes realistic CloudTrail buckets for demos, tests and benchmarks; the same seed gives the same bucket.
 ///
@@ -25,6 +27,13 @@ public struct Simulator: Sendable {
         public var organizationID: String? = nil
         public var lateFraction = 0.01
         public var duplicateFraction = 0.005
+        /// Hourly digest files for every account and region (integrity validation).
+        public var digests = true
+        /// Write the `.metadata.json` signature sidecars beside the digests.
+        public var signatureSidecars = true
+        /// Where the public keys go, as `aws cloudtrail list-public-keys` prints them (default DIR/public-keys.json).
+        public var publicKeysPath: String? = nil
+        public var trailName = "management-events"
 
         public init(out: String) { self.out = out }
     }
@@ -35,6 +44,7 @@ public struct Simulator: Sendable {
         public var records = 0
         public var duplicates = 0
         public var late = 0
+        public var digests = 0
     }
 
     public let options: Options
@@ -57,10 +67,12 @@ public struct Simulator: Sendable {
     public func write(windows: Range<Int>, setMTime: Bool = true) throws -> Manifest {
         var manifest = Manifest()
         var states = streams().map { StreamState(rng: SplitMix(seed: options.seed &* 1_000_003 &+ $0.seedSalt)) }
+        var delivered: [[File]] = Array(repeating: [], count: streams().count)
         // Windows before the range still run so that state (and so the bytes) do not depend on where we start.
         for w in 0..<windows.upperBound {
             for (n, s) in streams().enumerated() {
                 let file = makeFile(stream: s, window: w, state: &states[n])
+                if options.digests { delivered[n].append(file) }
                 guard windows.contains(w) else { continue }
                 try deliver(file, setMTime: setMTime)
                 manifest.files += 1
@@ -69,7 +81,94 @@ public struct Simulator: Sendable {
                 manifest.late += file.late
             }
         }
+        if options.digests {
+            manifest.digests = try writeDigests(delivered, windows: windows)
+        }
         return manifest
+    }
+
+    /// Hourly digests for the hours that end inside the windows just written (earlier hours are
+    /// recomputed only to chain: signatures are deterministic for a given key).
+    func writeDigests(_ delivered: [[File]], windows: Range<Int>) throws -> Int {
+        let signer = try signingKey()
+        let bucket = String(options.out.split(separator: "/").last ?? "bucket")
+        let home = options.regions.first ?? "us-east-1"
+        let firstHourEnd = options.start + 3_600_000
+        let writtenUntil = options.start + Int64(windows.upperBound) * 300_000
+        let writtenFrom = options.start + Int64(windows.lowerBound) * 300_000
+        var count = 0
+        for (n, s) in streams().enumerated() {
+            var previous: (object: String, hash: String, signature: String)? = nil
+            var hourEnd = firstHourEnd
+            while hourEnd <= writtenUntil {
+                let hourStart = hourEnd - 3_600_000
+                let files = delivered[n].filter { $0.deliveryTime >= hourStart && $0.deliveryTime < hourEnd }
+                let endTime = Timestamp.formatISO8601(hourEnd)
+                let date = Timestamp.formatISO8601(hourEnd)
+                let stamp = String(Timestamp.formatCompact(hourEnd).dropLast()) + "00Z"
+                var base = options.prefix.isEmpty ? "" : options.prefix + "/"
+                base += "AWSLogs/"
+                if let org = options.organizationID { base += org + "/" }
+                let object = "\(base)\(s.account)/CloudTrail-Digest/\(s.region)/\(date.prefix(4))/\(date.dropFirst(5).prefix(2))/\(date.dropFirst(8).prefix(2))/\(s.account)_CloudTrail-Digest_\(s.region)_\(options.trailName)_\(home)_\(stamp).json.gz"
+                var w = JSONObjectWriter()
+                w.add("awsAccountId", s.account)
+                w.add("digestStartTime", Timestamp.formatISO8601(hourStart))
+                w.add("digestEndTime", endTime)
+                w.add("digestS3Bucket", bucket)
+                w.add("digestS3Object", object)
+                w.add("digestPublicKeyFingerprint", signer.fingerprint)
+                w.add("digestSignatureAlgorithm", "SHA256withRSA")
+                let times = files.flatMap { [$0.oldest, $0.newest] }.compactMap { $0 }
+                w.addRaw("newestEventTime", times.max().map { JSONObjectWriter.quote(Timestamp.formatISO8601($0)) } ?? "null")
+                w.addRaw("oldestEventTime", times.min().map { JSONObjectWriter.quote(Timestamp.formatISO8601($0)) } ?? "null")
+                w.addRaw("previousDigestS3Bucket", previous == nil ? "null" : JSONObjectWriter.quote(bucket))
+                w.addRaw("previousDigestS3Object", previous.map { JSONObjectWriter.quote($0.object) } ?? "null")
+                w.addRaw("previousDigestHashValue", previous.map { JSONObjectWriter.quote($0.hash) } ?? "null")
+                w.addRaw("previousDigestHashAlgorithm", previous == nil ? "null" : JSONObjectWriter.quote("SHA-256"))
+                w.addRaw("previousDigestSignature", previous.map { JSONObjectWriter.quote($0.signature) } ?? "null")
+                let logs = files.map { f -> String in
+                    var l = JSONObjectWriter()
+                    l.add("s3Bucket", bucket)
+                    l.add("s3Object", f.relativePath)
+                    l.add("hashValue", f.sha256)
+                    l.add("hashAlgorithm", "SHA-256")
+                    l.add("newestEventTime", f.newest.map { Timestamp.formatISO8601($0) } ?? "")
+                    l.add("oldestEventTime", f.oldest.map { Timestamp.formatISO8601($0) } ?? "")
+                    return l.text
+                }
+                w.addRaw("logFiles", "[" + logs.joined(separator: ",") + "]")
+                let json = Array(w.text.utf8)
+                let digest = try DigestFile(json: json)
+                let signature = try signer.sign(digest)
+                if hourEnd > writtenFrom {
+                    let path = options.out + "/" + object
+                    try Posix.makeDirectories(String(path[..<path.lastIndex(of: "/")!]))
+                    try Posix.writeFile(path, Deflater.gzip(json))
+                    if options.signatureSidecars {
+                        try Posix.writeFile(path + ".metadata.json", Array(#"{"signature":"\#(signature)","signature-algorithm":"SHA256withRSA"}"#.utf8))
+                    }
+                    count += 1
+                }
+                previous = (object, digest.hash, signature)
+                hourEnd += 3_600_000
+            }
+        }
+        try Posix.writeFile(
+            options.publicKeysPath ?? options.out + "/public-keys.json",
+            Array(signer.publicKeysJSON(validFrom: options.start - 86_400_000, to: options.start + 3_650 * 86_400_000).utf8))
+        return count
+    }
+
+    /// The simulator's signing key, kept beside the bucket so later runs (`--follow`) extend the chain.
+    func signingKey() throws -> DigestSigner {
+        let path = options.out + "/simulator-signing-key.pem"
+        if let pem = try? Posix.readFile(path), let key = try? _RSA.Signing.PrivateKey(pemRepresentation: String(decoding: pem, as: UTF8.self)) {
+            return DigestSigner(key: key)
+        }
+        let signer = try DigestSigner.generate()
+        try Posix.makeDirectories(options.out)
+        try Posix.writeFile(path, Array(signer.key.pemRepresentation.utf8), mode: 0o600)
+        return signer
     }
 
     /// Number of 5-minute windows in `hours`.
@@ -98,6 +197,9 @@ public struct Simulator: Sendable {
         var records: Int
         var duplicates: Int
         var late: Int
+        var oldest: Int64?
+        var newest: Int64?
+        var sha256: String { LogHash.of(bytes: Array(json.utf8)) }
     }
 
     func makeFile(stream s: Stream, window w: Int, state: inout StreamState) -> File {
@@ -108,12 +210,16 @@ public struct Simulator: Sendable {
         let count = max(1, Int(mean * (0.8 + 0.4 * rng.unit())))
         var records: [String] = []
         var late = 0
+        var oldest = Int64.max
+        var newest = Int64.min
         for _ in 0..<count {
             var t = windowStart + Int64(rng.next() % 300_000) / 1000 * 1000
             if rng.unit() < options.lateFraction {
                 t = windowStart - Int64(300 + rng.next() % 900) * 1000
                 late += 1
             }
+            oldest = min(oldest, t)
+            newest = max(newest, t)
             let rec = Records.make(account: s.account, region: s.region, time: t, rng: &rng)
             records.append(rec)
             if rng.unit() < options.duplicateFraction {
@@ -145,7 +251,8 @@ public struct Simulator: Sendable {
         let rel = "\(base)\(s.account)/CloudTrail/\(s.region)/\(y)/\(m)/\(d)/\(s.account)_CloudTrail_\(s.region)_\(stamp)_\(unique).json.gz"
         return File(
             relativePath: rel, json: "{\"Records\":[" + records.joined(separator: ",") + "]}", deliveryTime: delivery,
-            records: records.count, duplicates: due.count, late: late)
+            records: records.count, duplicates: due.count, late: late, oldest: oldest == .max ? nil : oldest,
+            newest: newest == .min ? nil : newest)
     }
 
     static let alnum = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")

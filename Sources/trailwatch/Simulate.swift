@@ -19,6 +19,11 @@ struct Simulate: ParsableCommand {
     @Flag(help: "After the history, keep delivering new files in real time.") var follow = false
     @Option(help: "With --follow: simulated seconds per real second (60 delivers a 5-minute window every 5 s).")
     var speed: Double = 1
+    @Flag(help: "Write digests without their .metadata.json signature sidecars (as a plain `aws s3 sync` mirror has them).")
+    var noSignatures = false
+    @Flag(help: "Write no digest files.") var noDigests = false
+    @Option(help: "Where to write the public keys (list-public-keys JSON); default DIR/public-keys.json.")
+    var publicKeys: String?
 
     func run() throws {
         var o = Simulator.Options(out: out)
@@ -27,6 +32,9 @@ struct Simulate: ParsableCommand {
         o.hours = hours
         o.seed = seed
         o.ratePerMinute = rate
+        o.digests = !noDigests
+        o.signatureSidecars = !noSignatures
+        o.publicKeysPath = publicKeys
         let now = Int64(time(nil)) * 1000
         if let start {
             o.start = try parseTime(start)
@@ -36,7 +44,7 @@ struct Simulate: ParsableCommand {
         let sim = Simulator(o)
         let history = sim.windowCount
         let m = try sim.write(windows: 0..<history)
-        print("wrote \(m.files) files, \(m.records) records (\(m.duplicates) re-delivered, \(m.late) late) for accounts \(sim.accountIDs.joined(separator: ", "))")
+        print("wrote \(m.files) files, \(m.records) records (\(m.duplicates) re-delivered, \(m.late) late), \(m.digests) digests for accounts \(sim.accountIDs.joined(separator: ", "))")
         guard follow else { return }
         var w = history
         while true {

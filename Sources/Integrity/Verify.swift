@@ -1,0 +1,185 @@
+import CloudTrail
+import FoundationEssentials
+
+/// What one verification pass found; lines in the form of `aws cloudtrail validate-logs` (§C.6).
+public struct VerifyReport: Sendable {
+    public enum Line: Sendable, Equatable {
+        case digest(uri: String, status: String)
+        case log(uri: String, status: String)
+        case gap(from: String, to: String)
+
+        public var isInvalid: Bool {
+            switch self {
+            case .digest(_, let s), .log(_, let s): return s.hasPrefix("INVALID")
+            case .gap: return false
+            }
+        }
+
+        public var text: String {
+            switch self {
+            case .digest(let u, let s): return "Digest file\t\(u)\t\(s)"
+            case .log(let u, let s): return "Log file\t\(u)\t\(s)"
+            case .gap(let a, let b): return "No log files were delivered by CloudTrail between \(a) and \(b)"
+            }
+        }
+    }
+
+    public var lines: [Line] = []
+    public var digestsValid = 0, digestsInvalid = 0, digestsPending = 0
+    public var logsValid = 0, logsInvalid = 0
+    public var foundStart: String? = nil
+    public var foundEnd: String? = nil
+
+    public init() {}
+
+    public var anyInvalid: Bool { digestsInvalid > 0 || logsInvalid > 0 }
+
+    /// The summary block of the CLI.
+    public func summary(requestedStart: String, requestedEnd: String) -> String {
+        var s = "Results requested for \(requestedStart) to \(requestedEnd)\n"
+        let total = digestsValid + digestsInvalid
+        guard total > 0 || digestsPending > 0 else { return s + "No digests found\n" }
+        if let a = foundStart, let b = foundEnd { s += "Results found for \(a) to \(b):\n" }
+        func line(_ v: Int, _ i: Int, _ what: String) -> String {
+            let t = v + i
+            guard t > 0 else { return "" }
+            return "\n\(v)/\(t) \(what) valid" + (i > 0 ? ", \(i)/\(t) \(what) INVALID" : "")
+        }
+        s += line(digestsValid, digestsInvalid, "digest files")
+        if digestsPending > 0 { s += "\n\(digestsPending) digest files pending (signature comes with the next digest)" }
+        s += line(logsValid, logsInvalid, "log files")
+        return s + "\n"
+    }
+}
+
+/// A digest found on disk.
+public struct DigestOnDisk: Sendable {
+    public var key: DigestFileKey
+    public var relativePath: String
+    public var bytes: [UInt8]
+    /// From a `.metadata.json` sidecar (or extended attributes), when the mirror kept it.
+    public var signature: String?
+
+    public init(key: DigestFileKey, relativePath: String, bytes: [UInt8], signature: String?) {
+        self.key = key
+        self.relativePath = relativePath
+        self.bytes = bytes
+        self.signature = signature
+    }
+}
+
+/// Checks digests (signature, location, chain) and the log files they list, for one account and
+/// region; file access goes through closures so the checks stay free of I/O.
+public struct DigestChecker: Sendable {
+    public var bucket: String
+    public var keys: PublicKeyRing
+    public var strict = true
+
+    public init(bucket: String, keys: PublicKeyRing) {
+        self.bucket = bucket
+        self.keys = keys
+    }
+
+    func uri(_ key: String) -> String { "s3://\(bucket)/\(key)" }
+
+    /// Verifies `digests` (one account and region, any order) and the logs they list.
+    /// `logHash(path)` returns the SHA-256 of a log file's uncompressed content, nil when missing;
+    /// `logsOnDisk` are the log files present, to find unlisted ones.
+    public func check(
+        _ digests: [DigestOnDisk], logsOnDisk: [String], verbose: Bool, logHash: (String) -> String??
+    ) -> VerifyReport {
+        var report = VerifyReport()
+        let sorted = digests.filter { !$0.key.isBackfill }.sorted { $0.key.timestamp < $1.key.timestamp }
+        let parsed: [DigestFile?] = sorted.map { try? DigestFile(gzip: $0.bytes) }
+        var listed = Set<String>()
+        var coveredStart: String? = nil
+        var coveredEnd: String? = nil
+        for (i, d) in sorted.enumerated() {
+            let u = uri(d.relativePath)
+            guard let digest = parsed[i] else {
+                report.lines.append(.digest(uri: u, status: "INVALID: invalid format"))
+                report.digestsInvalid += 1
+                continue
+            }
+            coveredStart = min(coveredStart ?? digest.startTime, digest.startTime)
+            coveredEnd = max(coveredEnd ?? digest.endTime, digest.endTime)
+            // Listed means named by a readable digest, valid or not (coverage, not trust).
+            for log in digest.logFiles { listed.insert(log.s3Object) }
+            // The previous link: gap, missing digest, or (stricter) hash and signature mismatches.
+            if let prevObject = digest.previousObject {
+                if let j = sorted.firstIndex(where: { $0.relativePath == prevObject }) {
+                    if strict, let prev = parsed[j] {
+                        if let h = digest.previousHash, h != prev.hash {
+                            report.lines.append(.digest(uri: uri(prevObject), status: "INVALID: previousDigestHashValue in the next digest doesn't match (chain broken)"))
+                            report.digestsInvalid += 1
+                        }
+                        if let sig = sorted[j].signature, let ps = digest.previousSignature, sig != ps {
+                            report.lines.append(.digest(uri: uri(prevObject), status: "INVALID: previousDigestSignature in the next digest doesn't match its signature (chain broken)"))
+                            report.digestsInvalid += 1
+                        }
+                    }
+                } else if i > 0 || strict {
+                    report.lines.append(.digest(uri: uri(prevObject), status: "INVALID: not found"))
+                    report.digestsInvalid += 1
+                }
+            } else if i > 0, let older = parsed[i - 1] {
+                report.lines.append(.gap(from: older.endTime, to: digest.startTime))
+            }
+            guard d.relativePath == digest.object && digest.bucket == bucket else {
+                report.lines.append(.digest(uri: u, status: "INVALID: has been moved from its original location"))
+                report.digestsInvalid += 1
+                continue
+            }
+            guard let key = keys[digest.fingerprint] else {
+                report.lines.append(.digest(uri: u, status: "INVALID: public key not found in region \(d.key.region) for fingerprint \(digest.fingerprint)"))
+                report.digestsInvalid += 1
+                continue
+            }
+            // The signature: the sidecar, else the next digest's previousDigestSignature (offline method).
+            var signature = d.signature
+            if signature == nil, i + 1 < sorted.count, let next = parsed[i + 1], next.previousObject == d.relativePath {
+                signature = next.previousSignature
+            }
+            guard let signature else {
+                report.lines.append(.digest(uri: u, status: "PENDING: no signature yet (it comes with the next digest)"))
+                report.digestsPending += 1
+                continue
+            }
+            guard digest.verify(signatureHex: signature, key: key.key) else {
+                report.lines.append(.digest(uri: u, status: "INVALID: signature verification failed"))
+                report.digestsInvalid += 1
+                continue
+            }
+            report.digestsValid += 1
+            if verbose { report.lines.append(.digest(uri: u, status: "valid")) }
+            for log in digest.logFiles {
+                let lu = "s3://\(log.s3Bucket)/\(log.s3Object)"
+                switch logHash(log.s3Object) {
+                case .none:
+                    report.lines.append(.log(uri: lu, status: "INVALID: not found"))
+                    report.logsInvalid += 1
+                case .some(.none):
+                    report.lines.append(.log(uri: lu, status: "INVALID: invalid format"))
+                    report.logsInvalid += 1
+                case .some(.some(let h)) where h != log.hashValue:
+                    report.lines.append(.log(uri: lu, status: "INVALID: hash value doesn't match"))
+                    report.logsInvalid += 1
+                case .some(.some):
+                    report.logsValid += 1
+                    if verbose { report.lines.append(.log(uri: lu, status: "valid")) }
+                }
+            }
+        }
+        // Stricter: a log file delivered inside the covered hours but listed by no digest.
+        if strict, let a = coveredStart.flatMap(Timestamp.parseISO8601), let b = coveredEnd.flatMap(Timestamp.parseISO8601) {
+            for path in logsOnDisk.sorted() where !listed.contains(path) {
+                guard case .log(let k) = ObjectKeyParser.classify(path), k.deliveryTime >= a, k.deliveryTime < b else { continue }
+                report.lines.append(.log(uri: uri(path), status: "INVALID: not listed in any digest"))
+                report.logsInvalid += 1
+            }
+        }
+        report.foundStart = coveredStart
+        report.foundEnd = coveredEnd
+        return report
+    }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import CloudTrail
+import Ingest
+import Integrity
+import Posix
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check digests (signature, location, chain) and every log file's hash in one pass, offline, as `aws cloudtrail validate-logs` does, and stricter.")
+
+    @Option(name: .customLong("logs"), help: "A mirrored bucket's root.") var logs: String
+    @Option(help: "JSON output of `aws cloudtrail list-public-keys` (one or more regions).") var keys: String
+    @Option(help: "Only this account.") var account: String?
+    @Option(help: "Only this region (the region the logs came from).") var region: String?
+    @Option(help: "Start of the range (ISO 8601 or epoch ms; default: all).") var start: String?
+    @Option(help: "End of the range (default: now).") var end: String?
+    @Flag(help: "Also print valid files.") var verbose = false
+    @Option(help: "Bucket name the digests name (default: the folder's name).") var bucket: String?
+
+    func run() throws {
+        let root = Run.absolute(logs)
+        let bucketName = bucket ?? String(root.split(separator: "/").last ?? "")
+        let ring: PublicKeyRing
+        do { ring = try PublicKeyRing(json: try Posix.readFile(keys)) } catch {
+            throw ValidationError("\(keys): \(error)")
+        }
+        let startMs = try start.map(parseTime) ?? 0
+        let endMs = try end.map(parseTime) ?? Posix.nowMillis()
+        var digests: [String: [DigestOnDisk]] = [:]
+        var logFiles: [String: [String]] = [:]
+        let files = Scanner.walk(root: root).map(\.relative)
+        let present = Set(files)
+        for rel in files {
+            switch ObjectKeyParser.classify(rel) {
+            case .digest(let k):
+                if let account, k.account != account { continue }
+                if let region, k.region != region { continue }
+                guard let t = Timestamp.parseCompactSeconds(k.timestamp), t >= startMs, t <= endMs + 3_600_000 else { continue }
+                let sidecar = rel + ".metadata.json"
+                let signature = present.contains(sidecar) ? (try? Posix.readFile(root + "/" + sidecar)).flatMap(Self.signature) : nil
+                let bytes = (try? Posix.readFile(root + "/" + rel)) ?? []
+                digests["\(k.account)/\(k.region)", default: []].append(DigestOnDisk(key: k, relativePath: rel, bytes: bytes, signature: signature))
+            case .log(let k):
+                logFiles["\(k.account)/\(k.region)", default: []].append(rel)
+            default: continue
+            }
+        }
+        let checker = DigestChecker(bucket: bucketName, keys: ring)
+        var total = VerifyReport()
+        let header = "Validating log files for bucket \(bucketName) between \(Timestamp.formatISO8601(startMs)) and \(Timestamp.formatISO8601(endMs))"
+        print(header + "\n")
+        for group in digests.keys.sorted() {
+            let report = checker.check(digests[group]!, logsOnDisk: logFiles[group] ?? [], verbose: verbose) { path in
+                guard present.contains(path), let bytes = try? Posix.readFile(root + "/" + path) else { return .none }
+                return .some(try? LogHash.of(gzip: bytes))
+            }
+            for line in report.lines {
+                if line.isInvalid { writeStderr(line.text + "\n") } else { print(line.text) }
+            }
+            total.digestsValid += report.digestsValid
+            total.digestsInvalid += report.digestsInvalid
+            total.digestsPending += report.digestsPending
+            total.logsValid += report.logsValid
+            total.logsInvalid += report.logsInvalid
+            if let a = report.foundStart { total.foundStart = min(total.foundStart ?? a, a) }
+            if let b = report.foundEnd { total.foundEnd = max(total.foundEnd ?? b, b) }
+        }
+        print("")
+        print(total.summary(requestedStart: Timestamp.formatISO8601(startMs), requestedEnd: Timestamp.formatISO8601(endMs)), terminator: "")
+        if total.anyInvalid { throw ExitCode(1) }
+    }
+
+    /// The hex signature in a sidecar: `aws s3api head-object` output, or just its `Metadata`.
+    static func signature(_ bytes: [UInt8]) -> String? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let r = text.firstRange(of: "\"signature\"") else { return nil }
+        let rest = text[r.upperBound...].drop { $0 == " " || $0 == ":" || $0 == "\t" || $0 == "\n" }
+        guard rest.first == "\"" else { return nil }
+        let value = rest.dropFirst().prefix { $0 != "\"" }
+        return value.isEmpty ? nil : String(value)
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Gzip
+import Testing
+
+/// A simulated bucket with digests, made once and copied for each case.
+let verifiedBucket: String = {
+    let dir = tempDir("verify-src") + "/trail-bucket"
+    let r = try! trailwatch(["simulate", "--out", dir, "--hours", "3", "--accounts", "1", "--regions", "us-east-1", "--rate", "20"])
+    precondition(r.status == 0, r.err)
+    return dir
+}()
+
+func copyBucket(_ src: String = verifiedBucket) throws -> String {
+    let dst = tempDir("verify") + "/" + (src as NSString).lastPathComponent
+    try FileManager.default.copyItem(atPath: src, toPath: dst)
+    return dst
+}
+
+func files(_ root: String, containing s: String) -> [String] {
+    (FileManager.default.enumerator(atPath: root)!.compactMap { $0 as? String }).filter { $0.contains(s) && $0.hasSuffix(".json.gz") }.sorted()
+}
+
+func verify(_ bucket: String, keys: String? = nil, verbose: Bool = false) throws -> (status: Int32, out: String, err: String) {
+    try trailwatch(["verify", "--logs", bucket, "--keys", keys ?? (verifiedBucket + "/public-keys.json")] + (verbose ? ["--verbose"] : []))
+}
+
+func python(_ script: String, _ args: [String]) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", repoRoot.appendingPathComponent("Tests/IntegrityTests/Interop/" + script).path] + args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+@Suite(.serialized) struct VerifyE2ETests {
+    @Test func aValidBucketVerifiesInTheCLIsForm() throws {
+        let r = try verify(verifiedBucket, verbose: true)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.err.isEmpty)
+        let digests = files(verifiedBucket, containing: "CloudTrail-Digest_").count
+        #expect(digests == 3)
+        #expect(r.out.contains("\(digests)/\(digests) digest files valid"))
+        #expect(r.out.contains("Digest file\ts3://trail-bucket/AWSLogs/"))
+        #expect(r.out.contains("\tvalid\n"))
+        #expect(r.out.contains("Results found for 2024-03-01T00:00:00Z to 2024-03-01T03:00:00Z:"))
+    }
+
+    @Test func theAWSCLIsOwnValidationAcceptsTrailwatchDigests() throws {
+        let (ok, out) = try python("awscli_validate.py", [verifiedBucket, verifiedBucket + "/public-keys.json"])
+        #expect(ok == 0, "\(out)")
+        #expect(out.contains("3 valid, 0 invalid"))
+        for mode in ["reserialized", "gzip-hash"] {
+            let (bad, badOut) = try python("awscli_validate.py", [verifiedBucket, verifiedBucket + "/public-keys.json", "--mode", mode])
+            #expect(bad == 1 && badOut.contains("0 valid, 3 invalid"), "\(mode): \(badOut)")
+        }
+    }
+
+    @Test func trailwatchAcceptsAnIndependentPythonSigner() throws {
+        for (mode, valid) in [("correct", true), ("reserialized", false), ("gzip-hash", false)] {
+            let bucket = try copyBucket()
+            let keys = tempDir("keys") + "/keys.json"
+            let (ok, out) = try python("python_signer.py", [bucket, keys, "--mode", mode])
+            #expect(ok == 0, "\(out)")
+            let r = try verify(bucket, keys: keys)
+            #expect((r.status == 0) == valid, "\(mode): \(r.out)\(r.err)")
+            #expect(r.out.contains(valid ? "3/3 digest files valid" : "0/3 digest files valid, 3/3 digest files INVALID"), "\(mode): \(r.out)")
+        }
+    }
+
+    /// One tampering per copy: the right line, and nothing else flagged.
+    @Test func tamperingIsDetectedPrecisely() throws {
+        let logs = files(verifiedBucket, containing: "_CloudTrail_")
+        let digests = files(verifiedBucket, containing: "CloudTrail-Digest_")
+        func check(_ name: String, _ tamper: (String) throws -> Void, keys: String? = nil, expect lines: [String]) throws {
+            let b = try copyBucket()
+            try tamper(b)
+            let r = try verify(b, keys: keys)
+            #expect(r.status == 1, "\(name) not detected")
+            let flagged = r.err.split(separator: "\n").map(String.init)
+            #expect(flagged.count == lines.count, "\(name): \(flagged)")
+            for l in lines { #expect(flagged.contains { $0.contains(l) }, "\(name): missing \(l) in \(flagged)") }
+        }
+        // One byte of a log file changed, re-gzipped.
+        let log = logs[3]
+        try check("log modified", { b in
+            var raw = try Inflater.inflateAll([UInt8](try Data(contentsOf: URL(fileURLWithPath: b + "/" + log))))
+            raw[raw.count / 2] ^= 0x01
+            try Data(Deflater.gzip(raw)).write(to: URL(fileURLWithPath: b + "/" + log))
+        }, expect: ["Log file\ts3://trail-bucket/\(log)\tINVALID: hash value doesn't match"])
+        try check("log deleted", { b in try FileManager.default.removeItem(atPath: b + "/" + log) },
+                  expect: ["Log file\ts3://trail-bucket/\(log)\tINVALID: not found"])
+        // A digest deleted: a gap in the chain.
+        try check("digest deleted", { b in try FileManager.default.removeItem(atPath: b + "/" + digests[1]) },
+                  expect: ["Digest file\ts3://trail-bucket/\(digests[1])\tINVALID: not found"] + logsOf(digests[1]).map { "Log file\ts3://trail-bucket/\($0)\tINVALID: not listed in any digest" })
+        // An unlisted log file added inside a covered hour.
+        let extra = (log as NSString).deletingLastPathComponent + "/" + ((log as NSString).lastPathComponent.dropLast(24) + "ZZZZZZZZZZZZZZZZ.json.gz")
+        try check("unlisted log", { b in try FileManager.default.copyItem(atPath: b + "/" + log, toPath: b + "/" + extra) },
+                  expect: ["Log file\ts3://trail-bucket/\(extra)\tINVALID: not listed in any digest"])
+        // A digest's JSON altered (its signature fails; the next digest's hash link names it too).
+        try check("digest altered", { b in
+            let p = b + "/" + digests[1]
+            var json = String(decoding: try Inflater.inflateAll([UInt8](try Data(contentsOf: URL(fileURLWithPath: p)))), as: UTF8.self)
+            json = json.replacingOccurrences(of: "\"digestSignatureAlgorithm\":\"SHA256withRSA\"", with: "\"digestSignatureAlgorithm\":\"SHA256withRSA\",\"x\":1")
+            try Data(Deflater.gzip(Array(json.utf8))).write(to: URL(fileURLWithPath: p))
+        }, expect: ["\(digests[1])\tINVALID: signature verification failed", "\(digests[1])\tINVALID: previousDigestHashValue"])
+        // Two signatures swapped.
+        try check("signatures swapped", { b in
+            let a = b + "/" + digests[0] + ".metadata.json", c = b + "/" + digests[1] + ".metadata.json"
+            let x = try Data(contentsOf: URL(fileURLWithPath: a)), y = try Data(contentsOf: URL(fileURLWithPath: c))
+            try y.write(to: URL(fileURLWithPath: a))
+            try x.write(to: URL(fileURLWithPath: c))
+        }, expect: ["\(digests[0])\tINVALID: signature verification failed", "\(digests[1])\tINVALID: signature verification failed",
+                    "\(digests[0])\tINVALID: previousDigestSignature", "\(digests[1])\tINVALID: previousDigestSignature"])
+        // A digest moved to another key.
+        let moved = digests[2].replacingOccurrences(of: "T030000Z", with: "T030500Z")
+        try check("digest moved", { b in
+            try FileManager.default.moveItem(atPath: b + "/" + digests[2], toPath: b + "/" + moved)
+            try FileManager.default.moveItem(atPath: b + "/" + digests[2] + ".metadata.json", toPath: b + "/" + moved + ".metadata.json")
+        }, expect: ["\(moved)\tINVALID: has been moved from its original location"] + logsOf(digests[2]).map { "\($0)\tINVALID: not listed in any digest" }.filter { _ in false })
+        // The public key missing.
+        let other = tempDir("keys") + "/other.json"
+        try #"{"PublicKeyList":[]}"#.write(toFile: other, atomically: true, encoding: .utf8)
+        try check("key missing", { _ in }, keys: other, expect: digests.map { "\($0)\tINVALID: public key not found in region us-east-1 for fingerprint" })
+    }
+
+    @Test func offlineWithoutSidecarsTheNewestWaitsForTheNext() throws {
+        let dir = tempDir("offline") + "/offline-bucket"
+        #expect(try trailwatch(["simulate", "--out", dir, "--hours", "3", "--accounts", "1", "--regions", "us-east-1", "--rate", "20", "--no-signatures"]).status == 0)
+        #expect(files(dir, containing: "metadata").isEmpty)
+        let first = try verify(dir, keys: dir + "/public-keys.json", verbose: true)
+        #expect(first.status == 0, "\(first.err)")
+        #expect(first.out.contains("2/2 digest files valid") && first.out.contains("1 digest files pending"), "\(first.out)")
+        let newest = files(dir, containing: "CloudTrail-Digest_").last!
+        #expect(first.out.contains("\(newest)\tPENDING"))
+        // The next hour's digest arrives: the pending one is verified with its previousDigestSignature.
+        #expect(try trailwatch(["simulate", "--out", dir, "--hours", "4", "--accounts", "1", "--regions", "us-east-1", "--rate", "20", "--no-signatures"]).status == 0)
+        let second = try verify(dir, keys: dir + "/public-keys.json", verbose: true)
+        #expect(second.out.contains("3/3 digest files valid") && second.out.contains("1 digest files pending"), "\(second.out)")
+        #expect(second.out.contains("\(newest)\tvalid"))
+    }
+}
+
+/// The log files a digest of the verified bucket lists.
+func logsOf(_ digest: String) -> [String] {
+    let raw = try! Inflater.inflateAll([UInt8](try! Data(contentsOf: URL(fileURLWithPath: verifiedBucket + "/" + digest))))
+    let d = try! JSONSerialization.jsonObject(with: Data(raw)) as! [String: Any]
+    return (d["logFiles"] as! [[String: Any]]).map { $0["s3Object"] as! String }
+}
