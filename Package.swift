@@ -49,7 +49,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "CloudTrail", "Gzip", "LogStore", "Posix", "Rules", "Alerts",
+                "CloudTrail", "Gzip", "LogStore", "Posix", "Rules", "Alerts", "Integrity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -14,7 +14,8 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq "${need[@]}"
 fi
 # The integrity tests drive the AWS CLI's validation code (awscli) and a signer using `cryptography`.
-python3 -c "import awscli, cryptography" 2>/dev/null || $SUDO python3 -m pip install -q awscli cryptography
+python3 -c "import awscli, cryptography" 2>/dev/null || $SUDO python3 -m pip install -q awscli cryptography \
+  || $SUDO python3 -m pip install -q --break-system-packages awscli cryptography
 if [ ! -S /run/systemd/journal/socket ]; then
   $SUDO mkdir -p /run/systemd/journal /var/log/journal
   $SUDO /lib/systemd/systemd-journald >/dev/null 2>&1 &

@@ -1,9 +1,11 @@
 import Alerts
 import CloudTrail
+import Integrity
 import Glibc
 import Posix
 import LogStore
 import Logging
+import Posix
 import Rules
 import Synchronization
 
@@ -33,6 +35,10 @@ package struct IngestConfig: Sendable {
     package var latenessMs: Int64 = 20 * 60_000
     /// Threads decoding files (inflate, split, rule matching); commits stay on one thread, in order.
     package var decoders = 1
+    /// `aws cloudtrail list-public-keys` output: enables continuous digest checks.
+    package var keysPath: String? = nil
+    /// How long after its hour a digest may come before it is overdue.
+    package var digestSlackMs: Int64 = 30 * 60_000
 
     package init(roots: [Root], stateDirectory: String) {
         self.roots = roots
@@ -97,6 +103,9 @@ package final class Ingestor: @unchecked Sendable {
     /// Asks the loop to stop after the file in hand.
     package func requestStop() { stopFlag.withLock { $0 = true } }
 
+    /// Continuous digest checks, when keys were given.
+    package var integrity: IntegrityMonitor? = nil
+
     /// Called after each file with the stats (for progress and sd_notify).
     package var onProgress: (@Sendable (IngestStats) -> Void)? = nil
 
@@ -110,6 +119,13 @@ package final class Ingestor: @unchecked Sendable {
             guard stat(root.path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
                 throw IngestFailure(.unreadable, "\(root.path): not a readable directory")
             }
+        }
+        if let path = config.keysPath {
+            let ring: PublicKeyRing
+            do { ring = try PublicKeyRing(json: try Posix.readFile(path)) } catch {
+                throw IngestFailure(.unreadable, "\(path): \(error)")
+            }
+            integrity = IntegrityMonitor(keys: ring, slackMs: config.digestSlackMs, logger: logger)
         }
     }
 
@@ -133,13 +149,38 @@ package final class Ingestor: @unchecked Sendable {
         let rootIdx = rootIndex(found)
         let bucket = config.roots[rootIdx].bucket
         let ledgerKey = bucket + "/" + found.relative
-        if let k = known[ledgerKey], k.status == .done { return nil }
+        if let k = known[ledgerKey], k.status == .done {
+            // Taken already: never again. A change on disk is a matter for the digest checks.
+            if let monitor = integrity, case .log(let key) = ObjectKeyParser.classify(found.relative) {
+                var st = stat()
+                if stat(found.absolute, &st) == 0 {
+                    let mtime = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
+                    if Int64(st.st_size) != k.size || mtime != k.mtime {
+                        known[ledgerKey] = LedgerEntry(path: ledgerKey, status: .done, size: Int64(st.st_size), mtime: mtime)
+                        monitor.logChanged(root: found.root, relative: found.relative, account: key.account, region: key.region, store: store)
+                    }
+                }
+            }
+            return nil
+        }
         if inFlight.contains(ledgerKey) || pending[ledgerKey] != nil { return nil }
         let kind = ObjectKeyParser.classify(found.relative)
         let key: LogFileKey
         switch kind {
         case .log(let k): key = k
-        case .digest, .digestSidecar, .insight:
+        case .digest(let k):
+            integrity?.note(root: found.root, bucket: bucket, relative: found.relative, key: k)
+            if reported.insert(ledgerKey).inserted {
+                stats.update { $0.setAside += 1 }
+            }
+            return nil
+        case .digestSidecar(let digestPath):
+            integrity?.noteSidecar(root: found.root, digestPath: digestPath)
+            if reported.insert(ledgerKey).inserted {
+                stats.update { $0.setAside += 1 }
+            }
+            return nil
+        case .insight:
             if reported.insert(ledgerKey).inserted {
                 stats.update { $0.setAside += 1 }
                 logger.debug("set aside (not a log file)", metadata: ["file": "\(found.absolute)"])
@@ -246,6 +287,7 @@ package final class Ingestor: @unchecked Sendable {
                 let r = try s.commit(file, ingestionTime: Clock.nowMillis(), rules: rulesHook)
                 if produced > 0 { deliverPending(s) }
                 known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
+                integrity?.logAdded(root: job.found.root, key: job.key, store: store)
                 pending.removeValue(forKey: job.ledgerKey)
                 stats.update {
                     $0.filesIngested += 1
@@ -387,11 +429,36 @@ package final class Ingestor: @unchecked Sendable {
         jobs.sorted { ($0.key.deliveryTime, $0.ledgerKey) < ($1.key.deliveryTime, $1.ledgerKey) }
     }
 
+    /// Checks digests with news and overdue ones; alerts go through the outbox.
+    func runIntegrity() {
+        guard let monitor = integrity else { return }
+        var byGroup: [String: [String]] = [:]
+        for (key, entry) in known where entry.status == .done || entry.status == .failed {
+            guard let slash = key.firstIndex(of: "/") else { continue }
+            let rel = String(key[key.index(after: slash)...])
+            if case .log(let k) = ObjectKeyParser.classify(rel) { byGroup["\(k.account)|\(k.region)", default: []].append(rel) }
+        }
+        let found = monitor.check(store: store) { byGroup["\($0)|\($1)"] ?? [] } + monitor.overdue(now: Clock.nowMillis(), store: store)
+        var touched: [String: AccountStore] = [:]
+        for (s, a) in found {
+            do {
+                if try s.withRuleState(now: Clock.nowMillis(), { try $0.record(a) }) {
+                    logger.warning("\(a.message)", metadata: ["rule": "\(a.rule)"])
+                }
+            } catch {
+                logger.error("integrity alert not recorded: \(error)")
+            }
+            touched[s.account] = s
+        }
+        for s in touched.values { deliverPending(s) }
+    }
+
     /// Processes what is there now and returns (backfill, `--once`).
     package func runOnce() throws -> IngestStats {
         try loadLedger()
         deliverAllPending()
         process(scan(watcher: nil), final: true)
+        runIntegrity()
         flushRules()
         applyRetentionIfDue(force: true)
         return stats.snapshot
@@ -404,9 +471,11 @@ package final class Ingestor: @unchecked Sendable {
         deliverAllPending()
         let watcher = try Inotify()
         process(scan(watcher: watcher), final: false)
+        runIntegrity()
         onReady()
         var lastScan = Self.monotonicSeconds()
         var lastPendingCheck = lastScan
+        var lastIntegrity = 0.0
         while !stopRequested {
             heartbeat()
             let events = watcher.read(timeoutMs: 250)
@@ -453,6 +522,10 @@ package final class Ingestor: @unchecked Sendable {
                 jobs += duePendingJobs(now: now)
             }
             process(Self.deliveryOrder(jobs), final: false)
+            if integrity != nil && now - lastIntegrity >= 1 {
+                lastIntegrity = now
+                runIntegrity()
+            }
             applyRetentionIfDue(force: false)
         }
     }

@@ -3,6 +3,26 @@ import FoundationEssentials
 
 /// What one verification pass found; lines in the form of `aws cloudtrail validate-logs` (§C.6).
 public struct VerifyReport: Sendable {
+    /// What a finding means, for alerts and status.
+    public enum Kind: String, Sendable, CaseIterable {
+        case valid, pending
+        case logModified = "log-file-modified", logMissing = "log-file-missing", logUnlisted = "log-file-not-listed"
+        case logInvalidFormat = "log-file-invalid-format"
+        case digestMissing = "digest-missing", signatureInvalid = "digest-signature-invalid", chainBroken = "digest-chain-broken"
+        case digestMoved = "digest-moved", keyMissing = "public-key-missing", digestInvalidFormat = "digest-invalid-format"
+        case digestOverdue = "digest-overdue"
+    }
+
+    /// Each line's kind, in the order of ``lines``.
+    public var kinds: [Kind] = []
+    /// Digests verified, and digests waiting for their signature.
+    public var validDigests: [String] = []
+
+    mutating func add(_ line: Line, _ kind: Kind) {
+        lines.append(line)
+        kinds.append(kind)
+    }
+
     public enum Line: Sendable, Equatable {
         case digest(uri: String, status: String)
         case log(uri: String, status: String)
@@ -83,10 +103,10 @@ public struct DigestChecker: Sendable {
     func uri(_ key: String) -> String { "s3://\(bucket)/\(key)" }
 
     /// Verifies `digests` (one account and region, any order) and the logs they list.
-    /// `logHash(path)` returns the SHA-256 of a log file's uncompressed content, nil when missing;
-    /// `logsOnDisk` are the log files present, to find unlisted ones.
+    /// `logHash(path, expected)` returns the SHA-256 of a log file's uncompressed content (nil when
+    /// missing, .some(nil) when unreadable); `logsOnDisk` are the log files present, to find unlisted ones.
     public func check(
-        _ digests: [DigestOnDisk], logsOnDisk: [String], verbose: Bool, logHash: (String) -> String??
+        _ digests: [DigestOnDisk], logsOnDisk: [String], verbose: Bool, logHash: (_ path: String, _ expected: String) -> String??
     ) -> VerifyReport {
         var report = VerifyReport()
         let sorted = digests.filter { !$0.key.isBackfill }.sorted { $0.key.timestamp < $1.key.timestamp }
@@ -97,7 +117,7 @@ public struct DigestChecker: Sendable {
         for (i, d) in sorted.enumerated() {
             let u = uri(d.relativePath)
             guard let digest = parsed[i] else {
-                report.lines.append(.digest(uri: u, status: "INVALID: invalid format"))
+                report.add(.digest(uri: u, status: "INVALID: invalid format"), .digestInvalidFormat)
                 report.digestsInvalid += 1
                 continue
             }
@@ -110,28 +130,28 @@ public struct DigestChecker: Sendable {
                 if let j = sorted.firstIndex(where: { $0.relativePath == prevObject }) {
                     if strict, let prev = parsed[j] {
                         if let h = digest.previousHash, h != prev.hash {
-                            report.lines.append(.digest(uri: uri(prevObject), status: "INVALID: previousDigestHashValue in the next digest doesn't match (chain broken)"))
+                            report.add(.digest(uri: uri(prevObject), status: "INVALID: previousDigestHashValue in the next digest doesn't match (chain broken)"), .chainBroken)
                             report.digestsInvalid += 1
                         }
                         if let sig = sorted[j].signature, let ps = digest.previousSignature, sig != ps {
-                            report.lines.append(.digest(uri: uri(prevObject), status: "INVALID: previousDigestSignature in the next digest doesn't match its signature (chain broken)"))
+                            report.add(.digest(uri: uri(prevObject), status: "INVALID: previousDigestSignature in the next digest doesn't match its signature (chain broken)"), .chainBroken)
                             report.digestsInvalid += 1
                         }
                     }
                 } else if i > 0 || strict {
-                    report.lines.append(.digest(uri: uri(prevObject), status: "INVALID: not found"))
+                    report.add(.digest(uri: uri(prevObject), status: "INVALID: not found"), .digestMissing)
                     report.digestsInvalid += 1
                 }
             } else if i > 0, let older = parsed[i - 1] {
-                report.lines.append(.gap(from: older.endTime, to: digest.startTime))
+                report.add(.gap(from: older.endTime, to: digest.startTime), .valid)
             }
             guard d.relativePath == digest.object && digest.bucket == bucket else {
-                report.lines.append(.digest(uri: u, status: "INVALID: has been moved from its original location"))
+                report.add(.digest(uri: u, status: "INVALID: has been moved from its original location"), .digestMoved)
                 report.digestsInvalid += 1
                 continue
             }
             guard let key = keys[digest.fingerprint] else {
-                report.lines.append(.digest(uri: u, status: "INVALID: public key not found in region \(d.key.region) for fingerprint \(digest.fingerprint)"))
+                report.add(.digest(uri: u, status: "INVALID: public key not found in region \(d.key.region) for fingerprint \(digest.fingerprint)"), .keyMissing)
                 report.digestsInvalid += 1
                 continue
             }
@@ -141,32 +161,33 @@ public struct DigestChecker: Sendable {
                 signature = next.previousSignature
             }
             guard let signature else {
-                report.lines.append(.digest(uri: u, status: "PENDING: no signature yet (it comes with the next digest)"))
+                report.add(.digest(uri: u, status: "PENDING: no signature yet (it comes with the next digest)"), .pending)
                 report.digestsPending += 1
                 continue
             }
             guard digest.verify(signatureHex: signature, key: key.key) else {
-                report.lines.append(.digest(uri: u, status: "INVALID: signature verification failed"))
+                report.add(.digest(uri: u, status: "INVALID: signature verification failed"), .signatureInvalid)
                 report.digestsInvalid += 1
                 continue
             }
             report.digestsValid += 1
-            if verbose { report.lines.append(.digest(uri: u, status: "valid")) }
+            report.add(.digest(uri: u, status: "valid"), .valid)
+            report.validDigests.append(d.relativePath)
             for log in digest.logFiles {
                 let lu = "s3://\(log.s3Bucket)/\(log.s3Object)"
-                switch logHash(log.s3Object) {
+                switch logHash(log.s3Object, log.hashValue) {
                 case .none:
-                    report.lines.append(.log(uri: lu, status: "INVALID: not found"))
+                    report.add(.log(uri: lu, status: "INVALID: not found"), .logMissing)
                     report.logsInvalid += 1
                 case .some(.none):
-                    report.lines.append(.log(uri: lu, status: "INVALID: invalid format"))
+                    report.add(.log(uri: lu, status: "INVALID: invalid format"), .logInvalidFormat)
                     report.logsInvalid += 1
                 case .some(.some(let h)) where h != log.hashValue:
-                    report.lines.append(.log(uri: lu, status: "INVALID: hash value doesn't match"))
+                    report.add(.log(uri: lu, status: "INVALID: hash value doesn't match"), .logModified)
                     report.logsInvalid += 1
                 case .some(.some):
                     report.logsValid += 1
-                    if verbose { report.lines.append(.log(uri: lu, status: "valid")) }
+                    if verbose { report.add(.log(uri: lu, status: "valid"), .valid) }
                 }
             }
         }
@@ -174,7 +195,7 @@ public struct DigestChecker: Sendable {
         if strict, let a = coveredStart.flatMap(Timestamp.parseISO8601), let b = coveredEnd.flatMap(Timestamp.parseISO8601) {
             for path in logsOnDisk.sorted() where !listed.contains(path) {
                 guard case .log(let k) = ObjectKeyParser.classify(path), k.deliveryTime >= a, k.deliveryTime < b else { continue }
-                report.lines.append(.log(uri: uri(path), status: "INVALID: not listed in any digest"))
+                report.add(.log(uri: uri(path), status: "INVALID: not listed in any digest"), .logUnlisted)
                 report.logsInvalid += 1
             }
         }

@@ -46,6 +46,16 @@ enum Schema {
                     CREATE INDEX alerts_pending ON alerts(sent) WHERE sent = 0;
                     """)
         }
+        m.registerMigration("v3-integrity") { db in
+            try db.execute(
+                sql: """
+                    -- One row per digest checked: valid, invalid or pending (signature still to come).
+                    CREATE TABLE digests(path TEXT PRIMARY KEY, region TEXT NOT NULL, end_time INTEGER NOT NULL,
+                      status TEXT NOT NULL, reason TEXT, checked_at INTEGER NOT NULL) WITHOUT ROWID;
+                    -- Log files whose hash matched their digest (not hashed again).
+                    CREATE TABLE verified_logs(path TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;
+                    """)
+        }
         return m
     }
 }

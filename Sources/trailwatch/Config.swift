@@ -16,6 +16,8 @@ struct ConfigFile {
     var rules: [String] = []
     var alerts: [String] = []
     var lateness: Double?
+    var keys: String?
+    var digestSlack: Double?
 
     struct ParseError: Error, CustomStringConvertible {
         var description: String
@@ -61,6 +63,8 @@ struct ConfigFile {
             case "rules": c.rules.append(value)
             case "alerts": c.alerts.append(value)
             case "allowed-lateness": c.lateness = try number()
+            case "keys": c.keys = value
+            case "digest-slack": c.digestSlack = try number()
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }
         }

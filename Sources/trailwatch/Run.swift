@@ -53,6 +53,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Threads decoding files (inflate, split, match rules); commits stay on one thread.")
     var decodeThreads: Int?
 
+    @Option(help: "JSON output of `aws cloudtrail list-public-keys`: check digests continuously and alert.")
+    var keys: String?
+
+    @Option(help: "Minutes past its hour a digest may arrive before it is overdue.")
+    var digestSlack: Double?
+
     func run() async throws {
         var file = ConfigFile()
         if let config {
@@ -72,6 +78,8 @@ struct Run: AsyncParsableCommand {
         }
         if let m = lateness ?? file.lateness { cfg.latenessMs = Int64(m * 60_000) }
         if let d = decodeThreads { cfg.decoders = max(1, d) }
+        cfg.keysPath = (keys ?? file.keys).map(Self.absolute)
+        if let m = digestSlack ?? file.digestSlack { cfg.digestSlackMs = Int64(m * 60_000) }
 
         let target = logTo ?? file.logTarget ?? (SystemdNotify.underSystemd && Journal.available ? "journal" : "stderr")
         let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info

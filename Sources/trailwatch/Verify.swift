@@ -37,7 +37,7 @@ struct Verify: ParsableCommand {
                 if let region, k.region != region { continue }
                 guard let t = Timestamp.parseCompactSeconds(k.timestamp), t >= startMs, t <= endMs + 3_600_000 else { continue }
                 let sidecar = rel + ".metadata.json"
-                let signature = present.contains(sidecar) ? (try? Posix.readFile(root + "/" + sidecar)).flatMap(Self.signature) : nil
+                let signature = present.contains(sidecar) ? (try? Posix.readFile(root + "/" + sidecar)).flatMap(SidecarSignature.parse) : nil
                 let bytes = (try? Posix.readFile(root + "/" + rel)) ?? []
                 digests["\(k.account)/\(k.region)", default: []].append(DigestOnDisk(key: k, relativePath: rel, bytes: bytes, signature: signature))
             case .log(let k):
@@ -50,12 +50,16 @@ struct Verify: ParsableCommand {
         let header = "Validating log files for bucket \(bucketName) between \(Timestamp.formatISO8601(startMs)) and \(Timestamp.formatISO8601(endMs))"
         print(header + "\n")
         for group in digests.keys.sorted() {
-            let report = checker.check(digests[group]!, logsOnDisk: logFiles[group] ?? [], verbose: verbose) { path in
+            let report = checker.check(digests[group]!, logsOnDisk: logFiles[group] ?? [], verbose: verbose) { path, _ in
                 guard present.contains(path), let bytes = try? Posix.readFile(root + "/" + path) else { return .none }
                 return .some(try? LogHash.of(gzip: bytes))
             }
-            for line in report.lines {
-                if line.isInvalid { writeStderr(line.text + "\n") } else { print(line.text) }
+            for (line, kind) in zip(report.lines, report.kinds) {
+                if line.isInvalid {
+                    writeStderr(line.text + "\n")
+                } else if kind != .valid || verbose || { if case .gap = line { return true } else { return false } }() {
+                    print(line.text)
+                }
             }
             total.digestsValid += report.digestsValid
             total.digestsInvalid += report.digestsInvalid
@@ -68,15 +72,5 @@ struct Verify: ParsableCommand {
         print("")
         print(total.summary(requestedStart: Timestamp.formatISO8601(startMs), requestedEnd: Timestamp.formatISO8601(endMs)), terminator: "")
         if total.anyInvalid { throw ExitCode(1) }
-    }
-
-    /// The hex signature in a sidecar: `aws s3api head-object` output, or just its `Metadata`.
-    static func signature(_ bytes: [UInt8]) -> String? {
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard let r = text.firstRange(of: "\"signature\"") else { return nil }
-        let rest = text[r.upperBound...].drop { $0 == " " || $0 == ":" || $0 == "\t" || $0 == "\n" }
-        guard rest.first == "\"" else { return nil }
-        let value = rest.dropFirst().prefix { $0 != "\"" }
-        return value.isEmpty ? nil : String(value)
     }
 }

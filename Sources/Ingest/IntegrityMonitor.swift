@@ -1,0 +1,177 @@
+import CloudTrail
+import Integrity
+import LogStore
+import Logging
+import Posix
+import Rules
+
+/// Checks digests as they land: signature (sidecar, else the next digest), location, chain, every
+/// listed log file's hash, unlisted log files, and digests that are overdue. Findings become
+/// built-in alerts (one MESSAGE_ID per kind) through the rule alerts' outbox and sinks.
+package final class IntegrityMonitor {
+    struct Group {
+        var root: String
+        var bucket: String
+        var account: String
+        var region: String
+        var digests: [String: DigestFileKey] = [:]
+        var dirty = false
+    }
+
+    let keys: PublicKeyRing
+    let logger: Logger
+    /// How long past an hour a digest may come before it is overdue (beyond the hour itself).
+    let slackMs: Int64
+    var groups: [String: Group] = [:]
+    var overdueReported: Set<String> = []
+
+    package init(keys: PublicKeyRing, slackMs: Int64, logger: Logger) {
+        self.keys = keys
+        self.slackMs = slackMs
+        self.logger = logger
+    }
+
+    /// A digest or its sidecar was seen (scan or inotify).
+    func note(root: String, bucket: String, relative: String, key: DigestFileKey) {
+        let id = "\(root)|\(key.account)|\(key.region)"
+        var g = groups[id] ?? Group(root: root, bucket: bucket, account: key.account, region: key.region)
+        g.digests[relative] = key
+        g.dirty = true
+        groups[id] = g
+    }
+
+    /// A log file already taken changed on disk: if a digest verified it, check that digest again.
+    func logChanged(root: String, relative: String, account: String, region: String, store: LogStore) {
+        guard let s = try? store.account(account), (try? s.logChanged(relative)) ?? nil != nil else { return }
+        let id = "\(root)|\(account)|\(region)"
+        groups[id]?.dirty = true
+    }
+
+    /// A new log file was taken: if its hour's digest is already here, that digest must list it.
+    func logAdded(root: String, key: LogFileKey, store: LogStore) {
+        let id = "\(root)|\(key.account)|\(key.region)"
+        guard let g = groups[id] else { return }
+        for (path, d) in g.digests {
+            guard let end = Timestamp.parseCompactSeconds(d.timestamp), key.deliveryTime < end, key.deliveryTime >= end - 3_600_000 else { continue }
+            try? store.account(key.account).recheckDigest(path)
+            groups[id]?.dirty = true
+        }
+    }
+
+    func noteSidecar(root: String, digestPath: String) {
+        guard case .digest(let k) = ObjectKeyParser.classify(digestPath) else { return }
+        if let id = groups.keys.first(where: { $0.hasPrefix(root + "|" + k.account + "|" + k.region) }) { groups[id]?.dirty = true }
+    }
+
+    /// Checks every group with news; `logs(account, region)` lists its log files (relative paths).
+    func check(store: LogStore, logs: (String, String) -> [String]) -> [(AccountStore, Alert)] {
+        var out: [(AccountStore, Alert)] = []
+        for (id, g) in groups where g.dirty {
+            groups[id]?.dirty = false
+            guard let s = try? store.account(g.account) else { continue }
+            let known = (try? s.digestStatuses()) ?? [:]
+            let verified = (try? s.verifiedLogs()) ?? []
+            let sorted = g.digests.keys.sorted { g.digests[$0]!.timestamp < g.digests[$1]!.timestamp }
+            // Re-check from the first unsettled digest on, with the one before it as the chain's context.
+            let settled = { (p: String) in known[p] == "valid" || known[p] == "invalid" }
+            let firstOpen = sorted.firstIndex { !settled($0) } ?? sorted.count - 1
+            let from = max(0, firstOpen - 1)
+            let tail = sorted[from...].map { p -> DigestOnDisk in
+                let sidecar = (try? Posix.readFile(g.root + "/" + p + ".metadata.json")).flatMap(SidecarSignature.parse)
+                return DigestOnDisk(key: g.digests[p]!, relativePath: p, bytes: (try? Posix.readFile(g.root + "/" + p)) ?? [], signature: sidecar)
+            }
+            var checker = DigestChecker(bucket: g.bucket, keys: keys)
+            checker.strict = true
+            var newlyVerified: [(log: String, digest: String)] = []
+            var listedBy: [String: String] = [:]
+            for d in tail {
+                for l in (try? DigestFile(gzip: d.bytes))?.logFiles ?? [] { listedBy[l.s3Object] = d.relativePath }
+            }
+            let report = checker.check(tail, logsOnDisk: logs(g.account, g.region), verbose: false) { path, expected in
+                if verified.contains(path) { return .some(expected) }
+                guard let bytes = try? Posix.readFile(g.root + "/" + path) else { return .none }
+                guard let h = try? LogHash.of(gzip: bytes) else { return .some(nil) }
+                if h == expected { newlyVerified.append((path, listedBy[path] ?? "")) }
+                return .some(h)
+            }
+            var statuses: [(String, String, Int64, String, String?)] = []
+            var invalid: [String: String] = [:]
+            for (line, kind) in zip(report.lines, report.kinds) {
+                guard case .digest(let uri, let status) = line, kind != .valid else { continue }
+                let path = String(uri.dropFirst("s3://\(g.bucket)/".count))
+                if kind == .pending { continue }
+                invalid[path] = status
+            }
+            for d in tail {
+                let end = Timestamp.parseCompactSeconds(d.key.timestamp) ?? 0
+                if let reason = invalid[d.relativePath] {
+                    statuses.append((d.relativePath, g.region, end, "invalid", reason))
+                } else if report.validDigests.contains(d.relativePath) {
+                    statuses.append((d.relativePath, g.region, end, "valid", nil))
+                } else {
+                    statuses.append((d.relativePath, g.region, end, "pending", nil))
+                }
+            }
+            try? s.recordDigests(statuses, verifiedLogs: newlyVerified, now: Posix.nowMillis())
+            for (line, kind) in zip(report.lines, report.kinds) where kind != .valid && kind != .pending {
+                if let a = alert(line, kind, g) { out.append((s, a)) }
+            }
+        }
+        return out
+    }
+
+    /// Groups whose newest digest ended more than an hour plus the slack ago (and less than a week:
+    /// a backfill of old data is not "overdue").
+    func overdue(now: Int64, store: LogStore) -> [(AccountStore, Alert)] {
+        var out: [(AccountStore, Alert)] = []
+        for (_, g) in groups {
+            guard let newest = g.digests.values.compactMap({ Timestamp.parseCompactSeconds($0.timestamp) }).max(),
+                now - newest > 3_600_000 + slackMs, now - newest < 7 * 86_400_000
+            else { continue }
+            let key = "\(g.root)|\(g.account)|\(g.region)|\(newest)"
+            guard overdueReported.insert(key).inserted, let s = try? store.account(g.account) else { continue }
+            let message = "CloudTrail digest overdue for \(g.account)/\(g.region): none since \(Timestamp.formatISO8601(newest))"
+            out.append((s, make(.digestOverdue, message: message, g, logFile: "", digest: "", id: key)))
+        }
+        return out
+    }
+
+    static let severity: [VerifyReport.Kind: Severity] = [
+        .logModified: .critical, .logMissing: .high, .logUnlisted: .high, .logInvalidFormat: .high, .digestMissing: .high,
+        .signatureInvalid: .critical, .chainBroken: .critical, .digestMoved: .high, .keyMissing: .high,
+        .digestInvalidFormat: .high, .digestOverdue: .medium,
+    ]
+
+    func alert(_ line: VerifyReport.Line, _ kind: VerifyReport.Kind, _ g: Group) -> Alert? {
+        switch line {
+        case .digest(let uri, let status):
+            return make(kind, message: "CloudTrail digest \(status.replacingAll("INVALID: ", with: "")): \(uri)", g, logFile: "", digest: uri, id: uri + status)
+        case .log(let uri, let status):
+            return make(kind, message: "CloudTrail log file \(status.replacingAll("INVALID: ", with: "")): \(uri)", g, logFile: uri, digest: "", id: uri + status)
+        case .gap:
+            return nil
+        }
+    }
+
+    func make(_ kind: VerifyReport.Kind, message: String, _ g: Group, logFile: String, digest: String, id: String) -> Alert {
+        let severity = Self.severity[kind] ?? .high
+        let rule = "integrity-" + kind.rawValue
+        return Alert(
+            rule: rule, severity: severity.rawValue, priority: severity.priority, messageID: MessageID.derive("trailwatch.integrity." + kind.rawValue),
+            message: message, account: g.account, region: g.region, principal: "", sourceIP: "", eventName: "", eventIDs: [],
+            eventTime: Timestamp.formatISO8601(Posix.nowMillis()), count: 1, logFile: logFile,
+            alertID: MessageID.derive(rule + "\u{1F}" + id), records: [], extra: ["DIGEST": digest])
+    }
+}
+
+/// The signature in a digest's `.metadata.json` sidecar: `aws s3api head-object` output, or just its `Metadata`.
+package enum SidecarSignature {
+    package static func parse(_ bytes: [UInt8]) -> String? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let r = text.firstRange(of: "\"signature\"") else { return nil }
+        let rest = text[r.upperBound...].drop { $0 == " " || $0 == ":" || $0 == "\t" || $0 == "\n" }
+        guard rest.first == "\"" else { return nil }
+        let value = rest.dropFirst().prefix { $0 != "\"" }
+        return value.isEmpty ? nil : String(value)
+    }
+}

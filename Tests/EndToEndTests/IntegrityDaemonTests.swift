@@ -1,0 +1,69 @@
+import Foundation
+import Gzip
+import Testing
+
+@Suite(.serialized) struct IntegrityDaemonTests {
+    @Test func theDaemonVerifiesDigestsAndAlertsOnChangesAtOnce() throws {
+        let bucket = try copyBucket()
+        let state = tempDir("state")
+        let alerts = tempDir("alerts") + "/a.jsonl"
+        let d = try Child(["run", "--logs", bucket, "--state", state, "--keys", bucket + "/public-keys.json", "--alerts", "jsonl:" + alerts,
+                           "--alerts", "journal", "--log-to", "stderr"])
+        defer { if d.process.isRunning { d.signal(SIGKILL) } }
+        #expect(eventually { d.stderr.contains("ready") })
+        // Every digest verified, shown by `status`.
+        #expect(eventually(timeout: 20) { (try? trailwatch(["status", "--state", state]).out.contains("\t3\t0\t0")) ?? false })
+        let status = try trailwatch(["status", "--state", state]).out
+        #expect(status.contains("us-east-1") && status.contains("2024-03-01T03:00:00Z"), "\(status)")
+        #expect(jsonLines(alerts).isEmpty, "a valid bucket raises nothing")
+
+        // A listed log file changed in place: alerted as soon as the write closes.
+        let logs = files(bucket, containing: "_CloudTrail_")
+        let target = logs[5]
+        var raw = try Inflater.inflateAll([UInt8](try Data(contentsOf: URL(fileURLWithPath: bucket + "/" + target))))
+        raw[raw.count / 3] ^= 0x01
+        try Data(Deflater.gzip(raw)).write(to: URL(fileURLWithPath: bucket + "/" + target))
+        #expect(eventually(timeout: 20) { jsonLines(alerts).contains { $0["rule"] as? String == "integrity-log-file-modified" } })
+        let a = try #require(jsonLines(alerts).first { $0["rule"] as? String == "integrity-log-file-modified" })
+        #expect((a["log_file"] as? String) == "s3://trail-bucket/\(target)")
+        #expect((a["digest"] as? String) == "")
+        #expect(a["severity"] as? String == "critical")
+
+        // A log file landing late in a covered hour, listed by no digest.
+        let extra = (target as NSString).deletingLastPathComponent + "/" + ((target as NSString).lastPathComponent.dropLast(24) + "LATELATELATELATE.json.gz")
+        try FileManager.default.copyItem(atPath: bucket + "/" + logs[6], toPath: bucket + "/" + extra)
+        #expect(eventually(timeout: 20) { jsonLines(alerts).contains { $0["rule"] as? String == "integrity-log-file-not-listed" } })
+        #expect(jsonLines(alerts).count == 2, "nothing else: \(jsonLines(alerts).map { $0["message"]! })")
+
+        // The same alert in journald, with its own MESSAGE_ID and the digest field.
+        guard FileManager.default.fileExists(atPath: "/run/systemd/journal/socket") else { return }
+        var entries: [[String: Any]] = []
+        _ = eventually(timeout: 10) {
+            entries = journal("TRAILWATCH_LOG_FILE=s3://trail-bucket/\(target)").filter { $0["TRAILWATCH_RULE"] as? String == "integrity-log-file-modified" }
+            return !entries.isEmpty
+        }
+        let e = try #require(entries.last)
+        #expect(e["PRIORITY"] as? String == "2")
+        #expect((e["MESSAGE_ID"] as? String)?.count == 32)
+        #expect(e["MESSAGE_ID"] as? String != nil && e["TRAILWATCH_ALERT_ID"] as? String == a["alert_id"] as? String)
+        #expect(e.keys.contains("TRAILWATCH_DIGEST"))
+        d.signal(SIGTERM)
+        #expect(d.wait(timeout: 20) == 0)
+    }
+
+    @Test func overdueDigestsAlertOnce() throws {
+        // A trail whose newest digest ended three hours ago.
+        let dir = tempDir("overdue") + "/late-bucket"
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let start = (now - 5 * 3_600_000) / 3_600_000 * 3_600_000
+        #expect(try trailwatch(["simulate", "--out", dir, "--hours", "2", "--accounts", "1", "--regions", "us-east-1", "--rate", "5",
+                                "--start", String(start)]).status == 0)
+        let alerts = tempDir("alerts") + "/a.jsonl"
+        let args = ["run", "--once", "--logs", dir, "--state", tempDir("state"), "--keys", dir + "/public-keys.json", "--alerts", "jsonl:" + alerts,
+                    "--digest-slack", "10"]
+        #expect(try trailwatch(args).status == 0)
+        let overdue = jsonLines(alerts).filter { $0["rule"] as? String == "integrity-digest-overdue" }
+        #expect(overdue.count == 1, "\(jsonLines(alerts))")
+        #expect((overdue.first?["message"] as? String)?.contains("none since") == true)
+    }
+}
