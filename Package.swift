@@ -22,7 +22,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
-        .target(name: "Posix", swiftSettings: strict),
+        .systemLibrary(name: "CXattr"),
+        .target(name: "Posix", dependencies: ["CXattr"], swiftSettings: strict),
         .target(name: "CloudTrail", swiftSettings: strict),
         .target(name: "FilterPattern", dependencies: ["CloudTrail"], swiftSettings: strict),
         .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: strict),

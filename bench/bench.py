@@ -43,7 +43,7 @@ def files_under(root):
     out = []
     for d, _, names in os.walk(root):
         for n in names:
-            if n.endswith(".json.gz") and not n.startswith("."):
+            if n.endswith(".json.gz") and not n.startswith(".") and "_CloudTrail_" in n:
                 out.append(os.path.join(d, n))
     return sorted(out)
 
@@ -143,6 +143,25 @@ def main():
         res["state_keys"], res["state_peak_rss_mb"], res["state_rows_left"] = rule_state(a.work)
         print(f"rules: {res['state_keys']:,} distinct threshold keys -> peak RSS {res['state_peak_rss_mb']} MiB, "
               f"{res['state_rows_left']:,} window rows left after expiry (target < 200 MB)")
+
+    if "verify" not in skip:
+        keys = os.path.join(bucket, "public-keys.json")
+        if os.path.exists(keys):
+            t0 = time.perf_counter()
+            p1 = subprocess.Popen(["xargs", "-0", "gzip", "-dc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            p2 = subprocess.Popen(["sha256sum"], stdin=p1.stdout, stdout=subprocess.DEVNULL)
+            p1.stdout.close()
+            p1.communicate("\0".join(files).encode())
+            p2.wait()
+            base = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            out = subprocess.run([BIN, "verify", "--logs", bucket, "--keys", keys], capture_output=True, text=True)
+            tv = time.perf_counter() - t0
+            res["verify_s"], res["gzip_sha256sum_s"] = round(tv, 2), round(base, 2)
+            res["verify_ratio"] = round(base / tv, 2)
+            summary = [l for l in out.stdout.splitlines() if "files valid" in l]
+            print(f"verify: {tv:.2f} s vs gzip -dc | sha256sum {base:.2f} s over the same {len(files)} log files -> "
+                  f"{res['verify_ratio']}x (target >= 0.8x); {'; '.join(summary)}")
 
     if "filter" not in skip:
         groups = subprocess.run([BIN, "logs", "groups", "--state", state, "--output", "text"], capture_output=True, text=True,

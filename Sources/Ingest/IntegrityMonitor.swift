@@ -77,8 +77,9 @@ package final class IntegrityMonitor {
             let firstOpen = sorted.firstIndex { !settled($0) } ?? sorted.count - 1
             let from = max(0, firstOpen - 1)
             let tail = sorted[from...].map { p -> DigestOnDisk in
-                let sidecar = (try? Posix.readFile(g.root + "/" + p + ".metadata.json")).flatMap(SidecarSignature.parse)
-                return DigestOnDisk(key: g.digests[p]!, relativePath: p, bytes: (try? Posix.readFile(g.root + "/" + p)) ?? [], signature: sidecar)
+                return DigestOnDisk(
+                    key: g.digests[p]!, relativePath: p, bytes: (try? Posix.readFile(g.root + "/" + p)) ?? [],
+                    signature: SidecarSignature.find(root: g.root, digest: p))
             }
             var checker = DigestChecker(bucket: g.bucket, keys: keys)
             checker.strict = true
@@ -166,6 +167,19 @@ package final class IntegrityMonitor {
 
 /// The signature in a digest's `.metadata.json` sidecar: `aws s3api head-object` output, or just its `Metadata`.
 package enum SidecarSignature {
+    /// The digest's signature as the mirror kept it: a `.metadata.json` sidecar, else the
+    /// `user.signature` extended attribute (rclone's local backend with `--metadata` stores S3 user
+    /// metadata as `user.*` xattrs); nil when neither, so the next digest must vouch for it.
+    package static func find(root: String, digest relative: String) -> String? {
+        let path = root + "/" + relative
+        if let bytes = try? Posix.readFile(path + ".metadata.json"), let s = parse(bytes) { return s }
+        if let x = Posix.getXattr(path, "user.signature") {
+            let s = String(decoding: x, as: UTF8.self).trimmingHex
+            return s.isEmpty ? nil : s
+        }
+        return nil
+    }
+
     package static func parse(_ bytes: [UInt8]) -> String? {
         let text = String(decoding: bytes, as: UTF8.self)
         guard let r = text.firstRange(of: "\"signature\"") else { return nil }
@@ -174,4 +188,9 @@ package enum SidecarSignature {
         let value = rest.dropFirst().prefix { $0 != "\"" }
         return value.isEmpty ? nil : String(value)
     }
+}
+
+extension String {
+    /// The leading run of hex digits (xattr values may carry a trailing NUL or newline).
+    var trimmingHex: String { String(prefix { $0.isHexDigit }) }
 }

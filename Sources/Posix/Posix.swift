@@ -1,3 +1,4 @@
+import CXattr
 import Glibc
 
 /// Thin wrappers over the POSIX calls trailwatch makes: retried on EINTR, errors carrying errno
@@ -84,6 +85,20 @@ public enum Posix {
             if n == 0 { return out }
             out += buf[0..<n]
         }
+    }
+
+    /// An extended attribute's value (e.g. `user.signature`), or nil when absent or unsupported.
+    public static func getXattr(_ path: String, _ name: String) -> [UInt8]? {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = buf.withUnsafeMutableBytes { getxattr(path, name, $0.baseAddress, $0.count) }
+        guard n > 0 else { return nil }
+        return Array(buf[0..<n])
+    }
+
+    /// Sets an extended attribute (used by tests and tools that mirror metadata).
+    public static func setXattr(_ path: String, _ name: String, _ value: [UInt8]) throws {
+        let rc = value.withUnsafeBytes { setxattr(path, name, $0.baseAddress, $0.count, 0) }
+        guard rc == 0 else { throw PosixError(call: "setxattr", path: path, errno: errno) }
     }
 
     /// The wall clock in epoch milliseconds.

@@ -36,8 +36,7 @@ struct Verify: ParsableCommand {
                 if let account, k.account != account { continue }
                 if let region, k.region != region { continue }
                 guard let t = Timestamp.parseCompactSeconds(k.timestamp), t >= startMs, t <= endMs + 3_600_000 else { continue }
-                let sidecar = rel + ".metadata.json"
-                let signature = present.contains(sidecar) ? (try? Posix.readFile(root + "/" + sidecar)).flatMap(SidecarSignature.parse) : nil
+                let signature = SidecarSignature.find(root: root, digest: rel)
                 let bytes = (try? Posix.readFile(root + "/" + rel)) ?? []
                 digests["\(k.account)/\(k.region)", default: []].append(DigestOnDisk(key: k, relativePath: rel, bytes: bytes, signature: signature))
             case .log(let k):

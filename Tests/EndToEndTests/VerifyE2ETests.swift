@@ -151,3 +151,36 @@ func logsOf(_ digest: String) -> [String] {
     let d = try! JSONSerialization.jsonObject(with: Data(raw)) as! [String: Any]
     return (d["logFiles"] as! [[String: Any]]).map { $0["s3Object"] as! String }
 }
+
+@Suite struct XattrSignatureTests {
+    /// A mirror that keeps S3 metadata as extended attributes (rclone -M) instead of sidecars.
+    @Test func signaturesFromExtendedAttributes() throws {
+        let bucket = try copyBucket()
+        let digests = files(bucket, containing: "CloudTrail-Digest_")
+        for d in digests {
+            let sidecar = bucket + "/" + d + ".metadata.json"
+            let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sidecar))) as! [String: String]
+            guard setXattr(bucket + "/" + d, meta["signature"]!) else {
+                Issue.record("this file system keeps no user xattrs")
+                return
+            }
+            try FileManager.default.removeItem(atPath: sidecar)
+        }
+        let r = try verify(bucket)
+        #expect(r.status == 0 && r.out.contains("3/3 digest files valid") && !r.out.contains("pending"), "\(r.out)\(r.err)")
+        // A wrong attribute is caught like a wrong sidecar.
+        _ = setXattr(bucket + "/" + digests[0], String(repeating: "ab", count: 256))
+        let bad = try verify(bucket)
+        #expect(bad.status == 1 && bad.err.contains("\(digests[0])\tINVALID: signature verification failed"))
+    }
+}
+
+/// Sets `user.signature` as rclone's local backend would (with Python's os.setxattr).
+func setXattr(_ path: String, _ value: String) -> Bool {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", "import os,sys; os.setxattr(sys.argv[1], 'user.signature', sys.argv[2].encode())", path, value]
+    try? p.run()
+    p.waitUntilExit()
+    return p.terminationStatus == 0
+}
