@@ -24,6 +24,8 @@ package final class IntegrityMonitor {
     let slackMs: Int64
     var groups: [String: Group] = [:]
     var overdueReported: Set<String> = []
+    /// Alert on chain gaps (a starting digest after older ones).
+    var strictGaps = true
 
     package init(keys: PublicKeyRing, slackMs: Int64, logger: Logger) {
         self.keys = keys
@@ -115,6 +117,7 @@ package final class IntegrityMonitor {
             }
             try? s.recordDigests(statuses, verifiedLogs: newlyVerified, now: Posix.nowMillis())
             for (line, kind) in zip(report.lines, report.kinds) where kind != .valid && kind != .pending {
+                if case .gap = line, !strictGaps { continue }
                 if let a = alert(line, kind, g) { out.append((s, a)) }
             }
         }
@@ -137,10 +140,20 @@ package final class IntegrityMonitor {
         return out
     }
 
+    /// journald catalog entries for the integrity alerts, one per kind.
+    package static func catalog() -> String {
+        VerifyReport.Kind.allCases.filter { $0 != .valid && $0 != .pending }.map { k in
+            CatalogWriter.entry(
+                id: MessageID.derive("trailwatch.integrity." + k.rawValue), subject: "trailwatch \((severity[k] ?? .high).rawValue): \(k.title)",
+                description: "trailwatch checks CloudTrail's digest files (SHA-256 of every log file, chained, RSA-signed) on the mirror. \(k.title).",
+                runbook: "Compare the file with the bucket (aws s3api head-object, aws cloudtrail validate-logs). A changed, missing or unlisted file, or a broken chain, means the logs cannot be trusted: find who wrote to the bucket or the mirror (S3 server access logs, the mirror host's audit log).")
+        }.joined()
+    }
+
     static let severity: [VerifyReport.Kind: Severity] = [
         .logModified: .critical, .logMissing: .high, .logUnlisted: .high, .logInvalidFormat: .high, .digestMissing: .high,
         .signatureInvalid: .critical, .chainBroken: .critical, .digestMoved: .high, .keyMissing: .high,
-        .digestInvalidFormat: .high, .digestOverdue: .medium,
+        .digestInvalidFormat: .high, .digestOverdue: .medium, .chainGap: .medium,
     ]
 
     func alert(_ line: VerifyReport.Line, _ kind: VerifyReport.Kind, _ g: Group) -> Alert? {
@@ -149,8 +162,8 @@ package final class IntegrityMonitor {
             return make(kind, message: "CloudTrail digest \(status.replacingAll("INVALID: ", with: "")): \(uri)", g, logFile: "", digest: uri, id: uri + status)
         case .log(let uri, let status):
             return make(kind, message: "CloudTrail log file \(status.replacingAll("INVALID: ", with: "")): \(uri)", g, logFile: uri, digest: "", id: uri + status)
-        case .gap:
-            return nil
+        case .gap(let from, let to):
+            return make(kind, message: "CloudTrail digest chain gap for \(g.account)/\(g.region): no digest links \(from) to \(to) (logging stopped and restarted?)", g, logFile: "", digest: "", id: "gap\(g.account)\(g.region)\(from)\(to)")
         }
     }
 

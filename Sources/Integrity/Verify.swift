@@ -11,6 +11,27 @@ public struct VerifyReport: Sendable {
         case digestMissing = "digest-missing", signatureInvalid = "digest-signature-invalid", chainBroken = "digest-chain-broken"
         case digestMoved = "digest-moved", keyMissing = "public-key-missing", digestInvalidFormat = "digest-invalid-format"
         case digestOverdue = "digest-overdue"
+        case chainGap = "digest-chain-gap"
+
+        /// One line for the catalog and alert messages.
+        public var title: String {
+            switch self {
+            case .valid: return "valid"
+            case .pending: return "digest signature pending"
+            case .logModified: return "CloudTrail log file modified"
+            case .logMissing: return "CloudTrail log file missing"
+            case .logUnlisted: return "CloudTrail log file not listed in any digest"
+            case .logInvalidFormat: return "CloudTrail log file unreadable"
+            case .digestMissing: return "CloudTrail digest missing"
+            case .signatureInvalid: return "CloudTrail digest signature invalid"
+            case .chainBroken: return "CloudTrail digest chain broken"
+            case .digestMoved: return "CloudTrail digest moved from its original location"
+            case .keyMissing: return "CloudTrail public key missing"
+            case .digestInvalidFormat: return "CloudTrail digest unreadable"
+            case .digestOverdue: return "CloudTrail digest overdue"
+            case .chainGap: return "CloudTrail digest chain gap (logging stopped and restarted?)"
+            }
+        }
     }
 
     /// Each line's kind, in the order of ``lines``.
@@ -143,7 +164,7 @@ public struct DigestChecker: Sendable {
                     report.digestsInvalid += 1
                 }
             } else if i > 0, let older = parsed[i - 1] {
-                report.add(.gap(from: older.endTime, to: digest.startTime), .valid)
+                report.add(.gap(from: older.endTime, to: digest.startTime), .chainGap)
             }
             guard d.relativePath == digest.object && digest.bucket == bucket else {
                 report.add(.digest(uri: u, status: "INVALID: has been moved from its original location"), .digestMoved)

@@ -73,7 +73,7 @@ struct RulesCommand: ParsableCommand {
             let (set, diagnostics) = RuleLoader.load(paths.isEmpty ? RulesCommand.defaultPaths : paths)
             for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
             guard let set else { throw ExitCode(1) }
-            print(CatalogWriter.catalog(set), terminator: "")
+            print(CatalogWriter.catalog(set) + IntegrityMonitor.catalog(), terminator: "")
         }
     }
 }

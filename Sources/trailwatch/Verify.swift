@@ -56,7 +56,7 @@ struct Verify: ParsableCommand {
             for (line, kind) in zip(report.lines, report.kinds) {
                 if line.isInvalid {
                     writeStderr(line.text + "\n")
-                } else if kind != .valid || verbose || { if case .gap = line { return true } else { return false } }() {
+                } else if kind != .valid || verbose {
                     print(line.text)
                 }
             }

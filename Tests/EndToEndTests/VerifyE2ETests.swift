@@ -184,3 +184,52 @@ func setXattr(_ path: String, _ value: String) -> Bool {
     p.waitUntilExit()
     return p.terminationStatus == 0
 }
+
+@Suite(.serialized) struct TamperAlertTests {
+    /// The same tampering as the `verify` test, checked by `run --keys`: the right built-in alert, nothing else.
+    @Test func eachTamperingRaisesItsAlert() throws {
+        let logs = files(verifiedBucket, containing: "_CloudTrail_")
+        let digests = files(verifiedBucket, containing: "CloudTrail-Digest_")
+        func run(_ tamper: (String) throws -> Void, keys: String? = nil) throws -> [String] {
+            let b = try copyBucket()
+            try tamper(b)
+            let alerts = tempDir("alerts") + "/a.jsonl"
+            let r = try trailwatch(["run", "--once", "--logs", b, "--state", tempDir("state"), "--keys", keys ?? (b + "/public-keys.json"),
+                                    "--alerts", "jsonl:" + alerts])
+            #expect(r.status == 0, "\(r.err)")
+            return jsonLines(alerts).map { $0["rule"] as! String }.sorted()
+        }
+        #expect(try run({ _ in }).isEmpty)
+        #expect(try run({ b in
+            var raw = try Inflater.inflateAll([UInt8](try Data(contentsOf: URL(fileURLWithPath: b + "/" + logs[3]))))
+            raw[7] ^= 1
+            try Data(Deflater.gzip(raw)).write(to: URL(fileURLWithPath: b + "/" + logs[3]))
+        }) == ["integrity-log-file-modified"])
+        #expect(try run({ b in try FileManager.default.removeItem(atPath: b + "/" + logs[3]) }) == ["integrity-log-file-missing"])
+        let unlisted = try run({ b in try FileManager.default.removeItem(atPath: b + "/" + digests[1]) })
+        #expect(Set(unlisted) == ["integrity-digest-missing", "integrity-log-file-not-listed"], "\(unlisted)")
+        #expect(try run({ b in
+            let p = b + "/" + digests[1]
+            var json = String(decoding: try Inflater.inflateAll([UInt8](try Data(contentsOf: URL(fileURLWithPath: p)))), as: UTF8.self)
+            json = json.replacingOccurrences(of: "SHA256withRSA\"", with: "SHA256withRSA\",\"x\":1")
+            try Data(Deflater.gzip(Array(json.utf8))).write(to: URL(fileURLWithPath: p))
+        }) == ["integrity-digest-chain-broken", "integrity-digest-signature-invalid"])
+        let other = tempDir("keys") + "/none.json"
+        try #"{"PublicKeyList":[]}"#.write(toFile: other, atomically: true, encoding: .utf8)
+        #expect(try run({ _ in }, keys: other) == Array(repeating: "integrity-public-key-missing", count: 3))
+    }
+
+    @Test func offlineInTheDaemonPendingThenVerified() throws {
+        let dir = tempDir("offline2") + "/offline-bucket"
+        let sim = ["simulate", "--out", dir, "--accounts", "1", "--regions", "us-east-1", "--rate", "20", "--no-signatures"]
+        #expect(try trailwatch(sim + ["--hours", "2"]).status == 0)
+        let state = tempDir("state")
+        let run = ["run", "--once", "--logs", dir, "--state", state, "--keys", dir + "/public-keys.json", "--alerts", "jsonl:" + tempDir("a") + "/a.jsonl"]
+        #expect(try trailwatch(run).status == 0)
+        #expect(try trailwatch(["status", "--state", state]).out.contains("\t1\t0\t1"), "one valid, one pending")
+        #expect(try trailwatch(sim + ["--hours", "3"]).status == 0)
+        #expect(try trailwatch(run).status == 0)
+        let status = try trailwatch(["status", "--state", state]).out
+        #expect(status.contains("\t2\t0\t1") && status.contains("2024-03-01T02:00:00Z"), "\(status)")
+    }
+}
