@@ -499,6 +499,14 @@ package final class Ingestor: @unchecked Sendable {
                     }
                     continue
                 }
+                if Inotify.isGone(e.mask) {
+                    // A taken log file vanished: if a digest vouched for it, check that digest again.
+                    let ledgerKey = root.bucket + "/" + rel
+                    if let monitor = integrity, known[ledgerKey]?.status == .done, case .log(let k) = ObjectKeyParser.classify(rel) {
+                        monitor.logChanged(root: root.path, relative: rel, account: k.account, region: k.region, store: store)
+                    }
+                    continue
+                }
                 // IN_CREATE alone means the writer is still busy; wait for close or rename.
                 if e.mask & UInt32(IN_CREATE) != 0 && e.mask & UInt32(IN_CLOSE_WRITE) == 0 {
                     var st = stat()

@@ -19,7 +19,10 @@ package final class Inotify: @unchecked Sendable {
     private var byPath: [String: Int32] = [:]
 
     package static let fileMask = UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO) | UInt32(IN_CREATE) | UInt32(IN_ATTRIB)
-        | UInt32(IN_DELETE_SELF) | UInt32(IN_ONLYDIR)
+        | UInt32(IN_DELETE) | UInt32(IN_MOVED_FROM) | UInt32(IN_DELETE_SELF) | UInt32(IN_ONLYDIR)
+
+    /// The name left the folder (deleted or renamed away).
+    package static func isGone(_ mask: UInt32) -> Bool { mask & (UInt32(IN_DELETE) | UInt32(IN_MOVED_FROM)) != 0 }
 
     package init() throws {
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))

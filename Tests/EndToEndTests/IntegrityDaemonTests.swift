@@ -35,6 +35,11 @@ import Testing
         #expect(eventually(timeout: 20) { jsonLines(alerts).contains { $0["rule"] as? String == "integrity-log-file-not-listed" } })
         #expect(jsonLines(alerts).count == 2, "nothing else: \(jsonLines(alerts).map { $0["message"]! })")
 
+        // A verified log file deleted from the mirror.
+        try FileManager.default.removeItem(atPath: bucket + "/" + logs[8])
+        #expect(eventually(timeout: 20) { jsonLines(alerts).contains { $0["rule"] as? String == "integrity-log-file-missing" } })
+        #expect(jsonLines(alerts).count == 3)
+
         // The same alert in journald, with its own MESSAGE_ID and the digest field.
         guard FileManager.default.fileExists(atPath: "/run/systemd/journal/socket") else { return }
         var entries: [[String: Any]] = []

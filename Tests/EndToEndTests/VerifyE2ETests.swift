@@ -214,6 +214,18 @@ func setXattr(_ path: String, _ value: String) -> Bool {
             json = json.replacingOccurrences(of: "SHA256withRSA\"", with: "SHA256withRSA\",\"x\":1")
             try Data(Deflater.gzip(Array(json.utf8))).write(to: URL(fileURLWithPath: p))
         }) == ["integrity-digest-chain-broken", "integrity-digest-signature-invalid"])
+        let swapped = try run({ b in
+            let a = b + "/" + digests[0] + ".metadata.json", c = b + "/" + digests[1] + ".metadata.json"
+            let x = try Data(contentsOf: URL(fileURLWithPath: a)), y = try Data(contentsOf: URL(fileURLWithPath: c))
+            try y.write(to: URL(fileURLWithPath: a))
+            try x.write(to: URL(fileURLWithPath: c))
+        })
+        #expect(swapped == ["integrity-digest-chain-broken", "integrity-digest-chain-broken", "integrity-digest-signature-invalid", "integrity-digest-signature-invalid"])
+        let moved = digests[2].replacingOccurrences(of: "T030000Z", with: "T030500Z")
+        #expect(try run({ b in
+            try FileManager.default.moveItem(atPath: b + "/" + digests[2], toPath: b + "/" + moved)
+            try FileManager.default.moveItem(atPath: b + "/" + digests[2] + ".metadata.json", toPath: b + "/" + moved + ".metadata.json")
+        }) == ["integrity-digest-moved"])
         let other = tempDir("keys") + "/none.json"
         try #"{"PublicKeyList":[]}"#.write(toFile: other, atomically: true, encoding: .utf8)
         #expect(try run({ _ in }, keys: other) == Array(repeating: "integrity-public-key-missing", count: 3))
