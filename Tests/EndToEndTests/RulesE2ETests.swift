@@ -213,8 +213,8 @@ let families = [
     }
 }
 
-@discardableResult
-func sh(_ args: [String]) throws -> String {
+/// Runs a command (through env) and returns its status and combined output.
+func runCommand(_ args: [String]) throws -> (Int32, String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = args
@@ -224,5 +224,8 @@ func sh(_ args: [String]) throws -> String {
     try p.run()
     let data = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+@discardableResult
+func sh(_ args: [String]) throws -> String { try runCommand(args).1 }

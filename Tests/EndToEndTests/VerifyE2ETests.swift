@@ -25,16 +25,7 @@ func verify(_ bucket: String, keys: String? = nil, verbose: Bool = false) throws
 }
 
 func python(_ script: String, _ args: [String]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", repoRoot.appendingPathComponent("Tests/IntegrityTests/Interop/" + script).path] + args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    try runCommand(["python3", repoRoot.appendingPathComponent("Tests/IntegrityTests/Interop/" + script).path] + args)
 }
 
 @Suite(.serialized) struct VerifyE2ETests {
