@@ -116,9 +116,9 @@ package final class IntegrityMonitor {
                 }
             }
             try? s.recordDigests(statuses, verifiedLogs: newlyVerified, now: Posix.nowMillis())
-            for (line, kind) in zip(report.lines, report.kinds) where kind != .valid && kind != .pending {
+            for (n, (line, kind)) in zip(report.lines, report.kinds).enumerated() where kind != .valid && kind != .pending {
                 if case .gap = line, !strictGaps { continue }
-                if let a = alert(line, kind, g) { out.append((s, a)) }
+                if let a = alert(line, kind, g, listedBy: report.listedBy[n]) { out.append((s, a)) }
             }
         }
         return out
@@ -156,12 +156,12 @@ package final class IntegrityMonitor {
         .digestInvalidFormat: .high, .digestOverdue: .medium, .chainGap: .medium,
     ]
 
-    func alert(_ line: VerifyReport.Line, _ kind: VerifyReport.Kind, _ g: Group) -> Alert? {
+    func alert(_ line: VerifyReport.Line, _ kind: VerifyReport.Kind, _ g: Group, listedBy: String = "") -> Alert? {
         switch line {
         case .digest(let uri, let status):
             return make(kind, message: "CloudTrail digest \(status.replacingAll("INVALID: ", with: "")): \(uri)", g, logFile: "", digest: uri, id: uri + status)
         case .log(let uri, let status):
-            return make(kind, message: "CloudTrail log file \(status.replacingAll("INVALID: ", with: "")): \(uri)", g, logFile: uri, digest: "", id: uri + status)
+            return make(kind, message: "CloudTrail log file \(status.replacingAll("INVALID: ", with: "")): \(uri)", g, logFile: uri, digest: listedBy, id: uri + status)
         case .gap(let from, let to):
             return make(kind, message: "CloudTrail digest chain gap for \(g.account)/\(g.region): no digest links \(from) to \(to) (logging stopped and restarted?)", g, logFile: "", digest: "", id: "gap\(g.account)\(g.region)\(from)\(to)")
         }

@@ -36,12 +36,15 @@ public struct VerifyReport: Sendable {
 
     /// Each line's kind, in the order of ``lines``.
     public var kinds: [Kind] = []
+    /// For log-file lines, the digest that listed the file (empty otherwise).
+    public var listedBy: [String] = []
     /// Digests verified, and digests waiting for their signature.
     public var validDigests: [String] = []
 
-    mutating func add(_ line: Line, _ kind: Kind) {
+    mutating func add(_ line: Line, _ kind: Kind, listedBy digest: String = "") {
         lines.append(line)
         kinds.append(kind)
+        listedBy.append(digest)
     }
 
     public enum Line: Sendable, Equatable {
@@ -198,17 +201,17 @@ public struct DigestChecker: Sendable {
                 let lu = "s3://\(log.s3Bucket)/\(log.s3Object)"
                 switch logHash(log.s3Object, log.hashValue) {
                 case .none:
-                    report.add(.log(uri: lu, status: "INVALID: not found"), .logMissing)
+                    report.add(.log(uri: lu, status: "INVALID: not found"), .logMissing, listedBy: u)
                     report.logsInvalid += 1
                 case .some(.none):
-                    report.add(.log(uri: lu, status: "INVALID: invalid format"), .logInvalidFormat)
+                    report.add(.log(uri: lu, status: "INVALID: invalid format"), .logInvalidFormat, listedBy: u)
                     report.logsInvalid += 1
                 case .some(.some(let h)) where h != log.hashValue:
-                    report.add(.log(uri: lu, status: "INVALID: hash value doesn't match"), .logModified)
+                    report.add(.log(uri: lu, status: "INVALID: hash value doesn't match"), .logModified, listedBy: u)
                     report.logsInvalid += 1
                 case .some(.some):
                     report.logsValid += 1
-                    if verbose { report.add(.log(uri: lu, status: "valid"), .valid) }
+                    if verbose { report.add(.log(uri: lu, status: "valid"), .valid, listedBy: u) }
                 }
             }
         }
