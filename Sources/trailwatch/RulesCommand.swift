@@ -92,7 +92,8 @@ extension RulesCommand {
             for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
             guard let set else { throw ExitCode(1) }
             var records: [([UInt8], [TopMember])] = []
-            for f in Scanner.walk(root: input) where f.relative.hasSuffix(".json.gz") {
+            for f in Scanner.walk(root: input) {
+                guard case .log = ObjectKeyParser.classify(f.relative) else { continue }
                 let raw = try Inflater.inflateAll(Posix.readFile(f.absolute))
                 var splitter = RecordSplitter()
                 try raw.withUnsafeBytes { try splitter.feed($0) { _, r, fields in records.append((Array(r), fields.members)) } }
