@@ -470,6 +470,7 @@ package final class Ingestor: @unchecked Sendable {
         try loadLedger()
         deliverAllPending()
         let watcher = try Inotify()
+        integrity?.tolerateMirrorLag = true
         process(scan(watcher: watcher), final: false)
         runIntegrity()
         onReady()

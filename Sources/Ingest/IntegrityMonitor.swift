@@ -16,6 +16,10 @@ package final class IntegrityMonitor {
         var region: String
         var digests: [String: DigestFileKey] = [:]
         var dirty = false
+        /// Wall-clock time before which the group is not re-checked for a missing log (mirror lag).
+        var recheckAt: Int64 = 0
+        /// When each digest was first seen by this process.
+        var seen: [String: Int64] = [:]
     }
 
     let keys: PublicKeyRing
@@ -26,6 +30,9 @@ package final class IntegrityMonitor {
     var overdueReported: Set<String> = []
     /// Alert on chain gaps (a starting digest after older ones).
     var strictGaps = true
+    /// A daemon tolerates mirror lag: a listed log file missing while its digest is younger (on
+    /// disk) than the slack is checked again later instead of alerted. A one-shot run does not wait.
+    var tolerateMirrorLag = false
 
     package init(keys: PublicKeyRing, slackMs: Int64, logger: Logger) {
         self.keys = keys
@@ -38,6 +45,7 @@ package final class IntegrityMonitor {
         let id = "\(root)|\(key.account)|\(key.region)"
         var g = groups[id] ?? Group(root: root, bucket: bucket, account: key.account, region: key.region)
         g.digests[relative] = key
+        if g.seen[relative] == nil { g.seen[relative] = Posix.nowMillis() }
         g.dirty = true
         groups[id] = g
     }
@@ -68,7 +76,8 @@ package final class IntegrityMonitor {
     /// Checks every group with news; `logs(account, region)` lists its log files (relative paths).
     func check(store: LogStore, logs: (String, String) -> [String]) -> [(AccountStore, Alert)] {
         var out: [(AccountStore, Alert)] = []
-        for (id, g) in groups where g.dirty {
+        let now = Posix.nowMillis()
+        for (id, g) in groups where g.dirty && g.recheckAt <= now {
             groups[id]?.dirty = false
             guard let s = try? store.account(g.account) else { continue }
             let known = (try? s.digestStatuses()) ?? [:]
@@ -105,9 +114,23 @@ package final class IntegrityMonitor {
                 if kind == .pending { continue }
                 invalid[path] = status
             }
+            // Mirror lag: the digest arrived before the logs it lists. Wait, then look again.
+            var waiting = Set<String>()
+            if tolerateMirrorLag {
+                for (n, kind) in report.kinds.enumerated() where kind == .logMissing {
+                    let digest = String(report.listedBy[n].dropFirst("s3://\(g.bucket)/".count))
+                    if now - (g.seen[digest] ?? 0) < slackMs { waiting.insert(report.listedBy[n]) }
+                }
+                if !waiting.isEmpty {
+                    groups[id]?.dirty = true
+                    groups[id]?.recheckAt = now + min(60_000, max(1_000, slackMs / 10))
+                }
+            }
             for d in tail {
                 let end = Timestamp.parseCompactSeconds(d.key.timestamp) ?? 0
-                if let reason = invalid[d.relativePath] {
+                if waiting.contains("s3://\(g.bucket)/\(d.relativePath)") {
+                    statuses.append((d.relativePath, g.region, end, "pending", "waiting for listed log files to be mirrored"))
+                } else if let reason = invalid[d.relativePath] {
                     statuses.append((d.relativePath, g.region, end, "invalid", reason))
                 } else if report.validDigests.contains(d.relativePath) {
                     statuses.append((d.relativePath, g.region, end, "valid", nil))
@@ -118,6 +141,7 @@ package final class IntegrityMonitor {
             try? s.recordDigests(statuses, verifiedLogs: newlyVerified, now: Posix.nowMillis())
             for (n, (line, kind)) in zip(report.lines, report.kinds).enumerated() where kind != .valid && kind != .pending {
                 if case .gap = line, !strictGaps { continue }
+                if kind == .logMissing && waiting.contains(report.listedBy[n]) { continue }
                 if let a = alert(line, kind, g, listedBy: report.listedBy[n]) { out.append((s, a)) }
             }
         }
