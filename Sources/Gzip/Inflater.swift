@@ -144,6 +144,7 @@ public final class Deflater {
 
     /// Compresses a whole buffer into one gzip member.
     public static func gzip(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
+        // deflateInit2 fails only when zlib cannot allocate its state.
         let d = try! Deflater(level: level)
         var out: [UInt8] = []
         input.withUnsafeBytes { d.deflate($0, finish: true) { out.append(contentsOf: $0) } }

@@ -514,7 +514,7 @@ package final class Ingestor: @unchecked Sendable {
                     guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { continue }
                 }
                 let ledgerKey = root.bucket + "/" + rel
-                pending.removeValue(forKey: ledgerKey).map { _ in () }
+                pending.removeValue(forKey: ledgerKey)
                 guard seen.insert(rel).inserted else { continue }
                 var st = stat()
                 let isLink = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
