@@ -38,6 +38,10 @@ public struct VerifyReport: Sendable {
     public var kinds: [Kind] = []
     /// For log-file lines, the digest that listed the file (empty otherwise).
     public var listedBy: [String] = []
+    /// `(backfill) ` for lines of the backfill chain, as the CLI prints them.
+    public var prefixes: [String] = []
+    var currentPrefix = ""
+    public var backfillValid = 0, backfillInvalid = 0
     /// Digests verified, and digests waiting for their signature.
     public var validDigests: [String] = []
 
@@ -45,7 +49,11 @@ public struct VerifyReport: Sendable {
         lines.append(line)
         kinds.append(kind)
         listedBy.append(digest)
+        prefixes.append(currentPrefix)
     }
+
+    /// Line `n` as printed, with its `(backfill) ` prefix if any.
+    public func text(_ n: Int) -> String { prefixes[n] + lines[n].text }
 
     public enum Line: Sendable, Equatable {
         case digest(uri: String, status: String)
@@ -76,7 +84,7 @@ public struct VerifyReport: Sendable {
 
     public init() {}
 
-    public var anyInvalid: Bool { digestsInvalid > 0 || logsInvalid > 0 }
+    public var anyInvalid: Bool { digestsInvalid > 0 || logsInvalid > 0 || backfillInvalid > 0 }
 
     /// The summary block of the CLI.
     public func summary(requestedStart: String, requestedEnd: String) -> String {
@@ -90,6 +98,7 @@ public struct VerifyReport: Sendable {
             return "\n\(v)/\(t) \(what) valid" + (i > 0 ? ", \(i)/\(t) \(what) INVALID" : "")
         }
         s += line(digestsValid, digestsInvalid, "digest files")
+        s += line(backfillValid, backfillInvalid, "backfill digest files")
         if digestsPending > 0 { s += "\n\(digestsPending) digest files pending (signature comes with the next digest)" }
         s += line(logsValid, logsInvalid, "log files")
         return s + "\n"
@@ -126,23 +135,21 @@ public struct DigestChecker: Sendable {
 
     func uri(_ key: String) -> String { "s3://\(bucket)/\(key)" }
 
-    /// Verifies `digests` (one account and region, any order) and the logs they list.
-    /// `logHash(path, expected)` returns the SHA-256 of a log file's uncompressed content (nil when
-    /// missing, .some(nil) when unreadable); `logsOnDisk` are the log files present, to find unlisted ones.
-    public func check(
-        _ digests: [DigestOnDisk], logsOnDisk: [String], verbose: Bool, logHash: (_ path: String, _ expected: String) -> String??
-    ) -> VerifyReport {
-        var report = VerifyReport()
-        let sorted = digests.filter { !$0.key.isBackfill }.sorted { $0.key.timestamp < $1.key.timestamp }
+    /// One chain (standard or backfill) of one account and region, oldest first.
+    func checkChain(
+        _ chain: [DigestOnDisk], backfill: Bool, report: inout VerifyReport, listed: inout Set<String>,
+        coveredStart: inout String?, coveredEnd: inout String?, verbose: Bool, logHash: (_ path: String, _ expected: String) -> String??
+    ) {
+        let sorted = chain.sorted { $0.key.timestamp < $1.key.timestamp }
         let parsed: [DigestFile?] = sorted.map { try? DigestFile(gzip: $0.bytes) }
-        var listed = Set<String>()
-        var coveredStart: String? = nil
-        var coveredEnd: String? = nil
+        report.currentPrefix = backfill ? "(backfill) " : ""
+        defer { report.currentPrefix = "" }
+        func invalid() { if backfill { report.backfillInvalid += 1 } else { report.digestsInvalid += 1 } }
         for (i, d) in sorted.enumerated() {
             let u = uri(d.relativePath)
             guard let digest = parsed[i] else {
                 report.add(.digest(uri: u, status: "INVALID: invalid format"), .digestInvalidFormat)
-                report.digestsInvalid += 1
+                invalid()
                 continue
             }
             coveredStart = min(coveredStart ?? digest.startTime, digest.startTime)
@@ -155,28 +162,28 @@ public struct DigestChecker: Sendable {
                     if strict, let prev = parsed[j] {
                         if let h = digest.previousHash, h != prev.hash {
                             report.add(.digest(uri: uri(prevObject), status: "INVALID: previousDigestHashValue in the next digest doesn't match (chain broken)"), .chainBroken)
-                            report.digestsInvalid += 1
+                            invalid()
                         }
                         if let sig = sorted[j].signature, let ps = digest.previousSignature, sig != ps {
                             report.add(.digest(uri: uri(prevObject), status: "INVALID: previousDigestSignature in the next digest doesn't match its signature (chain broken)"), .chainBroken)
-                            report.digestsInvalid += 1
+                            invalid()
                         }
                     }
                 } else if i > 0 || strict {
                     report.add(.digest(uri: uri(prevObject), status: "INVALID: not found"), .digestMissing)
-                    report.digestsInvalid += 1
+                    invalid()
                 }
             } else if i > 0, let older = parsed[i - 1] {
                 report.add(.gap(from: older.endTime, to: digest.startTime), .chainGap)
             }
             guard d.relativePath == digest.object && digest.bucket == bucket else {
                 report.add(.digest(uri: u, status: "INVALID: has been moved from its original location"), .digestMoved)
-                report.digestsInvalid += 1
+                invalid()
                 continue
             }
             guard let key = keys[digest.fingerprint] else {
                 report.add(.digest(uri: u, status: "INVALID: public key not found in region \(d.key.region) for fingerprint \(digest.fingerprint)"), .keyMissing)
-                report.digestsInvalid += 1
+                invalid()
                 continue
             }
             // The signature: the sidecar, else the next digest's previousDigestSignature (offline method).
@@ -191,10 +198,10 @@ public struct DigestChecker: Sendable {
             }
             guard digest.verify(signatureHex: signature, key: key.key) else {
                 report.add(.digest(uri: u, status: "INVALID: signature verification failed"), .signatureInvalid)
-                report.digestsInvalid += 1
+                invalid()
                 continue
             }
-            report.digestsValid += 1
+            if backfill { report.backfillValid += 1 } else { report.digestsValid += 1 }
             report.add(.digest(uri: u, status: "valid"), .valid)
             report.validDigests.append(d.relativePath)
             for log in digest.logFiles {
@@ -215,6 +222,24 @@ public struct DigestChecker: Sendable {
                 }
             }
         }
+    }
+
+    /// Verifies `digests` (one account and region, any order) and the logs they list.
+    /// `logHash(path, expected)` returns the SHA-256 of a log file's uncompressed content (nil when
+    /// missing, .some(nil) when unreadable); `logsOnDisk` are the log files present, to find unlisted ones.
+    public func check(
+        _ digests: [DigestOnDisk], logsOnDisk: [String], verbose: Bool, logHash: (_ path: String, _ expected: String) -> String??
+    ) -> VerifyReport {
+        var report = VerifyReport()
+        var listed = Set<String>()
+        var coveredStart: String? = nil
+        var coveredEnd: String? = nil
+        checkChain(
+            digests.filter { !$0.key.isBackfill }, backfill: false, report: &report, listed: &listed, coveredStart: &coveredStart,
+            coveredEnd: &coveredEnd, verbose: verbose, logHash: logHash)
+        checkChain(
+            digests.filter { $0.key.isBackfill }, backfill: true, report: &report, listed: &listed, coveredStart: &coveredStart,
+            coveredEnd: &coveredEnd, verbose: verbose, logHash: logHash)
         // Stricter: a log file delivered inside the covered hours but listed by no digest.
         if strict, let a = coveredStart.flatMap(Timestamp.parseISO8601), let b = coveredEnd.flatMap(Timestamp.parseISO8601) {
             for path in logsOnDisk.sorted() where !listed.contains(path) {

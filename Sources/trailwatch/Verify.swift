@@ -53,11 +53,11 @@ struct Verify: ParsableCommand {
                 guard present.contains(path), let bytes = try? Posix.readFile(root + "/" + path) else { return .none }
                 return .some(try? LogHash.of(gzip: bytes))
             }
-            for (line, kind) in zip(report.lines, report.kinds) {
+            for (n, (line, kind)) in zip(report.lines, report.kinds).enumerated() {
                 if line.isInvalid {
-                    writeStderr(line.text + "\n")
+                    writeStderr(report.text(n) + "\n")
                 } else if kind != .valid || verbose {
-                    print(line.text)
+                    print(report.text(n))
                 }
             }
             total.digestsValid += report.digestsValid
@@ -65,6 +65,8 @@ struct Verify: ParsableCommand {
             total.digestsPending += report.digestsPending
             total.logsValid += report.logsValid
             total.logsInvalid += report.logsInvalid
+            total.backfillValid += report.backfillValid
+            total.backfillInvalid += report.backfillInvalid
             if let a = report.foundStart { total.foundStart = min(total.foundStart ?? a, a) }
             if let b = report.foundEnd { total.foundEnd = max(total.foundEnd ?? b, b) }
         }

@@ -236,3 +236,51 @@ func setXattr(_ path: String, _ value: String) -> Bool {
         #expect(status.contains("\t2\t0\t1") && status.contains("2024-03-01T02:00:00Z"), "\(status)")
     }
 }
+
+@Suite struct BackfillDigestTests {
+    /// CloudTrail's backfill digests list files the hourly digest missed; they chain among themselves.
+    @Test func aBackfillDigestCoversALateLogFile() throws {
+        let bucket = try copyBucket()
+        let logs = files(bucket, containing: "_CloudTrail_")
+        let late = (logs[2] as NSString).deletingLastPathComponent + "/" + ((logs[2] as NSString).lastPathComponent.dropLast(24) + "BACKFILLEDLOG001.json.gz")
+        try FileManager.default.copyItem(atPath: bucket + "/" + logs[2], toPath: bucket + "/" + late)
+        let before = try verify(bucket)
+        #expect(before.status == 1 && before.err.contains("\(late)\tINVALID: not listed in any digest"))
+        let script = """
+            import base64, gzip, hashlib, json, os, sys
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import padding
+            root, late = sys.argv[1], sys.argv[2]
+            key = serialization.load_pem_private_key(open(os.path.join(root, "simulator-signing-key.pem"), "rb").read(), None)
+            der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+            acct = late.split("/")[1]
+            obj = f"AWSLogs/{acct}/CloudTrail-Digest/us-east-1/2024/03/01/{acct}_CloudTrail-Digest_us-east-1_management-events_us-east-1_20240301T013000Z_backfill.json.gz"
+            content = gzip.decompress(open(os.path.join(root, late), "rb").read())
+            d = {"awsAccountId": acct, "digestStartTime": "2024-03-01T00:00:00Z", "digestEndTime": "2024-03-01T01:30:00Z",
+                 "digestS3Bucket": os.path.basename(root), "digestS3Object": obj, "digestPublicKeyFingerprint": hashlib.md5(der).hexdigest(),
+                 "digestSignatureAlgorithm": "SHA256withRSA", "newestEventTime": None, "oldestEventTime": None,
+                 "previousDigestS3Bucket": None, "previousDigestS3Object": None, "previousDigestHashValue": None,
+                 "previousDigestHashAlgorithm": None, "previousDigestSignature": None,
+                 "logFiles": [{"s3Bucket": os.path.basename(root), "s3Object": late, "hashValue": hashlib.sha256(content).hexdigest(),
+                               "hashAlgorithm": "SHA-256", "newestEventTime": "", "oldestEventTime": ""}]}
+            body = json.dumps(d).encode()
+            to_sign = f"{d['digestEndTime']}\\n{d['digestS3Bucket']}/{obj}\\n{hashlib.sha256(body).hexdigest()}\\nnull"
+            sig = key.sign(to_sign.encode(), padding.PKCS1v15(), hashes.SHA256()).hex()
+            open(os.path.join(root, obj), "wb").write(gzip.compress(body))
+            json.dump({"signature": sig, "signature-algorithm": "SHA256withRSA"}, open(os.path.join(root, obj) + ".metadata.json", "w"))
+            """
+        let (ok, out) = try runCommand(["python3", "-c", script, bucket, late])
+        #expect(ok == 0, "\(out)")
+        let after = try verify(bucket, verbose: true)
+        #expect(after.status == 0, "\(after.err)")
+        #expect(after.out.contains("(backfill) Digest file\ts3://trail-bucket/") && after.out.contains("_backfill.json.gz\tvalid"), "\(after.out)")
+        #expect(after.out.contains("1/1 backfill digest files valid"), "\(after.out)")
+        #expect(!after.err.contains(late))
+        // The backfilled log file changed: caught through the backfill digest.
+        var raw = try Inflater.inflateAll([UInt8](try Data(contentsOf: URL(fileURLWithPath: bucket + "/" + late))))
+        raw[11] ^= 1
+        try Data(Deflater.gzip(raw)).write(to: URL(fileURLWithPath: bucket + "/" + late))
+        let tampered = try verify(bucket)
+        #expect(tampered.status == 1 && tampered.err.contains("(backfill) Log file\ts3://trail-bucket/\(late)\tINVALID: hash value doesn't match"), "\(tampered.err)")
+    }
+}
