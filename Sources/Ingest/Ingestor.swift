@@ -35,6 +35,9 @@ package struct IngestConfig: Sendable {
     package var latenessMs: Int64 = 20 * 60_000
     /// Threads decoding files (inflate, split, rule matching); commits stay on one thread, in order.
     package var decoders = 1
+    /// When set, day folders (YYYY/MM/DD) older than this many days are not watched (the rescan still
+    /// covers them, changes included): for mirrors whose folders exceed the kernel's watch limit.
+    package var watchDays: Int? = nil
     /// `aws cloudtrail list-public-keys` output: enables continuous digest checks.
     package var keysPath: String? = nil
     /// How long after its hour a digest may come before it is overdue.
@@ -367,12 +370,31 @@ package final class Ingestor: @unchecked Sendable {
 
     // MARK: Runs
 
+    var watchRefused = false
+
+    /// Watches a folder unless it is a day folder older than `watchDays`; warns once if the kernel refuses.
+    func watch(_ watcher: Inotify, root: String, relative rel: String) {
+        let parts = rel.split(separator: "/")
+        if let watchDays = config.watchDays, parts.count >= 3, let d = Int(parts[parts.count - 1]), let m = Int(parts[parts.count - 2]), let y = Int(parts[parts.count - 3]),
+            parts[parts.count - 3].count == 4, (1...12).contains(m), (1...31).contains(d)
+        {
+            let day = Timestamp.daysFromCivil(Int64(y), Int64(m), Int64(d)) * 86_400_000
+            if Clock.nowMillis() - day > Int64(watchDays + 1) * 86_400_000 { return }
+        }
+        if !watcher.watch(rel.isEmpty ? root : root + "/" + rel) && !watchRefused {
+            watchRefused = true
+            logger.warning(
+                "inotify refused a watch (\(Posix.describe(errno)); raise fs.inotify.max_user_watches): new files there are found by the rescan every \(Int(config.rescanInterval)) s",
+                metadata: ["file": "\(root)/\(rel)"])
+        }
+    }
+
     /// Scans every root and returns jobs, optionally adding inotify watches (watch first, then list).
     func scan(watcher: Inotify?) -> [Job] {
         var jobs: [Job] = []
         for root in config.roots {
             let found = Scanner.walk(root: root.path) { rel in
-                watcher?.watch(rel.isEmpty ? root.path : root.path + "/" + rel)
+                if let watcher { watch(watcher, root: root.path, relative: rel) }
             }
             jobs += found.compactMap(candidate)
         }
@@ -494,7 +516,7 @@ package final class Ingestor: @unchecked Sendable {
                 let rel = String(path.dropFirst(root.path.count + 1))
                 if e.isDirectory {
                     // A new folder: watch it, then list it (files may have landed before the watch existed).
-                    for f in Scanner.walk(root: root.path, sub: rel, onDirectory: { watcher.watch(root.path + "/" + ($0.isEmpty ? "" : $0)) })
+                    for f in Scanner.walk(root: root.path, sub: rel, onDirectory: { watch(watcher, root: root.path, relative: $0) })
                     where seen.insert(f.relative).inserted {
                         if let j = candidate(f) { jobs.append(j) }
                     }

@@ -18,6 +18,7 @@ struct ConfigFile {
     var lateness: Double?
     var keys: String?
     var digestSlack: Double?
+    var watchDays: Int?
 
     struct ParseError: Error, CustomStringConvertible {
         var description: String
@@ -65,6 +66,7 @@ struct ConfigFile {
             case "allowed-lateness": c.lateness = try number()
             case "keys": c.keys = value
             case "digest-slack": c.digestSlack = try number()
+            case "watch-days": c.watchDays = Int(try number())
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }
         }

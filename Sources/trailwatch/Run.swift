@@ -80,6 +80,7 @@ struct Run: AsyncParsableCommand {
         if let d = decodeThreads { cfg.decoders = max(1, d) }
         cfg.keysPath = (keys ?? file.keys).map(Self.absolute)
         if let m = digestSlack ?? file.digestSlack { cfg.digestSlackMs = Int64(m * 60_000) }
+        cfg.watchDays = file.watchDays
 
         let target = logTo ?? file.logTarget ?? (SystemdNotify.underSystemd && Journal.available ? "journal" : "stderr")
         let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
