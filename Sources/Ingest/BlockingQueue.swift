@@ -96,7 +96,8 @@ package final class OrderedResults<T>: @unchecked Sendable {
         pthread_cond_destroy(&changed)
     }
 
-    /// The next index for a worker, or nil when all are claimed (or stopped).
+    /// The next index for a worker, or nil when all are claimed (or stopped). A worker must `put`
+    /// every index it claimed.
     package func claim() -> Int? {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }

@@ -243,14 +243,13 @@ package final class Ingestor: @unchecked Sendable {
         let ruleSet = self.ruleSet
         for _ in 0..<min(config.decoders, jobs.count) {
             startThread {
-                while let k = results.claim() {
-                    if stop() {
-                        results.stop()
-                        break
-                    }
+                // Check for a stop before claiming: a claimed index is always delivered, or the
+                // committer would wait for it forever.
+                while !stop(), let k = results.claim() {
                     let job = jobs[k]
                     results.put(k, (job, FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key, rules: ruleSet)))
                 }
+                if stop() { results.stop() }
             }
         }
         var handled = 0

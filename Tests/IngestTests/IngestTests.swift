@@ -201,3 +201,33 @@ final class UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ v: T) { value = v }
 }
+
+@Suite struct OrderedResultsTests {
+    @Test func resultsComeInOrderAndAStopEndsAfterWhatWasClaimed() {
+        let r = OrderedResults<Int>(count: 5, window: 2)
+        #expect(r.claim() == 0)
+        #expect(r.claim() == 1)
+        r.stop()
+        #expect(r.claim() == nil, "no new work after a stop")
+        r.put(1, 10)
+        r.put(0, 0)
+        #expect(r.take() == 0)
+        #expect(r.take() == 10)
+        #expect(r.take() == nil, "everything claimed was handed out")
+    }
+
+    @Test func theWindowBoundsWhatIsInFlight() {
+        let r = OrderedResults<Int>(count: 3, window: 1)
+        #expect(r.claim() == 0)
+        let second = DispatchSemaphore(value: 0)
+        let box = UncheckedBox(r)
+        Thread.detachNewThread {
+            _ = box.value.claim()  // waits until index 0 has been taken
+            second.signal()
+        }
+        #expect(second.wait(timeout: .now() + 0.3) == .timedOut)
+        r.put(0, 0)
+        #expect(r.take() == 0)
+        #expect(second.wait(timeout: .now() + 5) == .success)
+    }
+}
