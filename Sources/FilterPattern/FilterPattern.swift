@@ -25,7 +25,7 @@ public struct FilterPattern: Sendable {
     /// Parses `text`; an empty pattern or `" "` matches everything.
     public init(_ text: String) throws(ParseError) {
         source = text
-        let trimmed = text.trimmingSpaces
+        let trimmed = text.trimmedWhitespace
         if trimmed.isEmpty || trimmed == "\" \"" || trimmed == "\"\"" {
             kind = .all
             return
@@ -53,8 +53,15 @@ public struct FilterPattern: Sendable {
         case .json(let node, let selectors):
             let json = RawJSON(message)
             guard case .object? = json.root else { return false }
+            // Each selector is looked up at most once per event.
             var memo = Memo(count: selectors.count)
-            return node.evaluate(json, selectors, &memo)
+            return node.evaluate(json) { s in
+                if !memo.done[s] {
+                    memo.values[s] = json.lookup(selectors[s])
+                    memo.done[s] = true
+                }
+                return memo.values[s]
+            }
         }
     }
 
@@ -181,23 +188,6 @@ indirect enum Node: Sendable {
             return all
         }
     }
-
-    func evaluate(_ json: RawJSON, _ selectors: [[RawJSON.PathStep]], _ memo: inout Memo) -> Bool {
-        switch self {
-        case .and(let nodes):
-            for n in nodes where !n.evaluate(json, selectors, &memo) { return false }
-            return true
-        case .or(let nodes):
-            for n in nodes where n.evaluate(json, selectors, &memo) { return true }
-            return false
-        case .condition(let s, let c):
-            if !memo.done[s] {
-                memo.values[s] = json.lookup(selectors[s])
-                memo.done[s] = true
-            }
-            return c.test(memo.values[s], json)
-        }
-    }
 }
 
 enum Comparison: String, Sendable { case eq = "=", ne = "!=", lt = "<", gt = ">", le = "<=", ge = ">=" }
@@ -295,11 +285,3 @@ struct Glob: Sendable {
     }
 }
 
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\n" || f == "\r" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\n" || l == "\r" { s.removeLast() }
-        return String(s)
-    }
-}

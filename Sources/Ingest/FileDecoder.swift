@@ -69,7 +69,7 @@ package enum FileDecoder {
             got += n
         }
         if got < size { data.removeLast(size - got) }
-        let mtime = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
+        let mtime = Posix.mtimeMillis(st)
         return decode(bytes: data, ledgerKey: ledgerKey, key: key, size: Int64(got), mtime: mtime, rules: rules)
     }
 

@@ -155,13 +155,9 @@ package final class Ingestor: @unchecked Sendable {
         if let k = known[ledgerKey], k.status == .done {
             // Taken already: never again. A change on disk is a matter for the digest checks.
             if let monitor = integrity, case .log(let key) = ObjectKeyParser.classify(found.relative) {
-                var st = stat()
-                if stat(found.absolute, &st) == 0 {
-                    let mtime = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
-                    if Int64(st.st_size) != k.size || mtime != k.mtime {
-                        known[ledgerKey] = LedgerEntry(path: ledgerKey, status: .done, size: Int64(st.st_size), mtime: mtime)
-                        monitor.logChanged(root: found.root, relative: found.relative, account: key.account, region: key.region, store: store)
-                    }
+                if let now = Posix.status(found.absolute), now.size != k.size || now.mtime != k.mtime {
+                    known[ledgerKey] = LedgerEntry(path: ledgerKey, status: .done, size: now.size, mtime: now.mtime)
+                    monitor.logChanged(root: found.root, relative: found.relative, account: key.account, region: key.region, store: store)
                 }
             }
             return nil
@@ -214,12 +210,7 @@ package final class Ingestor: @unchecked Sendable {
         }
         if let k = known[ledgerKey], k.status == .failed {
             // Retry a failed file only once it has changed.
-            var st = stat()
-            if stat(readPath, &st) == 0, Int64(st.st_size) == k.size,
-                Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000 == k.mtime
-            {
-                return nil
-            }
+            if let now = Posix.status(readPath), now.size == k.size, now.mtime == k.mtime { return nil }
         }
         return Job(found: found, readPath: readPath, ledgerKey: ledgerKey, key: key)
     }
@@ -286,7 +277,7 @@ package final class Ingestor: @unchecked Sendable {
                         }
                     }
                 }
-                let r = try s.commit(file, ingestionTime: Clock.nowMillis(), rules: rulesHook)
+                let r = try s.commit(file, ingestionTime: Posix.nowMillis(), rules: rulesHook)
                 if produced > 0 { deliverPending(s) }
                 known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
                 integrity?.logAdded(root: job.found.root, key: job.key, store: store)
@@ -317,9 +308,7 @@ package final class Ingestor: @unchecked Sendable {
             }
         case .failure(let failure):
             if failure.mayBeIncomplete {
-                var st = stat()
-                let size = stat(job.readPath, &st) == 0 ? Int64(st.st_size) : -1
-                let mtime = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
+                let (size, mtime) = Posix.status(job.readPath) ?? (-1, -1)
                 if final {
                     stats.update { $0.incomplete += 1 }
                     logger.warning(
@@ -327,7 +316,7 @@ package final class Ingestor: @unchecked Sendable {
                         metadata: ["file": "\(job.found.absolute)", "reason": "\(failure.code.rawValue)"])
                     return
                 }
-                let now = Self.monotonicSeconds()
+                let now = Posix.monotonicSeconds()
                 if let p = pending[job.ledgerKey], p.size == size, p.mtime == mtime {
                     if now - p.since >= config.incompleteTimeout {
                         pending.removeValue(forKey: job.ledgerKey)
@@ -346,10 +335,7 @@ package final class Ingestor: @unchecked Sendable {
     }
 
     func fail(_ job: Job, _ failure: IngestFailure, ledger: Bool) {
-        var st = stat()
-        let ok = stat(job.readPath, &st) == 0
-        let size = ok ? Int64(st.st_size) : -1
-        let mtime = ok ? Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000 : -1
+        let (size, mtime) = Posix.status(job.readPath) ?? (-1, -1)
         if ledger {
             known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .failed, size: size, mtime: mtime, reason: failure.reason)
             do {
@@ -378,7 +364,7 @@ package final class Ingestor: @unchecked Sendable {
             parts[parts.count - 3].count == 4, (1...12).contains(m), (1...31).contains(d)
         {
             let day = Timestamp.daysFromCivil(Int64(y), Int64(m), Int64(d)) * 86_400_000
-            if Clock.nowMillis() - day > Int64(watchDays + 1) * 86_400_000 { return }
+            if Posix.nowMillis() - day > Int64(watchDays + 1) * 86_400_000 { return }
         }
         if !watcher.watch(rel.isEmpty ? root : root + "/" + rel) && !watchRefused {
             watchRefused = true
@@ -436,7 +422,7 @@ package final class Ingestor: @unchecked Sendable {
         for a in store.accounts() {
             guard let s = try? store.account(a) else { continue }
             do {
-                _ = try s.withRuleState(now: Clock.nowMillis()) { try engine.flush(store: $0, before: nil) }
+                _ = try s.withRuleState(now: Posix.nowMillis()) { try engine.flush(store: $0, before: nil) }
             } catch {
                 logger.error("rule flush failed: \(error)", metadata: ["account": "\(a)"])
             }
@@ -453,17 +439,25 @@ package final class Ingestor: @unchecked Sendable {
     /// Checks digests with news and overdue ones; alerts go through the outbox.
     func runIntegrity() {
         guard let monitor = integrity else { return }
-        var byGroup: [String: [String]] = [:]
-        for (key, entry) in known where entry.status == .done || entry.status == .failed {
-            guard let slash = key.firstIndex(of: "/") else { continue }
-            let rel = String(key[key.index(after: slash)...])
-            if case .log(let k) = ObjectKeyParser.classify(rel) { byGroup["\(k.account)|\(k.region)", default: []].append(rel) }
+        // The log files by account and region, built only if a digest group is due for a check.
+        var byGroup: [String: [String]]? = nil
+        let logs = { [self] (account: String, region: String) -> [String] in
+            if byGroup == nil {
+                var groups: [String: [String]] = [:]
+                for (key, entry) in known where entry.status == .done || entry.status == .failed {
+                    guard let slash = key.firstIndex(of: "/") else { continue }
+                    let rel = String(key[key.index(after: slash)...])
+                    if case .log(let k) = ObjectKeyParser.classify(rel) { groups["\(k.account)|\(k.region)", default: []].append(rel) }
+                }
+                byGroup = groups
+            }
+            return byGroup?["\(account)|\(region)"] ?? []
         }
-        let found = monitor.check(store: store) { byGroup["\($0)|\($1)"] ?? [] } + monitor.overdue(now: Clock.nowMillis(), store: store)
+        let found = monitor.check(store: store, logs: logs) + monitor.overdue(now: Posix.nowMillis(), store: store)
         var touched: [String: AccountStore] = [:]
         for (s, a) in found {
             do {
-                if try s.withRuleState(now: Clock.nowMillis(), { try $0.record(a) }) {
+                if try s.withRuleState(now: Posix.nowMillis(), { try $0.record(a) }) {
                     logger.warning("\(a.message)", metadata: ["rule": "\(a.rule)"])
                 }
             } catch {
@@ -495,7 +489,7 @@ package final class Ingestor: @unchecked Sendable {
         process(scan(watcher: watcher), final: false)
         runIntegrity()
         onReady()
-        var lastScan = Self.monotonicSeconds()
+        var lastScan = Posix.monotonicSeconds()
         var lastPendingCheck = lastScan
         var lastIntegrity = 0.0
         while !stopRequested {
@@ -541,7 +535,7 @@ package final class Ingestor: @unchecked Sendable {
                 let isLink = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
                 if let j = candidate(FoundFile(root: root.path, relative: rel, isSymlink: isLink)) { jobs.append(j) }
             }
-            let now = Self.monotonicSeconds()
+            let now = Posix.monotonicSeconds()
             if rescan || now - lastScan >= config.rescanInterval {
                 if rescan { logger.warning("inotify queue overflowed: rescanning") }
                 jobs += scan(watcher: watcher).filter { !seen.contains($0.found.relative) }
@@ -564,10 +558,7 @@ package final class Ingestor: @unchecked Sendable {
     func duePendingJobs(now: Double) -> [Job] {
         var out: [Job] = []
         for (key, p) in pending {
-            var st = stat()
-            let size = stat(p.job.readPath, &st) == 0 ? Int64(st.st_size) : -1
-            let mtime = Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
-            if size < 0 {
+            guard let (size, mtime) = Posix.status(p.job.readPath) else {
                 pending.removeValue(forKey: key)  // removed or renamed away: its new name arrives by itself
                 continue
             }
@@ -579,12 +570,12 @@ package final class Ingestor: @unchecked Sendable {
     }
 
     func applyRetentionIfDue(force: Bool) {
-        let now = Self.monotonicSeconds()
+        let now = Posix.monotonicSeconds()
         guard config.retentionDays != nil, force || now - lastRetention >= 3600 else { return }
         lastRetention = now
         for account in store.accounts() {
             do {
-                let removed = try store.account(account).applyRetention(now: Clock.nowMillis())
+                let removed = try store.account(account).applyRetention(now: Posix.nowMillis())
                 if removed > 0 { logger.info("retention removed \(removed) events", metadata: ["account": "\(account)"]) }
             } catch {
                 logger.error("retention failed: \(error)", metadata: ["account": "\(account)"])
@@ -592,5 +583,4 @@ package final class Ingestor: @unchecked Sendable {
         }
     }
 
-    package static func monotonicSeconds() -> Double { Posix.monotonicSeconds() }
 }

@@ -70,7 +70,7 @@ package final class IntegrityMonitor {
 
     func noteSidecar(root: String, digestPath: String) {
         guard case .digest(let k) = ObjectKeyParser.classify(digestPath) else { return }
-        if let id = groups.keys.first(where: { $0.hasPrefix(root + "|" + k.account + "|" + k.region) }) { groups[id]?.dirty = true }
+        groups["\(root)|\(k.account)|\(k.region)"]?.dirty = true
     }
 
     /// Checks every group with news; `logs(account, region)` lists its log files (relative paths).
@@ -95,15 +95,11 @@ package final class IntegrityMonitor {
             var checker = DigestChecker(bucket: g.bucket, keys: keys)
             checker.strict = true
             var newlyVerified: [(log: String, digest: String)] = []
-            var listedBy: [String: String] = [:]
-            for d in tail {
-                for l in (try? DigestFile(gzip: d.bytes))?.logFiles ?? [] { listedBy[l.s3Object] = d.relativePath }
-            }
-            let report = checker.check(tail, logsOnDisk: logs(g.account, g.region), verbose: false) { path, expected in
+            let report = checker.check(tail, logsOnDisk: logs(g.account, g.region), verbose: false) { path, expected, digest in
                 if verified.contains(path) { return .some(expected) }
                 guard let bytes = try? Posix.readFile(g.root + "/" + path) else { return .none }
                 guard let h = try? LogHash.of(gzip: bytes) else { return .some(nil) }
-                if h == expected { newlyVerified.append((path, listedBy[path] ?? "")) }
+                if h == expected { newlyVerified.append((path, digest)) }
                 return .some(h)
             }
             var statuses: [(String, String, Int64, String, String?)] = []

@@ -22,14 +22,9 @@ package enum Scanner {
         while let rel = stack.popLast() {
             onDirectory(rel)
             let dirPath = rel.isEmpty ? root : root + "/" + rel
-            guard let d = opendir(dirPath) else { continue }
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                    String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-                }
-                if name == "." || name == ".." { continue }
+            for (name, entryType) in Posix.entries(dirPath) ?? [] {
                 let childRel = rel.isEmpty ? name : rel + "/" + name
-                var type = e.pointee.d_type
+                var type = entryType
                 if type == UInt8(DT_UNKNOWN) {
                     var st = stat()
                     if lstat(root + "/" + childRel, &st) == 0 {
@@ -46,7 +41,6 @@ package enum Scanner {
                 default: out.append(FoundFile(root: root, relative: childRel, isSymlink: false))
                 }
             }
-            closedir(d)
         }
         return out
     }

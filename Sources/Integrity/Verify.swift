@@ -138,7 +138,7 @@ public struct DigestChecker: Sendable {
     /// One chain (standard or backfill) of one account and region, oldest first.
     func checkChain(
         _ chain: [DigestOnDisk], backfill: Bool, report: inout VerifyReport, listed: inout Set<String>,
-        coveredStart: inout String?, coveredEnd: inout String?, verbose: Bool, logHash: (_ path: String, _ expected: String) -> String??
+        coveredStart: inout String?, coveredEnd: inout String?, verbose: Bool, logHash: (_ path: String, _ expected: String, _ listedBy: String) -> String??
     ) {
         let sorted = chain.sorted { $0.key.timestamp < $1.key.timestamp }
         let parsed: [DigestFile?] = sorted.map { try? DigestFile(gzip: $0.bytes) }
@@ -206,7 +206,7 @@ public struct DigestChecker: Sendable {
             report.validDigests.append(d.relativePath)
             for log in digest.logFiles {
                 let lu = "s3://\(log.s3Bucket)/\(log.s3Object)"
-                switch logHash(log.s3Object, log.hashValue) {
+                switch logHash(log.s3Object, log.hashValue, d.relativePath) {
                 case .none:
                     report.add(.log(uri: lu, status: "INVALID: not found"), .logMissing, listedBy: u)
                     report.logsInvalid += 1
@@ -225,10 +225,10 @@ public struct DigestChecker: Sendable {
     }
 
     /// Verifies `digests` (one account and region, any order) and the logs they list.
-    /// `logHash(path, expected)` returns the SHA-256 of a log file's uncompressed content (nil when
+    /// `logHash(path, expected, digest)` returns the SHA-256 of a log file's uncompressed content (nil when
     /// missing, .some(nil) when unreadable); `logsOnDisk` are the log files present, to find unlisted ones.
     public func check(
-        _ digests: [DigestOnDisk], logsOnDisk: [String], verbose: Bool, logHash: (_ path: String, _ expected: String) -> String??
+        _ digests: [DigestOnDisk], logsOnDisk: [String], verbose: Bool, logHash: (_ path: String, _ expected: String, _ listedBy: String) -> String??
     ) -> VerifyReport {
         var report = VerifyReport()
         var listed = Set<String>()

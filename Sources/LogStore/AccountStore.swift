@@ -42,7 +42,7 @@ package final class AccountStore: @unchecked Sendable {
             try queue.write { db in
                 try db.execute(
                     sql: "INSERT OR IGNORE INTO meta(key, value) VALUES ('account', ?), ('group', ?), ('creation_time', ?)",
-                    arguments: [account, groupName ?? "aws-cloudtrail-logs-\(account)", Clock.nowMillis()])
+                    arguments: [account, groupName ?? "aws-cloudtrail-logs-\(account)", Posix.nowMillis()])
             }
         }
         self.groupName = try queue.read { db in
@@ -76,7 +76,7 @@ package final class AccountStore: @unchecked Sendable {
                     ON CONFLICT(path) DO UPDATE SET status = 'failed', size = excluded.size, mtime = excluded.mtime,
                       reason = excluded.reason, done_at = excluded.done_at WHERE ledger.status != 'done'
                     """,
-                arguments: [ledgerKey, size, mtime, reason, Clock.nowMillis()])
+                arguments: [ledgerKey, size, mtime, reason, Posix.nowMillis()])
         }
     }
 
@@ -212,9 +212,4 @@ package final class AccountStore: @unchecked Sendable {
         try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA incremental_vacuum") }
         return removed
     }
-}
-
-/// The wall clock in epoch milliseconds.
-package enum Clock {
-    package static func nowMillis() -> Int64 { Posix.nowMillis() }
 }

@@ -40,18 +40,33 @@ public enum Posix {
         }
     }
 
-    /// Names in a directory, without `.` and `..` (empty if it cannot be read).
-    public static func list(_ path: String) -> [String] {
-        guard let d = opendir(path) else { return [] }
+    /// Entries of a directory with their `d_type`, without `.` and `..`; nil if it cannot be read.
+    public static func entries(_ path: String) -> [(name: String, type: UInt8)]? {
+        guard let d = opendir(path) else { return nil }
         defer { closedir(d) }
-        var out: [String] = []
+        var out: [(String, UInt8)] = []
         while let e = readdir(d) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
             }
-            if name != "." && name != ".." { out.append(name) }
+            if name != "." && name != ".." { out.append((name, e.pointee.d_type)) }
         }
         return out
+    }
+
+    /// Names in a directory (empty if it cannot be read).
+    public static func list(_ path: String) -> [String] { (entries(path) ?? []).map(\.name) }
+
+    /// A file's size and modification time (epoch ms), following symlinks; nil when it cannot be stat'ed.
+    public static func status(_ path: String) -> (size: Int64, mtime: Int64)? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return (Int64(st.st_size), mtimeMillis(st))
+    }
+
+    /// The modification time of a `stat` result in epoch milliseconds.
+    public static func mtimeMillis(_ st: stat) -> Int64 {
+        Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
     }
 
     /// Writes `bytes` to `path` (created or truncated).

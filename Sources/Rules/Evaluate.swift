@@ -87,34 +87,16 @@ public final class Evaluator {
     func topValue(_ key: UnsafeBufferPointer<UInt8>) -> RawJSON.Value? {
         if !topBuilt { buildTop() }
         let b = json.bytes
+        let last = key[key.count - 1]
+        // Most keys share a prefix ("event…"): the length and last byte reject them at once.
+        func same(_ r: Range<Int>) -> Bool {
+            r.count == key.count && b[r.upperBound - 1] == last && UnsafeRawBufferPointer(rebasing: b[r]).elementsEqual(key)
+        }
         if !members.isEmpty {
-            let last = key[key.count - 1]
-            for m in members where m.key.count == key.count && b[m.key.upperBound - 1] == last && !m.escapedKey {
-                var equal = true
-                var i = 0
-                for x in m.key {
-                    if b[x] != key[i] {
-                        equal = false
-                        break
-                    }
-                    i += 1
-                }
-                if equal { return json.value(of: m) }
-            }
+            for m in members where !m.escapedKey && same(m.key) { return json.value(of: m) }
             return nil
         }
-        for (k, v) in top where k.count == key.count {
-            var equal = true
-            var i = 0
-            for x in k {
-                if b[x] != key[i] {
-                    equal = false
-                    break
-                }
-                i += 1
-            }
-            if equal { return v }
-        }
+        for (k, v) in top where same(k) { return v }
         return nil
     }
 
@@ -208,18 +190,7 @@ extension RawJSON {
     }
 
     /// The member `key` of the object `v`.
-    func lookupKey(_ v: Value, _ key: [UInt8]) -> Value? {
-        guard case .object(let r) = v else { return nil }
-        var found: Value? = nil
-        forEachMember(of: r) { k, esc, value in
-            if keyEquals(k, escaped: esc, key) {
-                found = value
-                return false
-            }
-            return true
-        }
-        return found
-    }
+    func lookupKey(_ v: Value, _ key: [UInt8]) -> Value? { key.withUnsafeBufferPointer { lookupKey(v, $0) } }
 }
 
 extension RuleSet {

@@ -1,3 +1,5 @@
+import CloudTrail
+
 /// A list as written: in a `NAME.list` file (one value a line) or inline in a rule file.
 public struct ListDefinition: Sendable {
     public var name: String
@@ -25,7 +27,7 @@ public enum RuleParser {
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             var line = Substring(raw)
             if let h = line.firstIndex(of: "#") { line = line[..<h] }
-            let v = line.trimmed
+            let v = line.trimmedWhitespace
             if v.isEmpty { continue }
             let col = (raw.firstIndex { $0 != " " && $0 != "\t" }).map { raw.distance(from: raw.startIndex, to: $0) + 1 } ?? 1
             values.append((v, SourcePosition(file: file, line: n + 1, column: col)))
@@ -102,7 +104,7 @@ struct FileParser {
             }
             switch h.word {
             case "rule":
-                parseRule(name: h.rest.trimmed, column: h.column)
+                parseRule(name: h.rest.trimmedWhitespace, column: h.column)
             case "list":
                 parseInlineList(h.rest, column: h.restColumn)
             case "condition":
@@ -121,12 +123,12 @@ struct FileParser {
             diagnostics.append(Diagnostic(.error, pos(n, column), "expected 'list NAME = value, value, …'"))
             return
         }
-        let name = rest[..<eq].trimmed
+        let name = rest[..<eq].trimmedWhitespace
         let valuesText = rest[rest.index(after: eq)...]
         let valuesColumn = column + rest.distance(from: rest.startIndex, to: eq) + 1
         var values: [(String, SourcePosition)] = []
         for part in valuesText.split(separator: ",") {
-            var v = part.trimmed
+            var v = part.trimmedWhitespace
             if v.hasPrefix("\"") && v.hasSuffix("\"") && v.count >= 2 { v = String(v.dropFirst().dropLast()) }
             if !v.isEmpty { values.append((v, pos(n, valuesColumn))) }
         }
@@ -142,7 +144,7 @@ struct FileParser {
             diagnostics.append(Diagnostic(.error, pos(n, column), "expected 'condition NAME = EXPRESSION'"))
             return
         }
-        let name = rest[..<eq].trimmed
+        let name = rest[..<eq].trimmedWhitespace
         let line = n
         let exprColumn = column + rest.distance(from: rest.startIndex, to: eq) + 1
         guard isName(name) else {
@@ -183,10 +185,10 @@ struct FileParser {
                 contents.rules.append(rule)
                 return
             case "severity":
-                if let s = Severity(rawValue: h.rest.trimmed) {
+                if let s = Severity(rawValue: h.rest.trimmedWhitespace) {
                     rule.severity = s
                 } else {
-                    diagnostics.append(Diagnostic(.error, pos(n, h.restColumn), "unknown severity '\(h.rest.trimmed)'", hint: "critical, high, medium, low or info"))
+                    diagnostics.append(Diagnostic(.error, pos(n, h.restColumn), "unknown severity '\(h.rest.trimmedWhitespace)'", hint: "critical, high, medium, low or info"))
                 }
             case "description", "runbook", "message":
                 guard let s = stringArgument(h.rest, column: h.restColumn) else { break }
@@ -198,7 +200,7 @@ struct FileParser {
                     rule.message = s
                 }
             case "id":
-                let id = h.rest.trimmed.lowercased()
+                let id = h.rest.trimmedWhitespace.lowercased()
                 if id.count == 32 && id.allSatisfy({ $0.isHexDigit }) {
                     rule.messageID = id
                 } else {
@@ -366,7 +368,7 @@ struct FileParser {
             switch h.word {
             case "event" where h.rest.hasPrefix("file "):
                 // A fixture beside the rule file, read when the tests run.
-                test.events.append(RuleTest.filePrefix + h.rest.dropFirst(5).trimmed)
+                test.events.append(RuleTest.filePrefix + h.rest.dropFirst(5).trimmedWhitespace)
             case "event":
                 var json = String(h.rest)
                 var depth = Self.braceDepth(json)
@@ -375,14 +377,14 @@ struct FileParser {
                     json += "\n" + lines[n]
                     depth = Self.braceDepth(json)
                 }
-                guard json.trimmed.hasPrefix("{"), depth == 0 else {
+                guard json.trimmedWhitespace.hasPrefix("{"), depth == 0 else {
                     diagnostics.append(Diagnostic(.error, pos(n, h.restColumn), "an event is a JSON object", hint: "event {\"eventName\": \"ConsoleLogin\", …}"))
                     n += 1
                     continue
                 }
                 test.events.append(json)
             case "expect":
-                let v = h.rest.trimmed.split(separator: " ").first.map(String.init) ?? ""
+                let v = h.rest.trimmedWhitespace.split(separator: " ").first.map(String.init) ?? ""
                 if v == "none" || v == "no" {
                     test.expectedAlerts = 0
                 } else if let k = Int(v), k >= 0 {
@@ -639,11 +641,3 @@ struct ExpressionParser {
     }
 }
 
-extension StringProtocol {
-    var trimmed: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\r" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
-        return String(s)
-    }
-}

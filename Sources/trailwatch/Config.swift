@@ -1,3 +1,4 @@
+import ArgumentParser
 import CloudTrail
 import Glibc
 import Ingest
@@ -35,13 +36,13 @@ struct ConfigFile {
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             var line = Substring(raw)
             if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
-            let trimmed = line.trimmingCharacters()
+            let trimmed = line.trimmedWhitespace
             if trimmed.isEmpty { continue }
             guard let eq = trimmed.firstIndex(of: "=") else {
                 throw ParseError(description: "\(path):\(n + 1): expected 'key = value'")
             }
-            let key = String(trimmed[..<eq]).trimmingCharacters()
-            let value = String(trimmed[trimmed.index(after: eq)...]).trimmingCharacters()
+            let key = String(trimmed[..<eq]).trimmedWhitespace
+            let value = String(trimmed[trimmed.index(after: eq)...]).trimmedWhitespace
             func number() throws -> Double {
                 guard let d = Double(value) else { throw ParseError(description: "\(path):\(n + 1): \(key) needs a number") }
                 return d
@@ -74,14 +75,6 @@ struct ConfigFile {
     }
 }
 
-extension StringProtocol {
-    func trimmingCharacters() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\r" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
-        return String(s)
-    }
-}
 
 /// Parses ISO 8601 (`2024-03-01T00:00:00Z`, date only too) or epoch milliseconds.
 func parseTime(_ s: String) throws -> Int64 {
@@ -90,5 +83,3 @@ func parseTime(_ s: String) throws -> Int64 {
     if s.count == 10, let v = Timestamp.parseISO8601(s + "T00:00:00Z") { return v }
     throw ValidationError("'\(s)' is neither ISO 8601 (2024-03-01T10:00:00Z) nor epoch milliseconds")
 }
-
-import ArgumentParser

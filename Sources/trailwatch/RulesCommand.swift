@@ -12,6 +12,14 @@ struct RulesCommand: ParsableCommand {
 
     static let defaultPaths = ["/usr/share/trailwatch/rules", "/etc/trailwatch/rules.d"]
 
+    /// The rules at `paths` (default: the installed ones); errors go to stderr and exit 1.
+    static func load(_ paths: [String]) throws -> RuleSet {
+        let (set, diagnostics) = RuleLoader.load(paths.isEmpty ? defaultPaths : paths)
+        for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
+        guard let set else { throw ExitCode(1) }
+        return set
+    }
+
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Lint rule and list files: errors as file:line:column with a hint; exits non-zero on errors.")
@@ -39,9 +47,7 @@ struct RulesCommand: ParsableCommand {
         var rule: [String] = []
 
         func run() throws {
-            let (set, diagnostics) = RuleLoader.load(paths.isEmpty ? RulesCommand.defaultPaths : paths)
-            for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
-            guard let set else { throw ExitCode(1) }
+            let set = try RulesCommand.load(paths)
             let results = RuleTester.run(set, only: rule.isEmpty ? nil : Set(rule)) { try? Posix.readFile($0) }
             var failed = 0
             for r in results {
@@ -70,9 +76,7 @@ struct RulesCommand: ParsableCommand {
         var paths: [String] = []
 
         func run() throws {
-            let (set, diagnostics) = RuleLoader.load(paths.isEmpty ? RulesCommand.defaultPaths : paths)
-            for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
-            guard let set else { throw ExitCode(1) }
+            let set = try RulesCommand.load(paths)
             print(CatalogWriter.catalog(set) + IntegrityMonitor.catalog(), terminator: "")
         }
     }
@@ -88,12 +92,12 @@ extension RulesCommand {
         @Argument(help: "A bucket root (or folder) whose .json.gz files supply the records.") var input: String
 
         func run() throws {
-            let (set, diagnostics) = RuleLoader.load(rules.isEmpty ? RulesCommand.defaultPaths : rules)
-            for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
-            guard let set else { throw ExitCode(1) }
+            let set = try RulesCommand.load(rules)
             var records: [([UInt8], [TopMember])] = []
             for f in Scanner.walk(root: input) {
-                guard case .log = ObjectKeyParser.classify(f.relative) else { continue }
+                // Log files only (digests are not Records documents), by name, from any folder.
+                let name = f.relative.split(separator: "/").last ?? ""
+                guard name.hasSuffix(".json.gz"), name.contains("_CloudTrail_") else { continue }
                 let raw = try Inflater.inflateAll(Posix.readFile(f.absolute))
                 var splitter = RecordSplitter()
                 try raw.withUnsafeBytes { try splitter.feed($0) { _, r, fields in records.append((Array(r), fields.members)) } }

@@ -113,12 +113,12 @@ struct Run: AsyncParsableCommand {
     }
 
     func runOnce(_ ingestor: Ingestor) throws {
-        let started = Ingestor.monotonicSeconds()
+        let started = Posix.monotonicSeconds()
         let progress = Progress(enabled: isatty(2) != 0, started: started)
         ingestor.onProgress = { progress.show($0) }
         let stats = try ingestor.runOnce()
         progress.finish()
-        let summary = stats.summary(seconds: Ingestor.monotonicSeconds() - started)
+        let summary = stats.summary(seconds: Posix.monotonicSeconds() - started)
         print(summary)
     }
 
@@ -130,7 +130,7 @@ struct Run: AsyncParsableCommand {
                 services: [.init(service: service), .init(service: reload)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        print(ingestor.stats.snapshot.summary(seconds: Ingestor.monotonicSeconds() - service.started))
+        print(ingestor.stats.snapshot.summary(seconds: Posix.monotonicSeconds() - service.started))
     }
 
     static func absolute(_ p: String) -> String {
@@ -163,7 +163,7 @@ struct ReloadService: Service {
 struct IngestService: Service {
     let ingestor: Ingestor
     let logger: Logger
-    let started = Ingestor.monotonicSeconds()
+    let started = Posix.monotonicSeconds()
 
     func run() async throws {
         let watchdog = SystemdNotify.watchdogInterval
@@ -171,7 +171,7 @@ struct IngestService: Service {
         let logger = self.logger
         let lastStatus = Mutex(0.0)
         ingestor.onProgress = { stats in
-            let now = Ingestor.monotonicSeconds()
+            let now = Posix.monotonicSeconds()
             let due = lastStatus.withLock { last in
                 if now - last >= 1 {
                     last = now
@@ -195,7 +195,7 @@ struct IngestService: Service {
                             heartbeat: {
                                 // The loop turns at least every 250 ms while healthy; a stuck store stops the pings.
                                 guard let w = watchdog else { return }
-                                let now = Ingestor.monotonicSeconds()
+                                let now = Posix.monotonicSeconds()
                                 if now - lastPing >= w {
                                     lastPing = now
                                     SystemdNotify.watchdog()
@@ -232,7 +232,7 @@ final class Progress: Sendable {
 
     func show(_ s: IngestStats) {
         guard enabled else { return }
-        let now = Ingestor.monotonicSeconds()
+        let now = Posix.monotonicSeconds()
         guard last.withLock({ l in
             if now - l < 0.2 { return false }
             l = now

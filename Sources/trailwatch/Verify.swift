@@ -49,7 +49,7 @@ struct Verify: ParsableCommand {
         let header = "Validating log files for bucket \(bucketName) between \(Timestamp.formatISO8601(startMs)) and \(Timestamp.formatISO8601(endMs))"
         print(header + "\n")
         for group in digests.keys.sorted() {
-            let report = checker.check(digests[group]!, logsOnDisk: logFiles[group] ?? [], verbose: verbose) { path, _ in
+            let report = checker.check(digests[group]!, logsOnDisk: logFiles[group] ?? [], verbose: verbose) { path, _, _ in
                 guard present.contains(path), let bytes = try? Posix.readFile(root + "/" + path) else { return .none }
                 return .some(try? LogHash.of(gzip: bytes))
             }
