@@ -84,12 +84,12 @@ let package = Package(
         .testTarget(
             name: "IngestTests",
             dependencies: [
-                "Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", .product(name: "Logging", package: "swift-log"),
+                "Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", "Alerts", "Rules", .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]
         ),
         .testTarget(
-            name: "EndToEndTests", dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore"], exclude: ["Fixtures"]),
+            name: "EndToEndTests", dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore", "Systemd"], exclude: ["Fixtures"]),
     ]
 )

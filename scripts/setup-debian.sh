@@ -17,9 +17,16 @@ fi
 python3 -c "import awscli, cryptography" 2>/dev/null || $SUDO python3 -m pip install -q awscli cryptography \
   || $SUDO python3 -m pip install -q --break-system-packages awscli cryptography \
   || echo "warning: could not install awscli and cryptography from PyPI; the integrity interop tests need them" >&2
-if [ ! -S /run/systemd/journal/socket ]; then
+# journald is "running" only if its socket accepts a datagram: a socket file left in /run by a
+# journald that is gone (a restored machine image, a container) refuses connections.
+journal_live() {
+  python3 -c 'import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect("/run/systemd/journal/socket")' 2>/dev/null
+}
+if ! journal_live; then
   $SUDO mkdir -p /run/systemd/journal /var/log/journal
-  $SUDO /lib/systemd/systemd-journald >/dev/null 2>&1 &
-  for _ in $(seq 1 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
+  # journald binds its sockets afresh (it unlinks stale ones); setsid keeps it out of this shell's job control.
+  $SUDO setsid /lib/systemd/systemd-journald >/dev/null 2>&1 < /dev/null &
+  for _ in $(seq 1 100); do journal_live && break; sleep 0.1; done
 fi
-echo "setup done: build deps installed; journald socket: $( [ -S /run/systemd/journal/socket ] && echo present || echo MISSING)"
+echo "setup done: build deps installed; journald: $(journal_live && echo running || echo NOT RUNNING)"
+journal_live

@@ -7,6 +7,8 @@ import Systemd
 
 /// Where alerts go. A sink that throws leaves the alert pending, to be sent again.
 public protocol AlertSink: Sendable {
+    /// The sink as `--alerts` names it (`journal`, `stdout`, `jsonl:PATH`): the outbox records which sinks took an alert.
+    var name: String { get }
     func send(_ alert: Alert) throws
     /// Whether an alert with this id already reached the sink (asked only when recovering from a crash).
     func delivered(_ alertID: String) -> Bool
@@ -19,10 +21,12 @@ extension AlertSink {
 /// Why an alert could not be delivered.
 public struct AlertSinkError: Error, Sendable, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// Alerts to journald: one structured entry per alert (reference §G.1), through `sd_journal_sendv`.
 public struct JournalAlertSink: AlertSink {
+    public var name: String { "journal" }
     public init() {}
 
     /// The entry's fields, in the order sent.
@@ -69,6 +73,8 @@ public final class JSONLinesAlertSink: AlertSink {
     }
 
     deinit { if fd > 2 { close(fd) } }
+
+    public var name: String { fd == 1 ? "stdout" : "jsonl:" + path }
 
     /// The JSON object for one alert: the journal's fields in lower case, without the prefix.
     public static func line(_ a: Alert) -> String {

@@ -75,6 +75,11 @@ package final class Ingestor: @unchecked Sendable {
     var reported: Set<String> = []
     var pending: [String: (job: Job, size: Int64, mtime: Int64, since: Double)] = [:]
     var lastRetention: Double = 0
+    /// Sinks whose last delivery failed (logged once when they go down and once when they are back).
+    var failingSinks: Set<String> = []
+    /// Some alert waits for a sink: the loop retries delivery every ``alertRetryInterval`` seconds.
+    var undeliveredAlerts = false
+    package var alertRetryInterval: Double = 5
 
     private let stopFlag = Mutex(false)
     private let rules = Mutex<RuleSet?>(nil)
@@ -386,33 +391,69 @@ package final class Ingestor: @unchecked Sendable {
         return Self.deliveryOrder(jobs)
     }
 
-    /// Sends alerts waiting in an account's outbox to every sink; marks them sent when all took them.
-    /// A sink that fails leaves them pending: they go again after the next file or at the next start.
+    /// Sends alerts waiting in an account's outbox to every sink that has not taken them yet.
+    /// A sink that fails holds back only itself (in order: it gets no later alert in this pass); the
+    /// others go on. What is left goes again after the next file, every few seconds, or at the next start.
     /// `recovering`: alerts left pending by a crash may have reached a sink already; ask it first.
-    func deliverPending(_ s: AccountStore, recovering: Bool = false) {
+    /// Returns the number of alerts still pending.
+    @discardableResult
+    func deliverPending(_ s: AccountStore, recovering: Bool = false) -> Int {
+        var left = 0
         do {
-            for a in try s.pendingAlerts() {
-                do {
-                    for sink in sinks where !(recovering && sink.delivered(a.alertID)) { try sink.send(a) }
-                    // Marked one by one: a crash can repeat at most the alert in hand.
-                    try s.markSent([a.alertID])
-                    stats.update { $0.alerts += 1 }
-                } catch {
-                    stats.update { $0.alertErrors += 1 }
-                    logger.error("could not deliver alert \(a.alertID) (\(a.rule)): \(error)", metadata: ["rule": "\(a.rule)"])
-                    break
+            var down: Set<String> = []
+            for p in try s.pendingAlerts() {
+                let a = p.alert
+                var took: [String] = []
+                for sink in sinks where !p.deliveredTo.contains(sink.name) && !down.contains(sink.name) {
+                    if recovering && sink.delivered(a.alertID) {
+                        took.append(sink.name)
+                        continue
+                    }
+                    do {
+                        try sink.send(a)
+                        took.append(sink.name)
+                        sinkRecovered(sink.name)
+                    } catch {
+                        down.insert(sink.name)
+                        stats.update { $0.alertErrors += 1 }
+                        sinkFailed(sink.name, alert: a, error: error)
+                    }
                 }
+                let complete = sinks.allSatisfy { p.deliveredTo.contains($0.name) || took.contains($0.name) }
+                // Recorded one by one: a crash can repeat at most the alert in hand.
+                if complete || !took.isEmpty { try s.recordDelivery(a.alertID, sinks: took, complete: complete) }
+                if complete { stats.update { $0.alerts += 1 } } else { left += 1 }
             }
         } catch {
             logger.error("alert outbox: \(error)", metadata: ["account": "\(s.account)"])
         }
+        return left
+    }
+
+    /// Logs a sink going down once (not once per alert), and keeps the outbox retried until it is back.
+    func sinkFailed(_ name: String, alert: Alert, error: any Error) {
+        undeliveredAlerts = true
+        guard failingSinks.insert(name).inserted else { return }
+        logger.error(
+            "could not deliver alert \(alert.alertID) (\(alert.rule)) to \(name): \(error); alerts for \(name) stay in the outbox and are retried every \(Int(alertRetryInterval)) s",
+            metadata: ["rule": "\(alert.rule)", "sink": "\(name)"])
+    }
+
+    func sinkRecovered(_ name: String) {
+        guard failingSinks.remove(name) != nil else { return }
+        logger.notice("alert sink \(name) takes alerts again: delivering what waited", metadata: ["sink": "\(name)"])
     }
 
     /// Delivers every account's pending alerts (start-up: what a crash left behind).
-    func deliverAllPending() {
+    /// Returns the number of alerts still pending.
+    @discardableResult
+    func deliverAllPending(recovering: Bool = true) -> Int {
+        var left = 0
         for a in store.accounts() {
-            if let s = try? store.account(a) { deliverPending(s, recovering: true) }
+            if let s = try? store.account(a) { left += deliverPending(s, recovering: recovering) }
         }
+        undeliveredAlerts = left > 0
+        return left
     }
 
     /// Ends open suppression periods (summaries) for every account, then delivers.
@@ -476,6 +517,8 @@ package final class Ingestor: @unchecked Sendable {
         runIntegrity()
         flushRules()
         applyRetentionIfDue(force: true)
+        let left = deliverAllPending(recovering: false)
+        stats.update { $0.alertsPending = left }
         return stats.snapshot
     }
 
@@ -492,6 +535,7 @@ package final class Ingestor: @unchecked Sendable {
         var lastScan = Posix.monotonicSeconds()
         var lastPendingCheck = lastScan
         var lastIntegrity = 0.0
+        var lastAlertRetry = lastScan
         while !stopRequested {
             heartbeat()
             let events = watcher.read(timeoutMs: 250)
@@ -544,6 +588,10 @@ package final class Ingestor: @unchecked Sendable {
             if now - lastPendingCheck >= 1 {
                 lastPendingCheck = now
                 jobs += duePendingJobs(now: now)
+            }
+            if undeliveredAlerts && now - lastAlertRetry >= alertRetryInterval {
+                lastAlertRetry = now
+                deliverAllPending(recovering: false)
             }
             process(Self.deliveryOrder(jobs), final: false)
             if integrity != nil && now - lastIntegrity >= 1 {

@@ -16,6 +16,8 @@ package struct IngestStats: Sendable, Equatable {
     /// Alerts delivered, and delivery failures (kept pending, retried).
     package var alerts = 0
     package var alertErrors = 0
+    /// Alerts left in the outbox at the end of a one-shot run because a sink would not take them.
+    package var alertsPending = 0
     /// Files waiting: queued for decode or waiting to be completed by their writer.
     package var queued = 0
     /// Files seen truncated or empty that the daemon is waiting on.
@@ -37,6 +39,7 @@ package struct IngestStats: Sendable, Equatable {
         if skippedElements > 0 { s += " \(skippedElements) Records elements were not objects (skipped)." }
         if setAside > 0 { s += " \(setAside) digest/Insights files set aside." }
         if alerts > 0 || alertErrors > 0 { s += " \(alerts) alerts sent" + (alertErrors > 0 ? " (\(alertErrors) delivery failures, kept pending)." : ".") }
+        if alertsPending > 0 { s += " \(alertsPending) alerts wait in the outbox for a sink that refused them (sent by the next run)." }
         if errors.isEmpty {
             s += " No errors."
         } else {

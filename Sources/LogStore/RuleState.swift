@@ -89,20 +89,37 @@ extension AccountStore {
         try queue.write { db in try body(SQLiteRuleState(db, now: now)) }
     }
 
-    /// Alerts recorded but not yet delivered, oldest first.
-    package func pendingAlerts(limit: Int = 1000) throws -> [Alert] {
+    /// Alerts recorded but not yet delivered to every sink, oldest first, each with the sinks that took it.
+    package func pendingAlerts(limit: Int = 1000) throws -> [PendingAlert] {
         try queue.read { db in
-            try Data.fetchAll(db, sql: "SELECT payload FROM alerts WHERE sent = 0 ORDER BY seq LIMIT ?", arguments: [limit]).map {
-                try JSONDecoder().decode(Alert.self, from: $0)
+            let rows = try Row.fetchAll(db, sql: "SELECT id, payload FROM alerts WHERE sent = 0 ORDER BY seq LIMIT ?", arguments: [limit])
+            var taken: [String: Set<String>] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, sink FROM alert_deliveries") {
+                taken[row[0], default: []].insert(row[1])
+            }
+            return try rows.map { row in
+                let id: String = row[0]
+                return PendingAlert(alert: try JSONDecoder().decode(Alert.self, from: row[1] as Data), deliveredTo: taken[id] ?? [])
             }
         }
     }
 
-    /// Marks alerts delivered.
-    package func markSent(_ ids: [String]) throws {
-        guard !ids.isEmpty else { return }
+    /// Alerts not yet delivered to every sink.
+    package func pendingAlertCount() throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts WHERE sent = 0") ?? 0 }
+    }
+
+    /// Records that `sinks` took the alert; `complete` (every sink has it) takes it out of the outbox.
+    package func recordDelivery(_ alertID: String, sinks: [String], complete: Bool) throws {
         try queue.write { db in
-            for id in ids { try db.execute(sql: "UPDATE alerts SET sent = 1 WHERE id = ?", arguments: [id]) }
+            if complete {
+                try db.execute(sql: "UPDATE alerts SET sent = 1 WHERE id = ?", arguments: [alertID])
+                try db.execute(sql: "DELETE FROM alert_deliveries WHERE id = ?", arguments: [alertID])
+            } else {
+                for sink in sinks {
+                    try db.execute(sql: "INSERT OR IGNORE INTO alert_deliveries(id, sink) VALUES (?, ?)", arguments: [alertID, sink])
+                }
+            }
         }
     }
 
@@ -177,3 +194,10 @@ extension AccountStore {
         }
     }
 }
+
+/// An alert in the outbox and the sinks that already took it.
+package struct PendingAlert: Sendable {
+    package var alert: Alert
+    package var deliveredTo: Set<String>
+}
+

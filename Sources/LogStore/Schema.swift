@@ -56,6 +56,14 @@ enum Schema {
                     CREATE TABLE verified_logs(path TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;
                     """)
         }
+        m.registerMigration("v4-alert-deliveries") { db in
+            try db.execute(
+                sql: """
+                    -- Sinks that took a pending alert, so a sink that is down (journald stopped) holds back
+                    -- only itself: the others get the alert at once, and no sink gets it twice.
+                    CREATE TABLE alert_deliveries(id TEXT NOT NULL, sink TEXT NOT NULL, PRIMARY KEY(id, sink)) WITHOUT ROWID;
+                    """)
+        }
         return m
     }
 }

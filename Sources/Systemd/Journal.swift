@@ -4,8 +4,25 @@ import Logging
 
 /// Sends structured entries to journald with `sd_journal_sendv` (Swift cannot call the variadic `sd_journal_send`).
 public enum Journal {
-    /// True when journald's socket exists.
-    public static var available: Bool { access("/run/systemd/journal/socket", F_OK) == 0 }
+    /// journald's native socket.
+    public static let socketPath = "/run/systemd/journal/socket"
+
+    /// True when journald takes entries: its socket accepts a connection. A socket file left behind by
+    /// a journald that is gone (a restored image, a container) refuses it, so the file alone proves nothing.
+    public static var available: Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { buf in
+            for (i, b) in socketPath.utf8.enumerated() where i < buf.count - 1 { buf[i] = b }
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return rc == 0
+    }
 
     /// Sends one entry; field names must be `[A-Z0-9_]`, not starting with `_` (invalid ones are sanitised).
     /// Returns 0 or a negative errno.
@@ -96,6 +113,11 @@ public struct JournalLogHandler: LogHandler {
         for (k, v) in merged.sorted(by: { $0.key < $1.key }) {
             fields.append(("TRAILWATCH_" + Journal.sanitize(k), "\(v)"))
         }
-        Journal.send(fields)
+        // journald gone (stopped, restarting): the line still reaches standard error, which systemd
+        // keeps (and which shows when the daemon was started by hand), rather than vanishing.
+        if Journal.send(fields) < 0 {
+            let line = "trailwatch[\(Journal.priority(event.level))]: \(event.message)\n"
+            _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+        }
     }
 }

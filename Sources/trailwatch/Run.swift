@@ -120,6 +120,8 @@ struct Run: AsyncParsableCommand {
         progress.finish()
         let summary = stats.summary(seconds: Posix.monotonicSeconds() - started)
         print(summary)
+        // Events are stored either way, but an alert nobody received is a failed run for a backfill script.
+        if stats.alertsPending > 0 { throw ExitCode(1) }
     }
 
     func runService(_ ingestor: Ingestor, logger: Logger) async throws {

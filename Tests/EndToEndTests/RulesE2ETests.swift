@@ -1,4 +1,5 @@
 import Foundation
+import Systemd
 import Testing
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -77,8 +78,8 @@ let families = [
             #expect(hit.isEmpty, "near miss alerted: \(n["case"]!)")
         }
         // Every alert reached journald once, with every field.
-        guard FileManager.default.fileExists(atPath: "/run/systemd/journal/socket") else {
-            Issue.record("journald is not running")
+        guard Journal.available else {
+            Issue.record("journald is not running (its socket refuses connections): start it, as scripts/setup-debian.sh does")
             return
         }
         let sample = try #require(got.first { $0["rule"] as? String == "trail-tampering" })
@@ -150,6 +151,24 @@ let families = [
         let ids = jsonLines(alerts).map { $0["alert_id"] as! String }
         #expect(ids.count == Set(ids).count, "no alert emitted twice")
         #expect(ids.count == 133, "all alerts of a clean run: \(ids.count)")
+    }
+
+    @Test func aSinkThatRefusesAlertsFailsTheRunButNotTheOtherSinks() throws {
+        let bucket = try labelledBucket()
+        let state = tempDir("state")
+        let alerts = tempDir("alerts") + "/a.jsonl"
+        let base = ["run", "--once", "--logs", bucket, "--state", state, "--rules", repoRoot.appendingPathComponent("rules").path,
+                    "--rules", try labelledLists(), "--log-to", "stderr"]
+        // /dev/full takes the open and refuses every write (ENOSPC): a real sink that is down.
+        let r = try trailwatch(base + ["--alerts", "jsonl:/dev/full", "--alerts", "jsonl:" + alerts])
+        #expect(r.status == 1, "alerts left undelivered fail a one-shot run")
+        #expect(r.out.contains("133 alerts wait in the outbox"), "\(r.out)")
+        #expect(r.err.contains("jsonl:/dev/full"), "the log names the refusing sink")
+        #expect(r.err.components(separatedBy: "could not deliver alert").count - 1 == 1, "logged once, not per alert")
+        #expect(jsonLines(alerts).count == 133, "the working sink got every alert")
+        // Without the broken sink the outbox empties, and nothing is sent twice.
+        #expect(try trailwatch(base + ["--alerts", "jsonl:" + alerts]).status == 0)
+        #expect(jsonLines(alerts).count == 133)
     }
 
     @Test func aBrokenRuleFileOnReloadKeepsTheRunningRules() throws {

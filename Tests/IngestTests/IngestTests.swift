@@ -6,6 +6,8 @@ import InMemoryLogging
 import LogStore
 import Logging
 import Simulator
+import Alerts
+import Rules
 import Testing
 
 @Suite struct IngestTests {
@@ -229,5 +231,100 @@ final class UncheckedBox<T>: @unchecked Sendable {
         r.put(0, 0)
         #expect(r.take() == 0)
         #expect(second.wait(timeout: .now() + 5) == .success)
+    }
+}
+
+/// A sink that refuses alerts while `down` is set, as journald does when it is stopped.
+final class SwitchableSink: AlertSink, @unchecked Sendable {
+    let name = "switchable"
+    private let lock = NSLock()
+    private var _down = true
+    private(set) var received: [String] = []
+    var down: Bool {
+        get { lock.withLock { _down } }
+        set { lock.withLock { _down = newValue } }
+    }
+    func send(_ alert: Alert) throws {
+        try lock.withLock {
+            if _down { throw AlertSinkError(description: "connection refused") }
+            received.append(alert.alertID)
+        }
+    }
+}
+
+@Suite struct AlertDeliveryTests {
+    static let rule = """
+        rule terminate-seen
+            severity high
+            when eventName = "TerminateInstances"
+            message "{event_name} by {principal}"
+        end
+        """
+
+    @Test func aSinkThatIsDownHoldsBackOnlyItselfAndGetsEveryAlertOnceWhenBack() throws {
+        let bucket = tempDir("bucket"), state = tempDir("state"), rules = tempDir("rules")
+        try Self.rule.write(toFile: rules + "/t.rules", atomically: true, encoding: .utf8)
+        try writeLog(bucket: bucket, stamp: "20240301T1000Z", records: (1...3).map { rec(guid($0), "2024-03-01T10:0\($0):00Z", name: "TerminateInstances") })
+        let file = tempDir("alerts") + "/alerts.jsonl"
+        let flaky = SwitchableSink()
+
+        // First run: the switchable sink is down; the file sink gets all three at once.
+        let (first, logs) = try makeIngestor(bucket: bucket, state: state) { $0.rulePaths = [rules] }
+        #expect(first.reloadRules().loaded)
+        first.sinks = [flaky, try JSONLinesAlertSink(path: file)]
+        let stats = try first.runOnce()
+        #expect(stats.alertsPending == 3)
+        #expect(stats.alerts == 0)
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(flaky.received.isEmpty)
+        // The failure is logged once, naming the sink, not once per alert.
+        let refused = logs.entries.filter { $0.message.description.contains("to switchable") }
+        #expect(refused.count == 1)
+        #expect(stats.summary(seconds: 1).contains("3 alerts wait in the outbox"))
+
+        // Second run, sink back: it gets the three, the file gets no repeat, the outbox is empty.
+        flaky.down = false
+        let (second, _) = try makeIngestor(bucket: bucket, state: state) { $0.rulePaths = [rules] }
+        #expect(second.reloadRules().loaded)
+        second.sinks = [flaky, try JSONLinesAlertSink(path: file)]
+        let again = try second.runOnce()
+        #expect(again.alertsPending == 0)
+        #expect(flaky.received.count == 3)
+        #expect(Set(flaky.received).count == 3)
+        #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count == 3)
+        let store = try LogStore(stateDirectory: state, readOnly: true)
+        #expect(try store.account("123456789012").pendingAlerts().isEmpty)
+    }
+
+    @Test func theDaemonRetriesASinkThatComesBackWithoutNewFiles() throws {
+        let bucket = tempDir("bucket"), state = tempDir("state"), rules = tempDir("rules")
+        try Self.rule.write(toFile: rules + "/t.rules", atomically: true, encoding: .utf8)
+        try writeLog(bucket: bucket, stamp: "20240301T1000Z", records: [rec(guid(1), "2024-03-01T10:01:00Z", name: "TerminateInstances")])
+        let flaky = SwitchableSink()
+        let (ingestor, _) = try makeIngestor(bucket: bucket, state: state) { $0.rulePaths = [rules] }
+        #expect(ingestor.reloadRules().loaded)
+        ingestor.sinks = [flaky]
+        ingestor.alertRetryInterval = 0.2
+        let ready = DispatchSemaphore(value: 0)
+        let box = UncheckedBox(ingestor)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? box.value.runForever(onReady: { ready.signal() }, heartbeat: {})
+            done.signal()
+        }
+        #expect(ready.wait(timeout: .now() + 30) == .success)
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(flaky.received.isEmpty)
+        flaky.down = false
+        var delivered = false
+        for _ in 0..<50 where !delivered {
+            Thread.sleep(forTimeInterval: 0.1)
+            delivered = flaky.received.count == 1
+        }
+        #expect(delivered, "the loop retried the outbox without a new file")
+        ingestor.requestStop()
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(flaky.received.count == 1)
     }
 }
