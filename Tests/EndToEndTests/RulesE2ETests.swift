@@ -153,7 +153,7 @@ let families = [
         #expect(ids.count == 133, "all alerts of a clean run: \(ids.count)")
     }
 
-    @Test func aSinkThatRefusesAlertsFailsTheRunButNotTheOtherSinks() throws {
+    @Test func aSinkThatRefusesAlertsHoldsBackOnlyItself() throws {
         let bucket = try labelledBucket()
         let state = tempDir("state")
         let alerts = tempDir("alerts") + "/a.jsonl"
@@ -161,7 +161,7 @@ let families = [
                     "--rules", try labelledLists(), "--log-to", "stderr"]
         // /dev/full takes the open and refuses every write (ENOSPC): a real sink that is down.
         let r = try trailwatch(base + ["--alerts", "jsonl:/dev/full", "--alerts", "jsonl:" + alerts])
-        #expect(r.status == 1, "alerts left undelivered fail a one-shot run")
+        #expect(r.status == 0, "the run itself worked: exit 0, as a backfill does")
         #expect(r.out.contains("133 alerts wait in the outbox"), "\(r.out)")
         #expect(r.err.contains("jsonl:/dev/full"), "the log names the refusing sink")
         #expect(r.err.components(separatedBy: "could not deliver alert").count - 1 == 1, "logged once, not per alert")
