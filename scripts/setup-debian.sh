@@ -28,5 +28,9 @@ if ! journal_live; then
   $SUDO setsid /lib/systemd/systemd-journald >/dev/null 2>&1 < /dev/null &
   for _ in $(seq 1 100); do journal_live && break; sleep 0.1; done
 fi
-echo "setup done: build deps installed; journald: $(journal_live && echo running || echo NOT RUNNING)"
-journal_live
+if journal_live; then
+  echo "setup done: build deps installed; journald running"
+else
+  echo "setup: journald is NOT RUNNING (its socket refuses connections); the journald tests need it: run this as root" >&2
+  exit 1
+fi
