@@ -166,9 +166,12 @@ let families = [
         #expect(r.err.contains("jsonl:/dev/full"), "the log names the refusing sink")
         #expect(r.err.components(separatedBy: "could not deliver alert").count - 1 == 1, "logged once, not per alert")
         #expect(jsonLines(alerts).count == 133, "the working sink got every alert")
+        let status = try trailwatch(["status", "--state", state])
+        #expect(status.out.contains("133 alerts wait in the outbox"), "\(status.out)")
         // Without the broken sink the outbox empties, and nothing is sent twice.
         #expect(try trailwatch(base + ["--alerts", "jsonl:" + alerts]).status == 0)
         #expect(jsonLines(alerts).count == 133)
+        #expect(try !trailwatch(["status", "--state", state]).out.contains("wait in the outbox"))
     }
 
     @Test func aBrokenRuleFileOnReloadKeepsTheRunningRules() throws {
