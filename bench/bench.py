@@ -7,7 +7,7 @@ Usage: bench/bench.py [--work DIR] [--rate EVENTS_PER_MIN] [--hours H] [--corpus
 Builds nothing: run `swift build -c release` first (the script does if the binary is missing).
 Figures are ratios to a baseline measured in the same run, because these machines are shared.
 """
-import argparse, os, resource, shutil, sqlite3, statistics, subprocess, sys, time, json, gzip, random
+import argparse, os, threading, resource, shutil, sqlite3, statistics, subprocess, sys, time, json, gzip, random
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release", "trailwatch")
@@ -201,6 +201,20 @@ def record(i, t, acct="123456789012"):
                random.getrandbits(48), acct))
 
 
+def wait_ready(d):
+    """Reads the daemon's log until it says ready; fails (instead of spinning) if it exits first."""
+    lines = []
+    while True:
+        line = d.stderr.readline()
+        if not line:
+            raise RuntimeError(f"trailwatch exited ({d.wait()}) before it was ready:\n" + "".join(lines[-20:]))
+        lines.append(line)
+        if "ready" in line:
+            # Keep draining its log so a full pipe never blocks it.
+            threading.Thread(target=lambda: [None for _ in d.stderr], daemon=True).start()
+            return
+
+
 def latency(work, samples=20):
     """Deliver 5 MB .json.gz files into a running daemon and time until each is in the ledger."""
     bucket = os.path.join(work, "lat-bucket")
@@ -211,8 +225,7 @@ def latency(work, samples=20):
     os.makedirs(day)
     d = subprocess.Popen([BIN, "run", "--logs", bucket, "--state", state, "--log-to", "stderr"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    while "ready" not in d.stderr.readline():
-        pass
+    wait_ready(d)
     # One ~5 MB compressed payload per sample (fresh eventIDs), sized from a first measurement.
     probe = ('{"Records":[' + ",".join(record(i, "2024-03-01T10:00:00Z") for i in range(5000)) + "]}").encode()
     per_record = len(gzip.compress(probe, 6)) / 5000
@@ -292,8 +305,7 @@ def startup(work, n=100_000):
     t0 = time.perf_counter()
     d = subprocess.Popen([BIN, "run", "--logs", bucket, "--state", state, "--log-to", "stderr"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    while "ready" not in d.stderr.readline():
-        pass
+    wait_ready(d)
     dt = time.perf_counter() - t0
     d.terminate()
     d.wait()

@@ -401,29 +401,37 @@ package final class Ingestor: @unchecked Sendable {
         var left = 0
         do {
             var down: Set<String> = []
-            for p in try s.pendingAlerts() {
-                let a = p.alert
-                var took: [String] = []
-                for sink in sinks where !p.deliveredTo.contains(sink.name) && !down.contains(sink.name) {
-                    if recovering && sink.delivered(a.alertID) {
-                        took.append(sink.name)
-                        continue
+            var after: Int64 = 0
+            // Page through the whole outbox: alerts beyond a page still reach the sinks that work.
+            while sinks.isEmpty || down.count < sinks.count {
+                let page = try s.pendingAlerts(after: after)
+                guard let last = page.last else { break }
+                after = last.seq
+                for p in page {
+                    let a = p.alert
+                    var took: [String] = []
+                    for sink in sinks where !p.deliveredTo.contains(sink.name) && !down.contains(sink.name) {
+                        if recovering && sink.delivered(a.alertID) {
+                            took.append(sink.name)
+                            continue
+                        }
+                        do {
+                            try sink.send(a)
+                            took.append(sink.name)
+                            sinkRecovered(sink.name)
+                        } catch {
+                            down.insert(sink.name)
+                            stats.update { $0.alertErrors += 1 }
+                            sinkFailed(sink.name, alert: a, error: error)
+                        }
                     }
-                    do {
-                        try sink.send(a)
-                        took.append(sink.name)
-                        sinkRecovered(sink.name)
-                    } catch {
-                        down.insert(sink.name)
-                        stats.update { $0.alertErrors += 1 }
-                        sinkFailed(sink.name, alert: a, error: error)
-                    }
+                    let complete = sinks.allSatisfy { p.deliveredTo.contains($0.name) || took.contains($0.name) }
+                    // Recorded one by one: a crash can repeat at most the alert in hand.
+                    if complete || !took.isEmpty { try s.recordDelivery(a.alertID, sinks: took, complete: complete) }
+                    if complete { stats.update { $0.alerts += 1 } } else { left += 1 }
                 }
-                let complete = sinks.allSatisfy { p.deliveredTo.contains($0.name) || took.contains($0.name) }
-                // Recorded one by one: a crash can repeat at most the alert in hand.
-                if complete || !took.isEmpty { try s.recordDelivery(a.alertID, sinks: took, complete: complete) }
-                if complete { stats.update { $0.alerts += 1 } } else { left += 1 }
             }
+            if down.count == sinks.count, !sinks.isEmpty { left = max(left, try s.pendingAlertCount()) }
         } catch {
             logger.error("alert outbox: \(error)", metadata: ["account": "\(s.account)"])
         }

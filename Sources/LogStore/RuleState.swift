@@ -90,16 +90,16 @@ extension AccountStore {
     }
 
     /// Alerts recorded but not yet delivered to every sink, oldest first, each with the sinks that took it.
-    package func pendingAlerts(limit: Int = 1000) throws -> [PendingAlert] {
+    /// Pages by `after` (the `seq` of the last alert of the previous page).
+    package func pendingAlerts(after: Int64 = 0, limit: Int = 500) throws -> [PendingAlert] {
         try queue.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT id, payload FROM alerts WHERE sent = 0 ORDER BY seq LIMIT ?", arguments: [limit])
-            var taken: [String: Set<String>] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, sink FROM alert_deliveries") {
-                taken[row[0], default: []].insert(row[1])
-            }
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT seq, id, payload FROM alerts WHERE sent = 0 AND seq > ? ORDER BY seq LIMIT ?", arguments: [after, limit])
             return try rows.map { row in
-                let id: String = row[0]
-                return PendingAlert(alert: try JSONDecoder().decode(Alert.self, from: row[1] as Data), deliveredTo: taken[id] ?? [])
+                let id: String = row[1]
+                let sinks = try String.fetchAll(db, sql: "SELECT sink FROM alert_deliveries WHERE id = ?", arguments: [id])
+                return PendingAlert(
+                    seq: row[0], alert: try JSONDecoder().decode(Alert.self, from: row[2] as Data), deliveredTo: Set(sinks))
             }
         }
     }
@@ -197,6 +197,8 @@ extension AccountStore {
 
 /// An alert in the outbox and the sinks that already took it.
 package struct PendingAlert: Sendable {
+    /// Outbox order.
+    package var seq: Int64
     package var alert: Alert
     package var deliveredTo: Set<String>
 }

@@ -264,35 +264,42 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
     @Test func aSinkThatIsDownHoldsBackOnlyItselfAndGetsEveryAlertOnceWhenBack() throws {
         let bucket = tempDir("bucket"), state = tempDir("state"), rules = tempDir("rules")
         try Self.rule.write(toFile: rules + "/t.rules", atomically: true, encoding: .utf8)
-        try writeLog(bucket: bucket, stamp: "20240301T1000Z", records: (1...3).map { rec(guid($0), "2024-03-01T10:0\($0):00Z", name: "TerminateInstances") })
+        // More alerts than one outbox page (500), so the working sink must get those beyond it too.
+        let n = 1_203
+        try writeLog(bucket: bucket, stamp: "20240301T1000Z", records: (1...n).map {
+            rec(guid($0), "2024-03-01T10:\(String(format: "%02d", $0 % 60)):00Z", name: "TerminateInstances")
+        })
         let file = tempDir("alerts") + "/alerts.jsonl"
         let flaky = SwitchableSink()
 
-        // First run: the switchable sink is down; the file sink gets all three at once.
+        // First run: the switchable sink is down; the file sink gets every alert at once.
         let (first, logs) = try makeIngestor(bucket: bucket, state: state) { $0.rulePaths = [rules] }
         #expect(first.reloadRules().loaded)
         first.sinks = [flaky, try JSONLinesAlertSink(path: file)]
         let stats = try first.runOnce()
-        #expect(stats.alertsPending == 3)
+        #expect(stats.alertsPending == n)
         #expect(stats.alerts == 0)
         let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
-        #expect(lines.count == 3)
+        #expect(lines.count == n)
         #expect(flaky.received.isEmpty)
         // The failure is logged once, naming the sink, not once per alert.
         let refused = logs.entries.filter { $0.message.description.contains("to switchable") }
         #expect(refused.count == 1)
-        #expect(stats.summary(seconds: 1).contains("3 alerts wait in the outbox"))
+        #expect(stats.summary(seconds: 1).contains("\(n) alerts wait in the outbox"))
 
-        // Second run, sink back: it gets the three, the file gets no repeat, the outbox is empty.
+        // Second run, sink back: it gets them all, in order, the file gets no repeat, the outbox is empty.
         flaky.down = false
         let (second, _) = try makeIngestor(bucket: bucket, state: state) { $0.rulePaths = [rules] }
         #expect(second.reloadRules().loaded)
         second.sinks = [flaky, try JSONLinesAlertSink(path: file)]
         let again = try second.runOnce()
         #expect(again.alertsPending == 0)
-        #expect(flaky.received.count == 3)
-        #expect(Set(flaky.received).count == 3)
-        #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count == 3)
+        #expect(flaky.received.count == n)
+        #expect(Set(flaky.received).count == n)
+        let fileOrder = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["alert_id"] as! String
+        }
+        #expect(fileOrder == flaky.received, "the same alerts in the same (outbox) order")
         let store = try LogStore(stateDirectory: state, readOnly: true)
         #expect(try store.account("123456789012").pendingAlerts().isEmpty)
     }
