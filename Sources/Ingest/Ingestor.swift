@@ -394,13 +394,16 @@ package final class Ingestor: @unchecked Sendable {
     /// Sends alerts waiting in an account's outbox to every sink that has not taken them yet.
     /// A sink that fails holds back only itself (in order: it gets no later alert in this pass); the
     /// others go on. What is left goes again after the next file, every few seconds, or at the next start.
-    /// `recovering`: alerts left pending by a crash may have reached a sink already; ask it first.
+    /// `recovering`: a crash may have come between a send and its record. A sink gets alerts in outbox
+    /// order, each recorded before the next is sent, so only its first unrecorded alert can be in doubt:
+    /// that one alone is looked up in the sink.
     /// Returns the number of alerts still pending.
     @discardableResult
     func deliverPending(_ s: AccountStore, recovering: Bool = false) -> Int {
         var left = 0
         do {
             var down: Set<String> = []
+            var asked: Set<String> = []
             var after: Int64 = 0
             // Page through the whole outbox: alerts beyond a page still reach the sinks that work.
             while sinks.isEmpty || down.count < sinks.count {
@@ -411,7 +414,7 @@ package final class Ingestor: @unchecked Sendable {
                     let a = p.alert
                     var took: [String] = []
                     for sink in sinks where !p.deliveredTo.contains(sink.name) && !down.contains(sink.name) {
-                        if recovering && sink.delivered(a.alertID) {
+                        if recovering && asked.insert(sink.name).inserted && sink.delivered(a.alertID) {
                             took.append(sink.name)
                             continue
                         }
