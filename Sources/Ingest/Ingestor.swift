@@ -393,44 +393,46 @@ package final class Ingestor: @unchecked Sendable {
 
     /// Sends alerts waiting in an account's outbox to every sink that has not taken them yet.
     /// A sink that fails holds back only itself (in order: it gets no later alert in this pass); the
-    /// others go on. What is left goes again after the next file, every few seconds, or at the next start.
+    /// others go on. A sink known to be down is tried again only by `probe` passes (start, and the
+    /// loop's retry every ``alertRetryInterval`` seconds), not after every file.
     /// `recovering`: a crash may have come between a send and its record. A sink gets alerts in outbox
     /// order, each recorded before the next is sent, so only its first unrecorded alert can be in doubt:
     /// that one alone is looked up in the sink.
     /// Returns the number of alerts still pending.
     @discardableResult
-    func deliverPending(_ s: AccountStore, recovering: Bool = false) -> Int {
+    func deliverPending(_ s: AccountStore, recovering: Bool = false, probe: Bool = false) -> Int {
         var left = 0
         do {
-            var down: Set<String> = []
+            var down = probe ? [] : failingSinks.intersection(sinks.map(\.name))
             var asked: Set<String> = []
             var after: Int64 = 0
             // Page through the whole outbox: alerts beyond a page still reach the sinks that work.
             while sinks.isEmpty || down.count < sinks.count {
-                let page = try s.pendingAlerts(after: after)
+                let page = try s.pendingAlerts(after: after, decodeFor: Set(sinks.map(\.name)).subtracting(down))
                 guard let last = page.last else { break }
                 after = last.seq
                 for p in page {
-                    let a = p.alert
                     var took: [String] = []
-                    for sink in sinks where !p.deliveredTo.contains(sink.name) && !down.contains(sink.name) {
-                        if recovering && asked.insert(sink.name).inserted && sink.delivered(a.alertID) {
-                            took.append(sink.name)
-                            continue
-                        }
-                        do {
-                            try sink.send(a)
-                            took.append(sink.name)
-                            sinkRecovered(sink.name)
-                        } catch {
-                            down.insert(sink.name)
-                            stats.update { $0.alertErrors += 1 }
-                            sinkFailed(sink.name, alert: a, error: error)
+                    if let a = p.alert {
+                        for sink in sinks where !p.deliveredTo.contains(sink.name) && !down.contains(sink.name) {
+                            if recovering && asked.insert(sink.name).inserted && sink.delivered(a.alertID) {
+                                took.append(sink.name)
+                                continue
+                            }
+                            do {
+                                try sink.send(a)
+                                took.append(sink.name)
+                                sinkRecovered(sink.name)
+                            } catch {
+                                down.insert(sink.name)
+                                stats.update { $0.alertErrors += 1 }
+                                sinkFailed(sink.name, alert: a, error: error)
+                            }
                         }
                     }
                     let complete = sinks.allSatisfy { p.deliveredTo.contains($0.name) || took.contains($0.name) }
                     // Recorded one by one: a crash can repeat at most the alert in hand.
-                    if complete || !took.isEmpty { try s.recordDelivery(a.alertID, sinks: took, complete: complete) }
+                    if complete || !took.isEmpty { try s.recordDelivery(p.id, sinks: took, complete: complete) }
                     if complete { stats.update { $0.alerts += 1 } } else { left += 1 }
                 }
             }
@@ -438,6 +440,7 @@ package final class Ingestor: @unchecked Sendable {
         } catch {
             logger.error("alert outbox: \(error)", metadata: ["account": "\(s.account)"])
         }
+        if left > 0 { undeliveredAlerts = true }
         return left
     }
 
@@ -461,7 +464,7 @@ package final class Ingestor: @unchecked Sendable {
     func deliverAllPending(recovering: Bool = true) -> Int {
         var left = 0
         for a in store.accounts() {
-            if let s = try? store.account(a) { left += deliverPending(s, recovering: recovering) }
+            if let s = try? store.account(a) { left += deliverPending(s, recovering: recovering, probe: true) }
         }
         undeliveredAlerts = left > 0
         return left

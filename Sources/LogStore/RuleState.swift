@@ -90,16 +90,32 @@ extension AccountStore {
     }
 
     /// Alerts recorded but not yet delivered to every sink, oldest first, each with the sinks that took it.
-    /// Pages by `after` (the `seq` of the last alert of the previous page).
-    package func pendingAlerts(after: Int64 = 0, limit: Int = 500) throws -> [PendingAlert] {
+    /// Pages by `after` (the `seq` of the last alert of the previous page). An alert's payload is decoded
+    /// only if some sink of `decodeFor` still lacks it (nil: always), so a long outbox held back by a sink
+    /// that is down costs little to walk.
+    package func pendingAlerts(after: Int64 = 0, limit: Int = 500, decodeFor: Set<String>? = nil) throws -> [PendingAlert] {
         try queue.read { db in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT seq, id, payload FROM alerts WHERE sent = 0 AND seq > ? ORDER BY seq LIMIT ?", arguments: [after, limit])
+                db, sql: "SELECT seq, id FROM alerts WHERE sent = 0 AND seq > ? ORDER BY seq LIMIT ?", arguments: [after, limit])
+            guard let first = rows.first, let last = rows.last else { return [] }
+            var taken: [String: Set<String>] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT d.id, d.sink FROM alert_deliveries d JOIN alerts a ON a.id = d.id WHERE a.sent = 0 AND a.seq BETWEEN ? AND ?",
+                arguments: [first[0] as Int64, last[0] as Int64])
+            {
+                taken[row[0], default: []].insert(row[1])
+            }
             return try rows.map { row in
                 let id: String = row[1]
-                let sinks = try String.fetchAll(db, sql: "SELECT sink FROM alert_deliveries WHERE id = ?", arguments: [id])
-                return PendingAlert(
-                    seq: row[0], alert: try JSONDecoder().decode(Alert.self, from: row[2] as Data), deliveredTo: Set(sinks))
+                let delivered = taken[id] ?? []
+                var alert: Alert? = nil
+                if decodeFor.map({ !$0.isSubset(of: delivered) }) ?? true,
+                    let payload = try Data.fetchOne(db, sql: "SELECT payload FROM alerts WHERE seq = ?", arguments: [row[0] as Int64])
+                {
+                    alert = try JSONDecoder().decode(Alert.self, from: payload)
+                }
+                return PendingAlert(seq: row[0], id: id, deliveredTo: delivered, alert: alert)
             }
         }
     }
@@ -199,7 +215,9 @@ extension AccountStore {
 package struct PendingAlert: Sendable {
     /// Outbox order.
     package var seq: Int64
-    package var alert: Alert
+    package var id: String
     package var deliveredTo: Set<String>
+    /// The alert itself; nil when no sink asked for needs it.
+    package var alert: Alert?
 }
 
