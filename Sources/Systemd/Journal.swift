@@ -1,6 +1,7 @@
 import CSystemd
 import Glibc
 import Logging
+import Posix
 
 /// Sends structured entries to journald with `sd_journal_sendv` (Swift cannot call the variadic `sd_journal_send`).
 public enum Journal {
@@ -116,8 +117,7 @@ public struct JournalLogHandler: LogHandler {
         // journald gone (stopped, restarting): the line still reaches standard error, which systemd
         // keeps (and which shows when the daemon was started by hand), rather than vanishing.
         if Journal.send(fields) < 0 {
-            let line = "trailwatch[\(Journal.priority(event.level))]: \(event.message)\n"
-            _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+            try? Posix.writeAll(2, Array("trailwatch[\(Journal.priority(event.level))]: \(event.message)\n".utf8), path: "stderr")
         }
     }
 }
