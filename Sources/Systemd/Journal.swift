@@ -26,9 +26,11 @@ public enum Journal {
     }
 
     /// Sends one entry; field names must be `[A-Z0-9_]`, not starting with `_` (invalid ones are sanitised).
-    /// Returns 0 or a negative errno.
+    /// Returns 0 or a negative errno. libsystemd drops an entry silently (and returns 0) when the socket
+    /// does not exist; this returns -ENOENT then, so that an alert is kept for later instead of lost.
     @discardableResult
     public static func send(_ fields: [(String, String)]) -> Int32 {
+        guard access(socketPath, F_OK) == 0 else { return -ENOENT }
         // Pack every NAME=value into one buffer, then point the iovecs into it.
         var buffer: [UInt8] = []
         var ranges: [Range<Int>] = []
