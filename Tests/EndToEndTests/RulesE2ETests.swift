@@ -178,7 +178,9 @@ let families = [
         // journald "gone" for this process only: a private mount namespace with an empty
         // /run/systemd/journal (CI met a socket file with no journald behind it; libsystemd drops
         // entries silently when the socket is missing). Needs root for unshare.
-        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return }
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
+            (try? runCommand(["unshare", "--mount", "sh", "-c", "mount -t tmpfs none /run/systemd/journal"]))?.0 == 0
+        else { return }
         guard Journal.available else {
             Issue.record("journald is not running (its socket refuses connections): start it, as scripts/setup-debian.sh does")
             return
