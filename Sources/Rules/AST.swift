@@ -150,6 +150,8 @@ public struct Rule: Sendable {
     public var description = ""
     public var runbook = ""
     public var message: String? = nil
+    /// Where the message template starts (for lint warnings about its placeholders).
+    public var messagePosition: SourcePosition? = nil
     public var when: Expression = .always
     public var unless: [Expression] = []
     public var threshold: Threshold? = nil

@@ -329,9 +329,21 @@ enum Lint {
             default: break
             }
         }
+        let builtins = Template.builtins.map { "{\($0)}" }.joined(separator: ", ")
         for r in rules {
             walk(r.when)
             r.unless.forEach(walk)
+            // Message placeholders: a typo would print "-" in every alert, so say so now.
+            for name in Template.placeholders(r.message ?? "") where !Template.builtins.contains(name) {
+                let at = r.messagePosition ?? r.position
+                let before = out.count
+                if let p = FieldPath(name) { check(p, at) }
+                if FieldPath(name) == nil || out.count > before {
+                    if out.count > before { out.removeLast(out.count - before) }
+                    out.append(Diagnostic(.warning, at, "message placeholder '{\(name)}' is neither built in nor a CloudTrail field path",
+                                          hint: "built in: \(builtins); or a field path such as {userIdentity.arn}"))
+                }
+            }
             for p in (r.threshold?.groupBy ?? []) + (r.firstSeen.map { [$0.field] + $0.key } ?? []) + (r.suppression?.key ?? []) {
                 check(p, r.position)
             }

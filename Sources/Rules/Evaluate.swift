@@ -413,6 +413,19 @@ enum Wildcard {
 /// `{principal}`, `{source_ip}`, `{event_name}`, `{rule}` and `{count}` are always there.
 public enum Template {
     public static let defaultMessage = "{rule}: {event_name} by {principal} from {source_ip} in {account}/{region}"
+    /// Placeholders that are always there (anything else in braces is a field path).
+    public static let builtins = ["account", "region", "principal", "source_ip", "event_name", "rule", "count"]
+
+    /// The names between braces, in order.
+    public static func placeholders(_ t: String) -> [String] {
+        var out: [String] = []
+        var rest = Substring(t)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            out.append(String(rest[rest.index(after: open)..<close]))
+            rest = rest[rest.index(after: close)...]
+        }
+        return out
+    }
 
     public static func render(_ t: String, context: AlertContext, rule: String, count: Int = 1, field: (String) -> String?) -> String {
         var out = ""

@@ -198,6 +198,7 @@ struct FileParser {
                     rule.runbook += (rule.runbook.isEmpty ? "" : "\n") + s
                 } else {
                     rule.message = s
+                    rule.messagePosition = pos(n, h.restColumn)
                 }
             case "id":
                 let id = h.rest.trimmedWhitespace.lowercased()

@@ -100,6 +100,15 @@ func matching(_ set: RuleSet, _ event: String) -> [String] {
         let lint = compile("rule a\n  when eventname = \"x\"\nend\n")
         #expect(lint.0 != nil, "unknown fields are warnings, not errors")
         #expect(lint.1.contains { $0.severity == .warning && $0.message.contains("eventname") })
+        // Message placeholders: built-ins and real field paths pass, a typo is a warning at the message.
+        let placeholders = compile(
+            "rule a\n  when eventName = \"x\"\n  message \"{event_nam} by {principal} {userIdentity.arn} {requestParameters.bucketName} {count}\"\nend\n")
+        #expect(placeholders.0 != nil)
+        let warnings = placeholders.1.filter { $0.severity == .warning }
+        #expect(warnings.count == 1, "\(warnings)")
+        #expect(warnings.first?.message.contains("'{event_nam}'") == true)
+        #expect(warnings.first?.position.line == 3 && warnings.first?.position.column == 11, "\(warnings)")
+        #expect(warnings.first?.hint?.contains("{event_name}") == true)
     }
 }
 
