@@ -142,7 +142,8 @@ let families = [
         let args = ["run", "--logs", bucket, "--state", state, "--rules", repoRoot.appendingPathComponent("rules").path, "--rules", try labelledLists(),
                     "--alerts", "jsonl:" + alerts, "--log-to", "stderr"]
         let first = try Child(args)
-        _ = eventually(timeout: 20) { !jsonLines(alerts).isEmpty }
+        // Polled often: the whole corpus takes ~0.3 s, and the kill must land inside it.
+        _ = eventually(timeout: 20, interval: 0.005) { !((try? Data(contentsOf: URL(fileURLWithPath: alerts)))?.isEmpty ?? true) }
         first.signal(SIGKILL)
         first.wait(timeout: 10)
         let before = jsonLines(alerts).count

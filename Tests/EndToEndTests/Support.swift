@@ -64,11 +64,11 @@ func trailwatch(_ args: [String], timeout: Double = 120) throws -> (status: Int3
 }
 
 /// Polls `condition` until true or `timeout` seconds pass.
-func eventually(timeout: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {
+func eventually(timeout: Double = 30, interval: Double = 0.1, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try condition() { return true }
-        Thread.sleep(forTimeInterval: 0.1)
+        Thread.sleep(forTimeInterval: interval)
     }
     return try condition()
 }
