@@ -57,7 +57,8 @@ public struct JournalAlertSink: AlertSink {
 public final class JSONLinesAlertSink: AlertSink {
     let fd: Int32
     let path: String
-    private let lock = Mutex(())
+    /// Alert ids in the file, once recovery asked (nil until then).
+    private let lock = Mutex<Set<String>?>(nil)
 
     /// `path` nil writes to standard output.
     public init(path: String?) throws {
@@ -76,9 +77,9 @@ public final class JSONLinesAlertSink: AlertSink {
 
     public var name: String { fd == 1 ? "stdout" : "jsonl:" + path }
 
-    /// The JSON object for one alert: the journal's fields in lower case, without the prefix.
-    public static func line(_ a: Alert) -> String {
-        var o = JSONObjectWriter()
+    /// The JSON object for one alert, with its newline: the journal's fields in lower case, without the prefix.
+    public static func line(_ a: Alert) -> [UInt8] {
+        var o = JSONObjectWriter(capacity: 512 + a.records.reduce(0) { $0 + $1.utf8.count })
         o.add("rule", a.rule)
         o.add("severity", a.severity)
         o.add("priority", Int64(a.priority))
@@ -96,17 +97,37 @@ public final class JSONLinesAlertSink: AlertSink {
         o.add("message", a.message)
         for (k, v) in a.extra.sorted(by: { $0.key < $1.key }) { o.add(k.lowercased(), v) }
         o.addRaw("records", "[" + a.records.joined(separator: ",") + "]")
-        return o.text + "\n"
+        return o.bytes + [0x0A]
     }
 
     public func send(_ a: Alert) throws {
-        try lock.withLock { _ in try Posix.writeAll(fd, Array(Self.line(a).utf8), path: path) }
+        try lock.withLock { ids in
+            try Posix.writeAll(fd, Self.line(a), path: path)
+            ids?.insert(a.alertID)
+        }
     }
 
+    /// Looks the id up in the file (read once, on the first question: recovery asks about a run of alerts).
     public func delivered(_ alertID: String) -> Bool {
-        guard fd != 1, let text = try? Posix.readFile(path) else { return false }
-        let needle = Array("\"alert_id\":\"\(alertID)\"".utf8)
-        return text.firstRange(of: needle) != nil
+        guard fd != 1 else { return false }
+        return lock.withLock { ids in
+            if ids == nil { ids = Self.alertIDs(in: (try? Posix.readFile(path)) ?? []) }
+            return ids?.contains(alertID) ?? false
+        }
+    }
+
+    /// Every `"alert_id":"…"` value in a JSON-lines file.
+    static func alertIDs(in text: [UInt8]) -> Set<String> {
+        let needle = Array("\"alert_id\":\"".utf8)
+        var out: Set<String> = []
+        var rest = text[...]
+        while let r = rest.firstRange(of: needle) {
+            let start = r.upperBound
+            guard let end = rest[start...].firstIndex(of: 0x22) else { break }
+            out.insert(String(decoding: rest[start..<end], as: UTF8.self))
+            rest = rest[end...]
+        }
+        return out
     }
 }
 

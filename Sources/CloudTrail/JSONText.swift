@@ -1,37 +1,97 @@
-/// Writing JSON text without Foundation: string quoting and small objects built field by field.
+/// Builds one JSON object in a byte buffer: keys in the order added, strings escaped as JSON requires.
+/// Alerts, query output and digests are written with it (JSONEncoder boxes every value, and
+/// escaping records held as strings through it dominated an alert storm's cost).
 public struct JSONObjectWriter: Sendable {
-    private var parts: [String] = []
-    public init() {}
+    /// The object so far, without its closing brace.
+    private var buffer: [UInt8] = [0x7B]
+    public init(capacity: Int = 256) { buffer.reserveCapacity(capacity) }
 
-    public mutating func add(_ key: String, _ value: String) { parts.append(Self.quote(key) + ":" + Self.quote(value)) }
-    public mutating func add(_ key: String, _ value: Int64) { parts.append(Self.quote(key) + ":" + String(value)) }
-    public mutating func add(_ key: String, _ values: [String]) {
-        parts.append(Self.quote(key) + ":[" + values.map(Self.quote).joined(separator: ",") + "]")
+    private mutating func key(_ key: String) {
+        if buffer.count > 1 { buffer.append(0x2C) }
+        Self.appendQuoted(key.utf8, to: &buffer)
+        buffer.append(0x3A)
     }
-    /// Adds already-encoded JSON (e.g. an original record).
-    public mutating func addRaw(_ key: String, _ json: String) { parts.append(Self.quote(key) + ":" + json) }
 
-    public var text: String { "{" + parts.joined(separator: ",") + "}" }
+    public mutating func add(_ key: String, _ value: String) {
+        self.key(key)
+        Self.appendQuoted(value.utf8, to: &buffer)
+    }
+
+    public mutating func add(_ key: String, _ value: Int64) {
+        self.key(key)
+        buffer += String(value).utf8
+    }
+
+    public mutating func add(_ key: String, _ values: [String]) {
+        self.key(key)
+        buffer.append(0x5B)
+        for (i, v) in values.enumerated() {
+            if i > 0 { buffer.append(0x2C) }
+            Self.appendQuoted(v.utf8, to: &buffer)
+        }
+        buffer.append(0x5D)
+    }
+
+    /// Adds a string-to-string object.
+    public mutating func add(_ key: String, _ object: [String: String]) {
+        self.key(key)
+        var inner = JSONObjectWriter(capacity: 64)
+        for (k, v) in object.sorted(by: { $0.key < $1.key }) { inner.add(k, v) }
+        buffer += inner.bytes
+    }
+
+    /// Adds already-encoded JSON (e.g. an original record).
+    public mutating func addRaw(_ key: String, _ json: String) {
+        self.key(key)
+        buffer += json.utf8
+    }
+
+    /// Adds already-encoded JSON bytes.
+    public mutating func addRaw(_ key: String, bytes json: some Collection<UInt8>) {
+        self.key(key)
+        buffer += json
+    }
+
+    /// The finished object.
+    public var bytes: [UInt8] { buffer + [0x7D] }
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     public static func quote(_ s: String) -> String { quote(Array(s.utf8)) }
 
     /// A JSON string literal for `bytes` (UTF-8), escaping quotes, backslashes and control characters.
     public static func quote(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = [0x22]
+        var out: [UInt8] = []
         out.reserveCapacity(bytes.count + 16)
-        let hex = Array("0123456789abcdef".utf8)
-        for b in bytes {
+        appendQuoted(bytes, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `bytes` as a JSON string literal: runs that need no escape are copied whole.
+    public static func appendQuoted(_ bytes: some Collection<UInt8>, to out: inout [UInt8]) {
+        out.append(0x22)
+        let contiguous: Void? = bytes.withContiguousStorageIfAvailable { appendEscaped($0, to: &out) }
+        if contiguous == nil { Array(bytes).withUnsafeBufferPointer { appendEscaped($0, to: &out) } }
+        out.append(0x22)
+    }
+
+    private static func appendEscaped(_ p: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        var run = 0
+        for i in 0..<p.count {
+            let b = p[i]
+            guard b == 0x22 || b == 0x5C || b < 0x20 else { continue }
+            if i > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[run..<i])) }
+            run = i + 1
+            out.append(0x5C)
             switch b {
-            case 0x22: out += [0x5C, 0x22]
-            case 0x5C: out += [0x5C, 0x5C]
-            case 0x0A: out += [0x5C, 0x6E]
-            case 0x0D: out += [0x5C, 0x72]
-            case 0x09: out += [0x5C, 0x74]
-            case 0..<0x20: out += [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]]
-            default: out.append(b)
+            case 0x22, 0x5C: out.append(b)
+            case 0x0A: out.append(0x6E)
+            case 0x0D: out.append(0x72)
+            case 0x09: out.append(0x74)
+            default:
+                let hex: StaticString = "0123456789abcdef"
+                hex.withUTF8Buffer { h in out += [0x75, 0x30, 0x30, h[Int(b >> 4)], h[Int(b & 15)]] }
             }
         }
-        out.append(0x22)
-        return String(decoding: out, as: UTF8.self)
+        if p.count > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[run..<p.count])) }
     }
 }

@@ -268,22 +268,22 @@ package final class Ingestor: @unchecked Sendable {
             do {
                 let s = try store.account(job.key.account)
                 var rulesHook: ((any RuleStateStore, (Int) -> Bool) throws -> Void)? = nil
-                var produced = 0
+                var produced: [Alert] = []
                 if let set = file.ruleSet {
                     let engine = RuleEngine(ruleSet: set, latenessMs: config.latenessMs)
                     let logFile = job.found.absolute
                     let newest = file.records.map(\.entry.timestamp).max()
                     rulesHook = { state, isDuplicate in
                         let hits = file.hits.filter { !isDuplicate($0.record) }
-                        produced = try engine.process(hits, logFile: logFile, store: state).count
+                        produced = try engine.process(hits, logFile: logFile, store: state)
                         if let newest {
-                            produced += try engine.flush(store: state, before: newest).count
+                            produced += try engine.flush(store: state, before: newest)
                             try engine.expire(store: state, watermark: newest)
                         }
                     }
                 }
                 let r = try s.commit(file, ingestionTime: Posix.nowMillis(), rules: rulesHook)
-                if produced > 0 { deliverPending(s) }
+                if !produced.isEmpty { deliverFresh(produced, s) }
                 known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
                 integrity?.logAdded(root: job.found.root, key: job.key, store: store)
                 pending.removeValue(forKey: job.ledgerKey)
@@ -395,52 +395,81 @@ package final class Ingestor: @unchecked Sendable {
     /// A sink that fails holds back only itself (in order: it gets no later alert in this pass); the
     /// others go on. A sink known to be down is tried again only by `probe` passes (start, and the
     /// loop's retry every ``alertRetryInterval`` seconds), not after every file.
-    /// `recovering`: a crash may have come between a send and its record. A sink gets alerts in outbox
-    /// order, each recorded before the next is sent, so only its first unrecorded alert can be in doubt:
-    /// that one alone is looked up in the sink.
+    /// `recovering`: a crash may have come between sends and their record. A sink gets alerts in
+    /// outbox order, so it is asked about its unrecorded alerts in order until the first it lacks.
     /// Returns the number of alerts still pending.
     @discardableResult
     func deliverPending(_ s: AccountStore, recovering: Bool = false, probe: Bool = false) -> Int {
         var left = 0
         do {
             var down = probe ? [] : failingSinks.intersection(sinks.map(\.name))
-            var asked: Set<String> = []
+            var stillAsking: Set<String> = recovering ? Set(sinks.map(\.name)) : []
             var after: Int64 = 0
             // Page through the whole outbox: alerts beyond a page still reach the sinks that work.
             while sinks.isEmpty || down.count < sinks.count {
                 let page = try s.pendingAlerts(after: after, decodeFor: Set(sinks.map(\.name)).subtracting(down))
                 guard let last = page.last else { break }
                 after = last.seq
-                for p in page {
-                    var took: [String] = []
-                    if let a = p.alert {
-                        for sink in sinks where !p.deliveredTo.contains(sink.name) && !down.contains(sink.name) {
-                            if recovering && asked.insert(sink.name).inserted && sink.delivered(a.alertID) {
-                                took.append(sink.name)
-                                continue
-                            }
-                            do {
-                                try sink.send(a)
-                                took.append(sink.name)
-                                sinkRecovered(sink.name)
-                            } catch {
-                                down.insert(sink.name)
-                                stats.update { $0.alertErrors += 1 }
-                                sinkFailed(sink.name, alert: a, error: error)
-                            }
-                        }
-                    }
-                    let complete = sinks.allSatisfy { p.deliveredTo.contains($0.name) || took.contains($0.name) }
-                    // Recorded one by one: a crash can repeat at most the alert in hand.
-                    if complete || !took.isEmpty { try s.recordDelivery(p.id, sinks: took, complete: complete) }
-                    if complete { stats.update { $0.alerts += 1 } } else { left += 1 }
-                }
+                left += try deliver(page, s, down: &down, stillAsking: &stillAsking)
             }
             if down.count == sinks.count, !sinks.isEmpty { left = max(left, try s.pendingAlertCount()) }
         } catch {
             logger.error("alert outbox: \(error)", metadata: ["account": "\(s.account)"])
         }
         if left > 0 { undeliveredAlerts = true }
+        return left
+    }
+
+    /// Alerts a file just recorded: straight from memory when nothing older waits in any outbox
+    /// (they are then next in outbox order), else through the outbox.
+    func deliverFresh(_ alerts: [Alert], _ s: AccountStore) {
+        guard !undeliveredAlerts else {
+            deliverPending(s)
+            return
+        }
+        var down = failingSinks.intersection(sinks.map(\.name))
+        var none: Set<String> = []
+        do {
+            let batch = alerts.map { PendingAlert(seq: 0, id: $0.alertID, deliveredTo: [], alert: $0) }
+            if try deliver(batch, s, down: &down, stillAsking: &none) > 0 { undeliveredAlerts = true }
+        } catch {
+            undeliveredAlerts = true
+            logger.error("alert outbox: \(error)", metadata: ["account": "\(s.account)"])
+        }
+    }
+
+    /// Sends a batch (in outbox order) to each sink that lacks each alert, then records the outcome
+    /// in one transaction. Returns how many alerts some sink still lacks.
+    func deliver(_ batch: [PendingAlert], _ s: AccountStore, down: inout Set<String>, stillAsking: inout Set<String>) throws -> Int {
+        var outcomes: [(id: String, sinks: [String], complete: Bool)] = []
+        var left = 0
+        for p in batch {
+            var took: [String] = []
+            if let a = p.alert {
+                for sink in sinks where !p.deliveredTo.contains(sink.name) && !down.contains(sink.name) {
+                    if stillAsking.contains(sink.name) {
+                        if sink.delivered(a.alertID) {
+                            took.append(sink.name)
+                            continue
+                        }
+                        stillAsking.remove(sink.name)
+                    }
+                    do {
+                        try sink.send(a)
+                        took.append(sink.name)
+                        sinkRecovered(sink.name)
+                    } catch {
+                        down.insert(sink.name)
+                        stats.update { $0.alertErrors += 1 }
+                        sinkFailed(sink.name, alert: a, error: error)
+                    }
+                }
+            }
+            let complete = sinks.allSatisfy { p.deliveredTo.contains($0.name) || took.contains($0.name) }
+            if complete || !took.isEmpty { outcomes.append((p.id, took, complete)) }
+            if complete { stats.update { $0.alerts += 1 } } else { left += 1 }
+        }
+        try s.recordDeliveries(outcomes)
         return left
     }
 

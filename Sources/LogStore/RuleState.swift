@@ -78,7 +78,7 @@ final class SQLiteRuleState: RuleStateStore {
     func record(_ alert: Alert) throws -> Bool {
         try db.execute(
             sql: "INSERT OR IGNORE INTO alerts(id, created, payload) VALUES (?, ?, ?)",
-            arguments: [alert.alertID, now, try encoder.encode(alert)])
+            arguments: [alert.alertID, now, Data(alert.payload)])
         return db.changesCount > 0
     }
 }
@@ -125,15 +125,19 @@ extension AccountStore {
         try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts WHERE sent = 0") ?? 0 }
     }
 
-    /// Records that `sinks` took the alert; `complete` (every sink has it) takes it out of the outbox.
-    package func recordDelivery(_ alertID: String, sinks: [String], complete: Bool) throws {
+    /// Records, in one transaction, which sinks took which alert; `complete` (every sink has it)
+    /// takes an alert out of the outbox.
+    package func recordDeliveries(_ outcomes: [(id: String, sinks: [String], complete: Bool)]) throws {
+        guard !outcomes.isEmpty else { return }
         try queue.write { db in
-            if complete {
-                try db.execute(sql: "UPDATE alerts SET sent = 1 WHERE id = ?", arguments: [alertID])
-                try db.execute(sql: "DELETE FROM alert_deliveries WHERE id = ?", arguments: [alertID])
-            } else {
-                for sink in sinks {
-                    try db.execute(sql: "INSERT OR IGNORE INTO alert_deliveries(id, sink) VALUES (?, ?)", arguments: [alertID, sink])
+            for o in outcomes {
+                if o.complete {
+                    try db.execute(sql: "UPDATE alerts SET sent = 1 WHERE id = ?", arguments: [o.id])
+                    try db.execute(sql: "DELETE FROM alert_deliveries WHERE id = ?", arguments: [o.id])
+                } else {
+                    for sink in o.sinks {
+                        try db.execute(sql: "INSERT OR IGNORE INTO alert_deliveries(id, sink) VALUES (?, ?)", arguments: [o.id, sink])
+                    }
                 }
             }
         }
@@ -219,5 +223,12 @@ package struct PendingAlert: Sendable {
     package var deliveredTo: Set<String>
     /// The alert itself; nil when no sink asked for needs it.
     package var alert: Alert?
+
+    package init(seq: Int64, id: String, deliveredTo: Set<String>, alert: Alert?) {
+        self.seq = seq
+        self.id = id
+        self.deliveredTo = deliveredTo
+        self.alert = alert
+    }
 }
 

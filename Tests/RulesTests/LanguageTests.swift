@@ -194,3 +194,22 @@ func matching(_ set: RuleSet, _ event: String) -> [String] {
         #expect(a.messageID == MessageID.derive("trailwatch.rule.r"), "stable per rule")
     }
 }
+
+@Suite struct AlertPayloadTests {
+    /// The outbox payload, written without JSONEncoder, decodes back to the same alert.
+    @Test func payloadDecodesToTheSameAlert() throws {
+        let a = Alert(
+            rule: "root-usage", severity: "high", priority: 3, messageID: "0123456789abcdef0123456789abcdef",
+            message: "Root \"ConsoleLogin\" from 203.0.113.5\tü ✓", account: "123456789012", region: "us-east-1",
+            principal: "arn:aws:iam::123456789012:root", sourceIP: "203.0.113.5", eventName: "ConsoleLogin",
+            eventIDs: ["e-1", "e-2"], eventTime: "2024-03-01T10:00:00Z", count: 2, logFile: "/b/AWSLogs/x.json.gz",
+            alertID: "abc", records: [#"{"eventID":"e-1","s":"a\"b\\c\n"}"#, #"{"eventID":"e-2"}"#],
+            extra: ["DIGEST": "s3://b/d.json.gz", "REASON": "line\nbreak"])
+        let back = try JSONDecoder().decode(Alert.self, from: Data(a.payload))
+        #expect(back == a)
+        var bare = a
+        bare.extra = [:]
+        bare.records = []
+        #expect(try JSONDecoder().decode(Alert.self, from: Data(bare.payload)) == bare)
+    }
+}
