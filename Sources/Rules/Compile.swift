@@ -125,10 +125,21 @@ public struct CompiledRule: Sendable {
     let unless: [Node]
     /// When set, the rule can only match these event names (from its `when`).
     let eventNames: Set<String>?
+    /// The message template, split once (rendered for every alert).
+    let message: CompiledTemplate
     public var name: String { rule.name }
 
     /// The journald MESSAGE_ID: the one the rule pins with `id`, else derived from its name (stable).
-    public var messageID: String { rule.messageID ?? MessageID.derive("trailwatch.rule." + rule.name) }
+    public let messageID: String
+
+    init(rule: Rule, when: Node, unless: [Node], eventNames: Set<String>?) {
+        self.rule = rule
+        self.when = when
+        self.unless = unless
+        self.eventNames = eventNames
+        message = CompiledTemplate(rule.message ?? Template.defaultMessage)
+        messageID = rule.messageID ?? MessageID.derive("trailwatch.rule." + rule.name)
+    }
 }
 
 /// Evaluation tree over interned paths.

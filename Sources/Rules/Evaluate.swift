@@ -100,6 +100,8 @@ public final class Evaluator {
         return nil
     }
 
+    func topValue(_ key: StaticString) -> RawJSON.Value? { key.withUTF8Buffer { topValue($0) } }
+
     /// The single value of a path without `[*]`.
     func value(_ set: RuleSet, _ p: Int) -> RawJSON.Value? {
         if stamp[p] == generation { return values[p] }
@@ -144,6 +146,14 @@ public final class Evaluator {
     }
 
     func firstText(_ set: RuleSet, _ p: Int) -> String? { all(set, p).first.flatMap(text) }
+
+    /// The text of a top-level member, or of `inner` inside it, through the member index (a hit's
+    /// context fields: looking them up from the record's start rescanned large records six times).
+    func topText(_ key: StaticString, _ inner: StaticString? = nil) -> String? {
+        var v = topValue(key)
+        if let inner, let outer = v { v = inner.withUTF8Buffer { json.lookupKey(outer, $0) } }
+        return v.flatMap(text)
+    }
 }
 
 enum View {
@@ -346,16 +356,17 @@ extension RuleSet {
         guard !ev.matched.isEmpty else { return [] }
         let matched = ev.matched
         let json = ev.json
-        let info = RecordInfo.read(bytes)
-        let eventTime = info?.eventTime ?? 0
-        let eventID = json.string(json.lookup([.key("eventID")])) ?? ""
+        var eventTime: Int64 = 0
+        if case .string(let r, let esc)? = ev.topValue("eventTime") {
+            eventTime = (esc ? Timestamp.parseISO8601(json.decodeString(r)) : Timestamp.parseISO8601(json.slice(r))) ?? 0
+        }
+        let eventID = ev.topText("eventID") ?? ""
         let ctx = AlertContext(
-            account: json.string(json.lookup([.key("recipientAccountId")])) ?? account,
-            region: json.string(json.lookup([.key("awsRegion")])) ?? region,
-            principal: json.string(json.lookup([.key("userIdentity"), .key("arn")]))
-                ?? json.string(json.lookup([.key("userIdentity"), .key("principalId")])) ?? "",
-            sourceIP: json.string(json.lookup([.key("sourceIPAddress")])) ?? "",
-            eventName: json.string(json.lookup([.key("eventName")])) ?? "")
+            account: ev.topText("recipientAccountId") ?? account,
+            region: ev.topText("awsRegion") ?? region,
+            principal: ev.topText("userIdentity", "arn") ?? ev.topText("userIdentity", "principalId") ?? "",
+            sourceIP: ev.topText("sourceIPAddress") ?? "",
+            eventName: ev.topText("eventName") ?? "")
         return matched.map { i in
             let r = rules[i].rule
             // Threshold hits are many and alert in groups: keep a few records and no message.
@@ -374,8 +385,8 @@ extension RuleSet {
                 group = key(f.key)
                 value = pathIndex[f.field].flatMap { ev.firstText(self, $0) }
             }
-            let message = grouped ? "" : Template.render(r.message ?? Template.defaultMessage, context: ctx, rule: r.name) { path in
-                FieldPath(path).flatMap { fp in View.lookup(json, fp.steps).first.flatMap(ev.text) }
+            let message = grouped ? "" : rules[i].message.render(context: ctx, rule: r.name) { fp in
+                pathIndex[fp].flatMap { ev.firstText(self, $0) } ?? View.lookup(json, fp.steps).first.flatMap(ev.text)
             }
             return RuleHit(
                 rule: i, record: index, eventTime: eventTime, eventID: eventID, context: ctx, group: group, value: value,
@@ -428,23 +439,60 @@ public enum Template {
     }
 
     public static func render(_ t: String, context: AlertContext, rule: String, count: Int = 1, field: (String) -> String?) -> String {
-        var out = ""
+        CompiledTemplate(t).render(context: context, rule: rule, count: count) { field($0.text) }
+    }
+}
+
+/// A message template split once into text and placeholders, so that rendering one per alert is
+/// a few appends (parsing it for every hit was a tenth of an alert storm's rule time).
+struct CompiledTemplate: Sendable {
+    enum Part: Sendable {
+        case text(String)
+        case account, region, principal, sourceIP, eventName, rule, count
+        case field(FieldPath)
+        case unknown
+    }
+    let parts: [Part]
+
+    init(_ t: String) {
+        var parts: [Part] = []
         var rest = Substring(t)
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
-            out += rest[..<open]
+            if open > rest.startIndex { parts.append(.text(String(rest[..<open]))) }
             let name = String(rest[rest.index(after: open)..<close])
             switch name {
-            case "account": out += context.account
-            case "region": out += context.region
-            case "principal": out += context.principal.isEmpty ? "an unknown principal" : context.principal
-            case "source_ip": out += context.sourceIP
-            case "event_name": out += context.eventName
-            case "rule": out += rule
-            case "count": out += String(count)
-            default: out += field(name) ?? "-"
+            case "account": parts.append(.account)
+            case "region": parts.append(.region)
+            case "principal": parts.append(.principal)
+            case "source_ip": parts.append(.sourceIP)
+            case "event_name": parts.append(.eventName)
+            case "rule": parts.append(.rule)
+            case "count": parts.append(.count)
+            default: parts.append(FieldPath(name).map { .field($0) } ?? .unknown)
             }
             rest = rest[rest.index(after: close)...]
         }
-        return out + rest
+        if !rest.isEmpty { parts.append(.text(String(rest))) }
+        self.parts = parts
+    }
+
+    func render(context: AlertContext, rule: String, count: Int = 1, field: (FieldPath) -> String?) -> String {
+        var out = ""
+        out.reserveCapacity(128)
+        for part in parts {
+            switch part {
+            case .text(let s): out += s
+            case .account: out += context.account
+            case .region: out += context.region
+            case .principal: out += context.principal.isEmpty ? "an unknown principal" : context.principal
+            case .sourceIP: out += context.sourceIP
+            case .eventName: out += context.eventName
+            case .rule: out += rule
+            case .count: out += String(count)
+            case .field(let p): out += field(p) ?? "-"
+            case .unknown: out += "-"
+            }
+        }
+        return out
     }
 }
