@@ -77,9 +77,12 @@ final class SQLiteRuleState: RuleStateStore {
 
     func record(_ alert: Alert) throws -> Bool {
         try db.execute(
-            sql: "INSERT OR IGNORE INTO alerts(id, created, payload) VALUES (?, ?, ?)",
-            arguments: [alert.alertID, now, Data(alert.payload)])
-        return db.changesCount > 0
+            sql: "INSERT OR IGNORE INTO alerts(id, created, payload) VALUES (?, ?, x'')",
+            arguments: [alert.alertID, now])
+        guard db.changesCount > 0 else { return false }
+        try db.execute(
+            sql: "INSERT INTO alert_payloads(seq, payload) VALUES (?, ?)", arguments: [db.lastInsertedRowID, Data(alert.payload)])
+        return true
     }
 }
 
@@ -111,7 +114,7 @@ extension AccountStore {
                 let delivered = taken[id] ?? []
                 var alert: Alert? = nil
                 if decodeFor.map({ !$0.isSubset(of: delivered) }) ?? true,
-                    let payload = try Data.fetchOne(db, sql: "SELECT payload FROM alerts WHERE seq = ?", arguments: [row[0] as Int64])
+                    let payload = try Data.fetchOne(db, sql: "SELECT payload FROM alert_payloads WHERE seq = ?", arguments: [row[0] as Int64])
                 {
                     alert = try JSONDecoder().decode(Alert.self, from: payload)
                 }
@@ -132,6 +135,9 @@ extension AccountStore {
         try queue.write { db in
             for o in outcomes {
                 if o.complete {
+                    // The id stays (an alert is never recorded twice); the payload is no longer needed.
+                    try db.execute(
+                        sql: "DELETE FROM alert_payloads WHERE seq = (SELECT seq FROM alerts WHERE id = ?)", arguments: [o.id])
                     try db.execute(sql: "UPDATE alerts SET sent = 1 WHERE id = ?", arguments: [o.id])
                     try db.execute(sql: "DELETE FROM alert_deliveries WHERE id = ?", arguments: [o.id])
                 } else {

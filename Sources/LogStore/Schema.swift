@@ -62,6 +62,12 @@ enum Schema {
                     -- Sinks that took a pending alert, so a sink that is down (journald stopped) holds back
                     -- only itself: the others get the alert at once, and no sink gets it twice.
                     CREATE TABLE alert_deliveries(id TEXT NOT NULL, sink TEXT NOT NULL, PRIMARY KEY(id, sink)) WITHOUT ROWID;
+                    -- Payloads (with the triggering records) only while an alert is pending: deleted once
+                    -- every sink took it, so an alert storm does not grow the database by its records.
+                    -- alerts keeps every id (an alert is never recorded twice).
+                    CREATE TABLE alert_payloads(seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);
+                    INSERT INTO alert_payloads(seq, payload) SELECT seq, payload FROM alerts WHERE sent = 0;
+                    UPDATE alerts SET payload = x'';
                     """)
         }
         return m
