@@ -128,13 +128,6 @@ package final class OrderedResults<T>: @unchecked Sendable {
         return v
     }
 
-    /// Results finished but not yet taken: more than zero means the taker is the slower side.
-    package var ready: Int {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return results.count
-    }
-
     /// No more indexes are handed out; results already claimed still arrive.
     package func stop() {
         pthread_mutex_lock(&mutex)

@@ -243,14 +243,7 @@ package final class Ingestor: @unchecked Sendable {
                 // committer would wait for it forever.
                 while !stop(), let k = results.claim() {
                     let job = jobs[k]
-                    var result = FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key, rules: ruleSet)
-                    // Rule matching was left to the committer (it usually waits on decoding); when the
-                    // committer is the slower side (an alert storm, large records), match here instead.
-                    if results.ready > 0, case .success(var file) = result {
-                        file.matchDeferredRules()
-                        result = .success(file)
-                    }
-                    results.put(k, (job, result))
+                    results.put(k, (job, FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key, rules: ruleSet)))
                 }
                 if stop() { results.stop() }
             }
