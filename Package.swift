@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(
             name: "IngestTests",
             dependencies: [
-                "Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", "Alerts", "Rules", .product(name: "Logging", package: "swift-log"),
+                "Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", "Alerts", "Rules", "Posix", .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]

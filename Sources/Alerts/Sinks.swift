@@ -107,11 +107,12 @@ public final class JSONLinesAlertSink: AlertSink {
         }
     }
 
-    /// Looks the id up in the file (read once, on the first question: recovery asks about a run of alerts).
+    /// Looks the id up in the file's last 64 MB, read once on the first question (recovery asks about
+    /// a run of alerts, and the ones in doubt are the newest: a file's worth of alerts, far less than that).
     public func delivered(_ alertID: String) -> Bool {
         guard fd != 1 else { return false }
         return lock.withLock { ids in
-            if ids == nil { ids = Self.alertIDs(in: (try? Posix.readFile(path)) ?? []) }
+            if ids == nil { ids = Self.alertIDs(in: (try? Posix.readFile(path, last: 64 << 20)) ?? []) }
             return ids?.contains(alertID) ?? false
         }
     }

@@ -87,11 +87,17 @@ public enum Posix {
         }
     }
 
-    /// Reads a whole file.
-    public static func readFile(_ path: String) throws -> [UInt8] {
+    /// Reads a whole file, or only its last `last` bytes.
+    public static func readFile(_ path: String, last: Int? = nil) throws -> [UInt8] {
         let fd = retry { open(path, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw PosixError(call: "open", path: path, errno: errno) }
         defer { close(fd) }
+        if let last {
+            let end = lseek(fd, 0, SEEK_END)
+            guard end >= 0, lseek(fd, max(0, end - off_t(last)), SEEK_SET) >= 0 else {
+                throw PosixError(call: "lseek", path: path, errno: errno)
+            }
+        }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -8,6 +8,7 @@ import Logging
 import Simulator
 import Alerts
 import Rules
+import Posix
 import Testing
 
 @Suite struct IngestTests {
@@ -394,5 +395,19 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
         ingestor.requestStop()
         #expect(done.wait(timeout: .now() + 10) == .success)
         #expect(flaky.received.count == 1)
+    }
+}
+
+@Suite struct PosixTests {
+    @Test func readFileWholeOrItsTail() throws {
+        let path = tempDir("posix") + "/f"
+        let bytes = (0..<100_000).map { UInt8($0 % 251) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(try Posix.readFile(path) == bytes)
+        #expect(try Posix.readFile(path, last: 10) == Array(bytes.suffix(10)))
+        #expect(try Posix.readFile(path, last: 70_000) == Array(bytes.suffix(70_000)))
+        #expect(try Posix.readFile(path, last: 1 << 30) == bytes, "more than the file: all of it")
+        #expect(try Posix.readFile(path, last: 0).isEmpty)
+        #expect(throws: PosixError.self) { try Posix.readFile(path + ".missing") }
     }
 }
