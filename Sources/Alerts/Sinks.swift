@@ -80,21 +80,7 @@ public final class JSONLinesAlertSink: AlertSink {
     /// The JSON object for one alert, with its newline: the journal's fields in lower case, without the prefix.
     public static func line(_ a: Alert) -> [UInt8] {
         var o = JSONObjectWriter(capacity: 512 + a.records.reduce(0) { $0 + $1.utf8.count })
-        o.add("rule", a.rule)
-        o.add("severity", a.severity)
-        o.add("priority", Int64(a.priority))
-        o.add("message_id", a.messageID)
-        o.add("account", a.account)
-        o.add("region", a.region)
-        o.add("principal", a.principal)
-        o.add("source_ip", a.sourceIP)
-        o.add("event_name", a.eventName)
-        o.add("event_ids", a.eventIDs)
-        o.add("event_time", a.eventTime)
-        o.add("count", Int64(a.count))
-        o.add("log_file", a.logFile)
-        o.add("alert_id", a.alertID)
-        o.add("message", a.message)
+        a.addFields(to: &o, snakeCase: true)
         for (k, v) in a.extra.sorted(by: { $0.key < $1.key }) { o.add(k.lowercased(), v) }
         o.addRaw("records", "[" + a.records.joined(separator: ",") + "]")
         return o.bytes + [0x0A]

@@ -324,13 +324,18 @@ enum Lint {
 
     static func unknownFields(_ rules: [Rule]) -> [Diagnostic] {
         var out: [Diagnostic] = []
-        func check(_ p: FieldPath, _ at: SourcePosition) {
-            guard case .key(let first)? = p.steps.first else { return }
+        /// Why `p` is not a CloudTrail field path (message and hint), or nil when it is one.
+        func unknown(_ p: FieldPath) -> (String, String?)? {
+            guard case .key(let first)? = p.steps.first else { return nil }
             if !topLevel.contains(first) {
-                out.append(Diagnostic(.warning, at, "'\(p.text)': '\(first)' is not a CloudTrail record field", hint: "check the spelling; field names are case-sensitive"))
+                return ("'\(p.text)': '\(first)' is not a CloudTrail record field", "check the spelling; field names are case-sensitive")
             } else if first == "userIdentity", p.steps.count > 1, case .key(let second) = p.steps[1], !userIdentity.contains(second) {
-                out.append(Diagnostic(.warning, at, "'\(p.text)': '\(second)' is not a userIdentity field"))
+                return ("'\(p.text)': '\(second)' is not a userIdentity field", nil)
             }
+            return nil
+        }
+        func check(_ p: FieldPath, _ at: SourcePosition) {
+            if let (message, hint) = unknown(p) { out.append(Diagnostic(.warning, at, message, hint: hint)) }
         }
         func walk(_ e: Expression) {
             switch e {
@@ -345,15 +350,15 @@ enum Lint {
             walk(r.when)
             r.unless.forEach(walk)
             // Message placeholders: a typo would print "-" in every alert, so say so now.
-            for name in Template.placeholders(r.message ?? "") where !Template.builtins.contains(name) {
-                let at = r.messagePosition ?? r.position
-                let before = out.count
-                if let p = FieldPath(name) { check(p, at) }
-                if FieldPath(name) == nil || out.count > before {
-                    if out.count > before { out.removeLast(out.count - before) }
-                    out.append(Diagnostic(.warning, at, "message placeholder '{\(name)}' is neither built in nor a CloudTrail field path",
-                                          hint: "built in: \(builtins); or a field path such as {userIdentity.arn}"))
+            for part in CompiledTemplate(r.message ?? "").parts {
+                let name: String
+                switch part {
+                case .field(let p) where unknown(p) != nil: name = p.text
+                case .unknown(let text): name = text
+                default: continue
                 }
+                out.append(Diagnostic(.warning, r.messagePosition ?? r.position, "message placeholder '{\(name)}' is neither built in nor a CloudTrail field path",
+                                      hint: "built in: \(builtins); or a field path such as {userIdentity.arn}"))
             }
             for p in (r.threshold?.groupBy ?? []) + (r.firstSeen.map { [$0.field] + $0.key } ?? []) + (r.suppression?.key ?? []) {
                 check(p, r.position)

@@ -53,24 +53,31 @@ public struct Alert: Sendable, Equatable, Codable {
     /// the outbox stores one per alert, and an alert storm made JSONEncoder the committer's largest cost.
     public var payload: [UInt8] {
         var w = JSONObjectWriter(capacity: 512 + records.reduce(0) { $0 + $1.utf8.count * 11 / 10 })
-        w.add("rule", rule)
-        w.add("severity", severity)
-        w.add("priority", Int64(priority))
-        w.add("messageID", messageID)
-        w.add("message", message)
-        w.add("account", account)
-        w.add("region", region)
-        w.add("principal", principal)
-        w.add("sourceIP", sourceIP)
-        w.add("eventName", eventName)
-        w.add("eventIDs", eventIDs)
-        w.add("eventTime", eventTime)
-        w.add("count", Int64(count))
-        w.add("logFile", logFile)
-        w.add("alertID", alertID)
+        addFields(to: &w, snakeCase: false)
         w.add("records", records)
         w.add("extra", extra)
         return w.bytes
+    }
+
+    /// Adds the fields every written form of an alert has, under its Codable keys or, for the
+    /// JSON-lines sink, the journal's names in lower case (`message_id`, `source_ip`, …).
+    public func addFields(to w: inout JSONObjectWriter, snakeCase: Bool) {
+        func key(_ codable: String, _ snake: String) -> String { snakeCase ? snake : codable }
+        w.add("rule", rule)
+        w.add("severity", severity)
+        w.add("priority", Int64(priority))
+        w.add(key("messageID", "message_id"), messageID)
+        w.add("account", account)
+        w.add("region", region)
+        w.add("principal", principal)
+        w.add(key("sourceIP", "source_ip"), sourceIP)
+        w.add(key("eventName", "event_name"), eventName)
+        w.add(key("eventIDs", "event_ids"), eventIDs)
+        w.add(key("eventTime", "event_time"), eventTime)
+        w.add("count", Int64(count))
+        w.add(key("logFile", "log_file"), logFile)
+        w.add(key("alertID", "alert_id"), alertID)
+        w.add("message", message)
     }
 }
 

@@ -425,18 +425,7 @@ enum Wildcard {
 public enum Template {
     public static let defaultMessage = "{rule}: {event_name} by {principal} from {source_ip} in {account}/{region}"
     /// Placeholders that are always there (anything else in braces is a field path).
-    public static let builtins = ["account", "region", "principal", "source_ip", "event_name", "rule", "count"]
-
-    /// The names between braces, in order.
-    public static func placeholders(_ t: String) -> [String] {
-        var out: [String] = []
-        var rest = Substring(t)
-        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
-            out.append(String(rest[rest.index(after: open)..<close]))
-            rest = rest[rest.index(after: close)...]
-        }
-        return out
-    }
+    public static let builtins = CompiledTemplate.builtins.map(\.name)
 
     public static func render(_ t: String, context: AlertContext, rule: String, count: Int = 1, field: (String) -> String?) -> String {
         CompiledTemplate(t).render(context: context, rule: rule, count: count) { field($0.text) }
@@ -450,9 +439,16 @@ struct CompiledTemplate: Sendable {
         case text(String)
         case account, region, principal, sourceIP, eventName, rule, count
         case field(FieldPath)
-        case unknown
+        /// Between braces but not a field path: rendered as "-".
+        case unknown(String)
     }
     let parts: [Part]
+
+    /// The placeholders every alert has, in the order the docs list them.
+    static let builtins: [(name: String, part: Part)] = [
+        ("account", .account), ("region", .region), ("principal", .principal), ("source_ip", .sourceIP),
+        ("event_name", .eventName), ("rule", .rule), ("count", .count),
+    ]
 
     init(_ t: String) {
         var parts: [Part] = []
@@ -460,15 +456,10 @@ struct CompiledTemplate: Sendable {
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
             if open > rest.startIndex { parts.append(.text(String(rest[..<open]))) }
             let name = String(rest[rest.index(after: open)..<close])
-            switch name {
-            case "account": parts.append(.account)
-            case "region": parts.append(.region)
-            case "principal": parts.append(.principal)
-            case "source_ip": parts.append(.sourceIP)
-            case "event_name": parts.append(.eventName)
-            case "rule": parts.append(.rule)
-            case "count": parts.append(.count)
-            default: parts.append(FieldPath(name).map { .field($0) } ?? .unknown)
+            if let builtin = Self.builtins.first(where: { $0.name == name }) {
+                parts.append(builtin.part)
+            } else {
+                parts.append(FieldPath(name).map { .field($0) } ?? .unknown(name))
             }
             rest = rest[rest.index(after: close)...]
         }
