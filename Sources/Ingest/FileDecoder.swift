@@ -47,6 +47,9 @@ package struct DecodeLimits: Sendable, Equatable {
     /// Records in one file: each costs ~50 bytes of index until the file is stored, so a flood of
     /// tiny records (`{},{},…`) must be bounded too.
     package var records = 1_000_000
+    /// Inflated bytes kept for the committing thread's rule matching, at most; beyond it the
+    /// decoder matches itself, so a small file that inflates hugely never sits whole in memory.
+    package var deferredBytes = 32 << 20
 
     package init() {}
 }
@@ -54,7 +57,7 @@ package struct DecodeLimits: Sendable, Equatable {
 /// Reads one delivered log file and splits it into records, keeping its bytes as delivered.
 ///
 /// Memory is the compressed file plus one inflate chunk plus the largest record (bounded by
-/// ``DecodeLimits``), plus at most ``deferredBytesLimit`` of inflated bytes kept for rule matching;
+/// ``DecodeLimits``), plus at most ``DecodeLimits/deferredBytes`` of inflated bytes kept for rule matching;
 /// the uncompressed document is never held whole.
 package enum FileDecoder {
     /// Compressed size up to which rule matching is left to the committing thread.
@@ -62,10 +65,6 @@ package enum FileDecoder {
 
     /// Files larger than this (compressed) are refused; CloudTrail's own limit is 50 MB.
     package static let maxCompressedBytes = 128 << 20
-
-    /// Inflated bytes kept for the committing thread's rule matching, at most; beyond it the
-    /// decoder matches itself, so a small file that inflates hugely never sits whole in memory.
-    package static let deferredBytesLimit = 32 << 20
 
     package static func decode(
         path: String, ledgerKey: String, key: LogFileKey, rules: RuleSet? = nil, limits: DecodeLimits = DecodeLimits()
@@ -149,7 +148,7 @@ package enum FileDecoder {
                         guard inflater.totalOut <= limits.inflatedBytes else {
                             throw IngestFailure(.tooLarge, "inflates to more than \(size: limits.inflatedBytes) (max-inflated-size); refused")
                         }
-                        if deferRules && raw.count + chunk.count > Self.deferredBytesLimit {
+                        if deferRules && raw.count + chunk.count > limits.deferredBytes {
                             // Too much to keep for the committer (a highly compressible file): match
                             // what was kept here, and the rest as it comes.
                             var early = DecodedFile(
