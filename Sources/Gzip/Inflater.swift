@@ -142,6 +142,17 @@ public final class Deflater {
         } while stream.avail_out == 0 || (finish && rc != Z_STREAM_END)
     }
 
+    /// Compresses `prefix`, `piece` repeated `count` times, then `suffix`, into one gzip member,
+    /// streaming: a large, highly compressible file (a test's gzip bomb) is never built whole.
+    public static func gzip(prefix: [UInt8], repeating piece: [UInt8], count: Int, suffix: [UInt8], level: Int32 = 9) -> [UInt8] {
+        let d = try! Deflater(level: level)
+        var out: [UInt8] = []
+        prefix.withUnsafeBytes { d.deflate($0) { out.append(contentsOf: $0) } }
+        for _ in 0..<count { piece.withUnsafeBytes { d.deflate($0) { out.append(contentsOf: $0) } } }
+        suffix.withUnsafeBytes { d.deflate($0, finish: true) { out.append(contentsOf: $0) } }
+        return out
+    }
+
     /// Compresses a whole buffer into one gzip member.
     public static func gzip(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
         // deflateInit2 fails only when zlib cannot allocate its state.

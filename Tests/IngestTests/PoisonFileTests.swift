@@ -9,15 +9,9 @@ import Posix
 import Synchronization
 import Testing
 
-/// A gzip file streamed from pieces (a bomb is never built whole in memory): `prefix`, then
-/// `repeating` `count` times, then `suffix`.
-func gzipStream(prefix: String, repeating piece: [UInt8], count: Int, suffix: String) throws -> [UInt8] {
-    let d = try Deflater(level: 9)
-    var out: [UInt8] = []
-    Array(prefix.utf8).withUnsafeBytes { d.deflate($0) { out.append(contentsOf: $0) } }
-    for _ in 0..<count { piece.withUnsafeBytes { d.deflate($0) { out.append(contentsOf: $0) } } }
-    Array(suffix.utf8).withUnsafeBytes { d.deflate($0, finish: true) { out.append(contentsOf: $0) } }
-    return out
+/// A gzip file streamed from pieces: `prefix`, `piece` × `count`, `suffix`.
+func gzipStream(prefix: String, repeating piece: [UInt8], count: Int, suffix: String) -> [UInt8] {
+    Deflater.gzip(prefix: Array(prefix.utf8), repeating: piece, count: count, suffix: Array(suffix.utf8))
 }
 
 /// The ledger rows of one account: path → (status, reason).
@@ -103,22 +97,22 @@ func makeSocket(_ path: String) throws {
         let mib = [UInt8](repeating: UInt8(ascii: "A"), count: 1 << 20)
         var bombs: [String: String] = [:]  // path -> counter
         // One record too large (default cap, 16 MiB): a valid-looking prefix, then an 18 MiB string.
-        bombs[try writeLog(bucket: bucket, stamp: "20240301T1005Z", unique: "RECORDBOMB000001", records: [], raw: try gzipStream(
+        bombs[try writeLog(bucket: bucket, stamp: "20240301T1005Z", unique: "RECORDBOMB000001", records: [], raw: gzipStream(
             prefix: #"{"Records":[{"eventID":"x","eventTime":"2024-03-01T10:00:00Z","pad":""#, repeating: mib, count: 18, suffix: #""}]}"#))] = "too_large"
         // A huge key outside Records, and a huge non-object element inside it: held by the splitter too.
-        bombs[try writeLog(bucket: bucket, stamp: "20240301T1010Z", unique: "KEYBOMB000000001", records: [], raw: try gzipStream(
+        bombs[try writeLog(bucket: bucket, stamp: "20240301T1010Z", unique: "KEYBOMB000000001", records: [], raw: gzipStream(
             prefix: #"{""#, repeating: mib, count: 18, suffix: #"":1,"Records":[]}"#))] = "too_large"
-        bombs[try writeLog(bucket: bucket, stamp: "20240301T1015Z", unique: "STRINGBOMB000001", records: [], raw: try gzipStream(
+        bombs[try writeLog(bucket: bucket, stamp: "20240301T1015Z", unique: "STRINGBOMB000001", records: [], raw: gzipStream(
             prefix: #"{"Records":[""#, repeating: mib, count: 18, suffix: #""]}"#))] = "too_large"
         // The whole file too large (cap lowered to 20 MiB here): small valid records, 24 MiB of them.
         let record = Array((rec(guid(9), "2024-03-01T10:00:00Z") + ",").utf8)
-        bombs[try writeLog(bucket: bucket, stamp: "20240301T1020Z", unique: "FILEBOMB00000001", records: [], raw: try gzipStream(
+        bombs[try writeLog(bucket: bucket, stamp: "20240301T1020Z", unique: "FILEBOMB00000001", records: [], raw: gzipStream(
             prefix: #"{"Records":["#, repeating: record, count: (24 << 20) / record.count, suffix: rec(guid(10), "2024-03-01T10:00:00Z") + "]}"))] = "too_large"
         // Too many records: 300,000 empty objects (cap lowered to 100,000 here).
-        bombs[try writeLog(bucket: bucket, stamp: "20240301T1025Z", unique: "TINYBOMB00000001", records: [], raw: try gzipStream(
+        bombs[try writeLog(bucket: bucket, stamp: "20240301T1025Z", unique: "TINYBOMB00000001", records: [], raw: gzipStream(
             prefix: #"{"Records":["#, repeating: Array("{},".utf8), count: 300_000, suffix: "{}]}"))] = "too_large"
         // Zeros: 64 MiB of them, refused on the first byte.
-        bombs[try writeLog(bucket: bucket, stamp: "20240301T1030Z", unique: "ZEROBOMB00000001", records: [], raw: try gzipStream(
+        bombs[try writeLog(bucket: bucket, stamp: "20240301T1030Z", unique: "ZEROBOMB00000001", records: [], raw: gzipStream(
             prefix: "", repeating: [UInt8](repeating: 0, count: 1 << 20), count: 64, suffix: ""))] = "not_json"
         try writeLog(bucket: bucket, stamp: "20240301T1035Z", unique: "GOOD000000000002", records: [rec(guid(2), "2024-03-01T10:34:00Z")])
         for path in bombs.keys {
