@@ -58,22 +58,23 @@ CASES = [
 ]
 
 
-def peak_rss_mib(bucket, state):
+def peak_rss_mib(binary, bucket, state):
     """Runs trailwatch once in a fresh Python child so RUSAGE_CHILDREN holds this run alone."""
     code = ("import json,resource,subprocess,sys,time;t=time.perf_counter();"
             "p=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
             "print(json.dumps({'rc':p.returncode,'s':time.perf_counter()-t,'out':p.stdout[-4000:],'err':p.stderr[-4000:],"
             "'rss':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024}))")
     shutil.rmtree(state, ignore_errors=True)
-    cmd = [BIN, "run", "--once", "--logs", bucket, "--state", state, "--rules", os.path.join(ROOT, "rules")]
+    cmd = [binary, "run", "--once", "--logs", bucket, "--state", state, "--rules", os.path.join(ROOT, "rules")]
     return json.loads(subprocess.run([sys.executable, "-c", code] + cmd, capture_output=True, text=True, check=True).stdout)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", default="/tmp/trailwatch-bench/bombs")
+    ap.add_argument("--bin", default=BIN, help="the trailwatch binary (default: the release build)")
     a = ap.parse_args()
-    if not os.path.exists(BIN):
+    if a.bin == BIN and not os.path.exists(BIN):
         subprocess.run(["swift", "build", "-c", "release", "--product", "trailwatch"], cwd=ROOT, check=True)
     os.makedirs(a.work, exist_ok=True)
     results = []
@@ -95,12 +96,12 @@ def main():
         return bucket, 0
 
     base_bucket, _ = bucket_with("baseline", None)
-    base = peak_rss_mib(base_bucket, os.path.join(a.work, "baseline", "state"))
+    base = peak_rss_mib(a.bin, base_bucket, os.path.join(a.work, "baseline", "state"))
     print(f"baseline (2 ordinary files, no bomb): peak RSS {base['rss']:.1f} MiB, {base['s']:.2f} s")
     ok = True
     for case, what, counter, make in CASES:
         bucket, size = bucket_with(case, make)
-        r = peak_rss_mib(bucket, os.path.join(a.work, case, "state"))
+        r = peak_rss_mib(a.bin, bucket, os.path.join(a.work, case, "state"))
         stored = "Ingested 2 files" in r["out"]
         failed = f"{counter} 1" in r["out"]
         good = r["rc"] == 0 and stored and failed and r["rss"] < 200

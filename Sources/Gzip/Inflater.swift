@@ -9,6 +9,8 @@ public struct GzipError: Error, Sendable, Equatable, CustomStringConvertible {
         case truncated
         /// zlib could not allocate its state.
         case resources
+        /// The output would exceed the caller's limit (a gzip bomb).
+        case tooLarge
     }
     public var code: Code
     public var detail: String
@@ -98,18 +100,22 @@ public final class Inflater {
         }
     }
 
-    /// Inflates a whole buffer in one call; `expectedSize` reserves the output up front.
-    public static func inflateAll(_ input: UnsafeRawBufferPointer, expectedSize: Int = 0) throws -> [UInt8] {
+    /// Inflates a whole buffer in one call; `expectedSize` reserves the output up front. Output
+    /// past `limit` bytes throws ``GzipError/Code/tooLarge`` (memory stays bounded by the limit).
+    public static func inflateAll(_ input: UnsafeRawBufferPointer, expectedSize: Int = 0, limit: Int = .max) throws -> [UInt8] {
         let inf = try Inflater()
         var out: [UInt8] = []
-        out.reserveCapacity(expectedSize)
-        try inf.inflate(input) { out.append(contentsOf: $0) }
+        out.reserveCapacity(min(expectedSize, limit))
+        try inf.inflate(input) {
+            guard out.count + $0.count <= limit else { throw GzipError(code: .tooLarge, detail: "inflates to more than \(limit) bytes") }
+            out.append(contentsOf: $0)
+        }
         try inf.finish()
         return out
     }
 
-    public static func inflateAll(_ input: [UInt8], expectedSize: Int = 0) throws -> [UInt8] {
-        try input.withUnsafeBytes { try inflateAll($0, expectedSize: expectedSize) }
+    public static func inflateAll(_ input: [UInt8], expectedSize: Int = 0, limit: Int = .max) throws -> [UInt8] {
+        try input.withUnsafeBytes { try inflateAll($0, expectedSize: expectedSize, limit: limit) }
     }
 }
 

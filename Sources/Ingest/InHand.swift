@@ -50,7 +50,7 @@ package final class InHand: Sendable {
         for name in Posix.list(directory) {
             let path = directory + "/" + name
             defer { unlink(path) }
-            guard let bytes = try? Posix.readFile(path) else { continue }
+            guard let bytes = try? Posix.readFile(path, regularOnly: true) else { continue }
             let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
             guard lines.count >= 4, let deaths = Int(lines[0]) else { continue }
             out.append(Entry(ledgerKey: String(lines[3]), account: String(lines[1]), path: String(lines[2]), deaths: deaths))

@@ -241,8 +241,9 @@ package final class Ingestor: @unchecked Sendable {
         guard !jobs.isEmpty else { return }
         if jobs.count > 1, jobs.contains(where: { suspects[$0.ledgerKey] != nil }) {
             // Files in hand at a death go first, one at a time: a second death names the culprit.
-            for j in jobs where suspects[j.ledgerKey] != nil && !stopRequested { process([j], final: final) }
-            process(jobs.filter { suspects[$0.ledgerKey] == nil }, final: final)
+            let (alone, rest) = (jobs.filter { suspects[$0.ledgerKey] != nil }, jobs.filter { suspects[$0.ledgerKey] == nil })
+            for j in alone where !stopRequested { process([j], final: final) }
+            process(rest, final: final)
             return
         }
         let deaths = jobs.map { suspects[$0.ledgerKey] ?? 0 }

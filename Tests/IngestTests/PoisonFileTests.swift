@@ -143,6 +143,19 @@ func makeSocket(_ path: String) throws {
         #expect(try again.runOnce().errorCount == 0, "bombs are not retried")
     }
 
+    /// The integrity path reads digests, sidecars and log files of the mirror too: a FIFO there is
+    /// refused at once, and a digest that inflates past its limit throws instead of filling memory.
+    @Test func mirrorReadsRefuseAFIFOAndWholeInflationIsBounded() throws {
+        let fifo = tempDir("fifo") + "/digest.json.gz"
+        #expect(mkfifo(fifo, 0o644) == 0)
+        #expect(throws: PosixError.self) { try Posix.readFile(fifo, regularOnly: true) }
+        let bomb = Deflater.gzip(prefix: [], repeating: [UInt8](repeating: 0x41, count: 1 << 20), count: 8, suffix: [])
+        #expect(throws: GzipError(code: .tooLarge, detail: "inflates to more than \(4 << 20) bytes")) {
+            try Inflater.inflateAll(bomb, limit: 4 << 20)
+        }
+        #expect(try Inflater.inflateAll(bomb, limit: 8 << 20).count == 8 << 20)
+    }
+
     static let rule = """
         rule terminate-seen
             severity high
@@ -200,6 +213,7 @@ func makeSocket(_ path: String) throws {
         let bucket = tempDir("bucket") + "/b"
         let a = try writeLog(bucket: bucket, stamp: "20240301T1000Z", unique: "AAAAAAAAAAAAAAA1", records: [rec(guid(1), "2024-03-01T09:58:00Z")])
         let b = try writeLog(bucket: bucket, stamp: "20240301T1005Z", unique: "BBBBBBBBBBBBBBB1", records: [rec(guid(2), "2024-03-01T10:01:00Z")])
+        try writeLog(bucket: bucket, stamp: "20240301T0955Z", unique: "CCCCCCCCCCCCCCC1", records: [rec(guid(3), "2024-03-01T09:54:00Z")])
         let state = tempDir("state")
         let key = { (p: String) in "b/" + p.components(separatedBy: "/b/").last! }
         let hand = try InHand(directory: state + "/in-hand")
@@ -208,7 +222,9 @@ func makeSocket(_ path: String) throws {
         let (ingestor, logs) = try makeIngestor(bucket: bucket, state: state)
         let stats = try ingestor.runOnce()
         #expect(stats.errors[.crashed] == 1)
-        #expect(Set(try storedEvents(state: state).map { eventID($0.message) }) == [guid(1)], "a is retried; b is quarantined")
+        #expect(stats.filesIngested == 2 && stats.queued == 0, "a (first, alone) and c, each once: \(stats)")
+        #expect(logs.entries.filter { "\($0.message)".contains(a) }.count == 1, "\(logs.entries.map { "\($0.message)" })")
+        #expect(Set(try storedEvents(state: state).map { eventID($0.message) }) == [guid(1), guid(3)], "a is retried; b is quarantined")
         #expect(try ledgerRows(state: state)[key(b)]?.reason.hasPrefix("crashed") == true)
         #expect(logs.entries.contains { "\($0.message)".contains(a) && $0.metadata["reason"]?.description == "in_hand_at_crash" })
         #expect(Posix.list(state + "/in-hand").isEmpty, "a clean run leaves nothing in hand")
@@ -217,6 +233,6 @@ func makeSocket(_ path: String) throws {
         #expect(utimensat(AT_FDCWD, b, &times, 0) == 0)
         let (again, _) = try makeIngestor(bucket: bucket, state: state)
         #expect(try again.runOnce().filesIngested == 1)
-        #expect(Set(try storedEvents(state: state).map { eventID($0.message) }) == [guid(1), guid(2)])
+        #expect(Set(try storedEvents(state: state).map { eventID($0.message) }) == [guid(1), guid(2), guid(3)])
     }
 }
