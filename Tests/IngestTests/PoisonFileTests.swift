@@ -150,9 +150,8 @@ func makeSocket(_ path: String) throws {
         #expect(mkfifo(fifo, 0o644) == 0)
         #expect(throws: PosixError.self) { try Posix.readFile(fifo, regularOnly: true) }
         let bomb = Deflater.gzip(prefix: [], repeating: [UInt8](repeating: 0x41, count: 1 << 20), count: 8, suffix: [])
-        #expect(throws: GzipError(code: .tooLarge, detail: "inflates to more than \(4 << 20) bytes")) {
-            try Inflater.inflateAll(bomb, limit: 4 << 20)
-        }
+        let error = #expect(throws: GzipError.self) { try Inflater.inflateAll(bomb, limit: 4 << 20) }
+        #expect(error?.code == .tooLarge)
         #expect(try Inflater.inflateAll(bomb, limit: 8 << 20).count == 8 << 20)
     }
 
