@@ -6,8 +6,10 @@ import Posix
 /// The files being decoded or committed, noted on disk before the work starts, so that a process
 /// death (an allocation abort, the OOM killer, `kill -9`) leaves the names of the files in hand.
 ///
-/// One small file per entry under `<state>/in-hand/`, removed once its file is handled; a clean
-/// stop leaves none. Written without fsync: the note must outlive the process, not the machine.
+/// One slot file per decoding thread and one for the committer under `<state>/in-hand/`, each
+/// rewritten in place (`pwrite`, `ftruncate`: no file created per log file) and emptied once its
+/// work is done; a clean stop leaves them empty. No fsync: a note must outlive the process, not
+/// the machine.
 package final class InHand: Sendable {
     /// A file in hand.
     package struct Entry: Sendable, Equatable {
@@ -26,6 +28,32 @@ package final class InHand: Sendable {
         }
     }
 
+    /// One thread's note: holds at most one entry.
+    package final class Slot: Sendable {
+        let fd: Int32
+        let path: String
+
+        init(path: String) {
+            self.path = path
+            fd = Posix.retry { open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600) }
+        }
+
+        deinit { if fd >= 0 { close(fd) } }
+
+        /// Notes `entry` as in hand (before its work starts).
+        package func hold(_ entry: Entry) throws {
+            let bytes = Array("\(entry.deaths)\n\(entry.account)\n\(entry.path)\n\(entry.ledgerKey)\n".utf8)
+            guard fd >= 0 else { throw PosixError(call: "open", path: path, errno: EBADF) }
+            let n = bytes.withUnsafeBytes { p in Posix.retry { pwrite(fd, p.baseAddress, p.count, 0) } }
+            guard n == bytes.count, Posix.retry({ ftruncate(fd, off_t(bytes.count)) }) == 0 else {
+                throw PosixError(call: "pwrite", path: path, errno: errno)
+            }
+        }
+
+        /// The work is done: nothing in hand.
+        package func clear() { if fd >= 0 { _ = Posix.retry { ftruncate(fd, 0) } } }
+    }
+
     package let directory: String
 
     package init(directory: String) throws {
@@ -33,49 +61,31 @@ package final class InHand: Sendable {
         try Posix.makeDirectories(directory, mode: 0o700)
     }
 
-    /// Notes `entry` as in hand (before its decoding starts).
-    package func take(_ entry: Entry) throws {
-        let text = "\(entry.deaths)\n\(entry.account)\n\(entry.path)\n\(entry.ledgerKey)\n"
-        try Posix.writeFile(note(entry.ledgerKey), Array(text.utf8), mode: 0o600)
-    }
-
-    /// The file is handled (stored, ledgered as failed, or left for later): no longer in hand.
-    package func release(_ ledgerKey: String) {
-        unlink(note(ledgerKey))
-    }
+    /// The slot named `name` (a thread's), created empty if new.
+    package func slot(_ name: String) -> Slot { Slot(path: directory + "/" + name) }
 
     /// What a previous process left in hand when it died; the notes are removed.
     package func leftovers() -> [Entry] {
-        var out: [Entry] = []
+        var out: [String: Entry] = [:]
         for name in Posix.list(directory) {
             let path = directory + "/" + name
             defer { unlink(path) }
             guard let bytes = try? Posix.readFile(path, regularOnly: true) else { continue }
             let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
             guard lines.count >= 4, let deaths = Int(lines[0]) else { continue }
-            out.append(Entry(ledgerKey: String(lines[3]), account: String(lines[1]), path: String(lines[2]), deaths: deaths))
+            let e = Entry(ledgerKey: String(lines[3]), account: String(lines[1]), path: String(lines[2]), deaths: deaths)
+            if (out[e.ledgerKey]?.deaths ?? -1) < deaths { out[e.ledgerKey] = e }
         }
-        return out.sorted { $0.ledgerKey < $1.ledgerKey }
-    }
-
-    /// The note's path: a hash of the ledger key (keys hold slashes).
-    func note(_ ledgerKey: String) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in ledgerKey.utf8 {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01b3
-        }
-        let hex = String(h, radix: 16)
-        return directory + "/" + String(repeating: "0", count: 16 - hex.count) + hex
+        return out.values.sorted { $0.ledgerKey < $1.ledgerKey }
     }
 }
 
 extension Ingestor {
     /// Notes a file as in hand before decoding; if the note cannot be written (state directory
     /// unwritable) the file is not decoded: a death then could not be traced to it.
-    func takeInHand(_ entry: InHand.Entry) -> IngestFailure? {
+    func takeInHand(_ slot: InHand.Slot, _ entry: InHand.Entry) -> IngestFailure? {
         do {
-            try inHand.take(entry)
+            try slot.hold(entry)
             return nil
         } catch {
             return IngestFailure(.storeError, "cannot note the file as in hand: \(error)")

@@ -246,36 +246,39 @@ package final class Ingestor: @unchecked Sendable {
             process(rest, final: final)
             return
         }
-        let deaths = jobs.map { suspects[$0.ledgerKey] ?? 0 }
+        let notes = jobs.map { InHand.Entry(ledgerKey: $0.ledgerKey, account: $0.key.account, path: $0.readPath, deaths: suspects[$0.ledgerKey] ?? 0) }
         for j in jobs { inFlight.insert(j.ledgerKey) }
         stats.update { $0.queued += jobs.count }
         let results = OrderedResults<(Job, Result<DecodedFile, IngestFailure>)>(count: jobs.count, window: 4)
         let stop: @Sendable () -> Bool = { [self] in stopRequested }
         let ruleSet = self.ruleSet
-        for _ in 0..<min(config.decoders, jobs.count) {
+        for t in 0..<min(config.decoders, jobs.count) {
+            let slot = inHand.slot("decoder-\(t)")
             startThread {
                 // Check for a stop before claiming: a claimed index is always delivered, or the
                 // committer would wait for it forever.
                 while !stop(), let k = results.claim() {
                     let job = jobs[k]
-                    let note = InHand.Entry(ledgerKey: job.ledgerKey, account: job.key.account, path: job.readPath, deaths: deaths[k])
-                    if let failure = self.takeInHand(note) {
+                    if let failure = self.takeInHand(slot, notes[k]) {
                         results.put(k, (job, .failure(failure)))
                         continue
                     }
                     let decoded = FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key, rules: ruleSet, limits: self.config.limits)
+                    slot.clear()
                     results.put(k, (job, decoded))
                 }
                 if stop() { results.stop() }
             }
         }
         var handled = 0
+        let committing = inHand.slot("committer")
         while let (job, result) = results.take() {
+            if case .success = result { _ = takeInHand(committing, notes[handled]) }
             handled += 1
             inFlight.remove(job.ledgerKey)
             stats.update { $0.queued -= 1 }
             handle(job, result, final: final)
-            inHand.release(job.ledgerKey)
+            committing.clear()
             suspects.removeValue(forKey: job.ledgerKey)
             onProgress?(stats.snapshot)
         }

@@ -216,8 +216,8 @@ func makeSocket(_ path: String) throws {
         let state = tempDir("state")
         let key = { (p: String) in "b/" + p.components(separatedBy: "/b/").last! }
         let hand = try InHand(directory: state + "/in-hand")
-        try hand.take(.init(ledgerKey: key(a), account: "123456789012", path: a, deaths: 0))  // first death with a in hand
-        try hand.take(.init(ledgerKey: key(b), account: "123456789012", path: b, deaths: 1))  // second death with b in hand
+        try hand.slot("decoder-0").hold(.init(ledgerKey: key(a), account: "123456789012", path: a, deaths: 0))  // first death with a in hand
+        try hand.slot("committer").hold(.init(ledgerKey: key(b), account: "123456789012", path: b, deaths: 1))  // second death with b in hand
         let (ingestor, logs) = try makeIngestor(bucket: bucket, state: state)
         let stats = try ingestor.runOnce()
         #expect(stats.errors[.crashed] == 1)
@@ -226,7 +226,9 @@ func makeSocket(_ path: String) throws {
         #expect(Set(try storedEvents(state: state).map { eventID($0.message) }) == [guid(1), guid(3)], "a is retried; b is quarantined")
         #expect(try ledgerRows(state: state)[key(b)]?.reason.hasPrefix("crashed") == true)
         #expect(logs.entries.contains { "\($0.message)".contains(a) && $0.metadata["reason"]?.description == "in_hand_at_crash" })
-        #expect(Posix.list(state + "/in-hand").isEmpty, "a clean run leaves nothing in hand")
+        #expect(!Posix.list(state + "/in-hand").isEmpty && Posix.list(state + "/in-hand").allSatisfy {
+            (try? Posix.readFile(state + "/in-hand/" + $0))?.isEmpty == true
+        }, "a clean run leaves nothing in hand")
         // Released by touching it.
         var times = [timespec(tv_sec: 1_800_000_000, tv_nsec: 0), timespec(tv_sec: 1_800_000_000, tv_nsec: 0)]
         #expect(utimensat(AT_FDCWD, b, &times, 0) == 0)
