@@ -34,6 +34,9 @@ public struct RecordSplitter: Sendable {
     public private(set) var recordCount = 0
     /// Number of `Records` elements that were not JSON objects (skipped).
     public private(set) var nonObjectElements = 0
+    /// Bytes held between feeds: the record, key or skipped value in progress. A caller bounds
+    /// this to refuse a huge record before it sits whole in memory.
+    public var bufferedBytes: Int { buffer.count }
 
     public init() {}
 

@@ -9,6 +9,8 @@ public struct GzipError: Error, Sendable, Equatable, CustomStringConvertible {
         case truncated
         /// zlib could not allocate its state.
         case resources
+        /// The output would exceed the caller's limit (a gzip bomb).
+        case tooLarge
     }
     public var code: Code
     public var detail: String
@@ -98,18 +100,22 @@ public final class Inflater {
         }
     }
 
-    /// Inflates a whole buffer in one call; `expectedSize` reserves the output up front.
-    public static func inflateAll(_ input: UnsafeRawBufferPointer, expectedSize: Int = 0) throws -> [UInt8] {
+    /// Inflates a whole buffer in one call; `expectedSize` reserves the output up front. Output
+    /// past `limit` bytes throws ``GzipError/Code/tooLarge`` (memory stays bounded by the limit).
+    public static func inflateAll(_ input: UnsafeRawBufferPointer, expectedSize: Int = 0, limit: Int = .max) throws -> [UInt8] {
         let inf = try Inflater()
         var out: [UInt8] = []
-        out.reserveCapacity(expectedSize)
-        try inf.inflate(input) { out.append(contentsOf: $0) }
+        out.reserveCapacity(min(expectedSize, limit))
+        try inf.inflate(input) {
+            guard out.count + $0.count <= limit else { throw GzipError(code: .tooLarge, detail: "inflates to more than \(limit) bytes") }
+            out.append(contentsOf: $0)
+        }
         try inf.finish()
         return out
     }
 
-    public static func inflateAll(_ input: [UInt8], expectedSize: Int = 0) throws -> [UInt8] {
-        try input.withUnsafeBytes { try inflateAll($0, expectedSize: expectedSize) }
+    public static func inflateAll(_ input: [UInt8], expectedSize: Int = 0, limit: Int = .max) throws -> [UInt8] {
+        try input.withUnsafeBytes { try inflateAll($0, expectedSize: expectedSize, limit: limit) }
     }
 }
 
@@ -140,6 +146,17 @@ public final class Deflater {
             }
             if produced > 0 { output.withUnsafeBytes { sink(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
         } while stream.avail_out == 0 || (finish && rc != Z_STREAM_END)
+    }
+
+    /// Compresses `prefix`, `piece` repeated `count` times, then `suffix`, into one gzip member,
+    /// streaming: a large, highly compressible file (a test's gzip bomb) is never built whole.
+    public static func gzip(prefix: [UInt8], repeating piece: [UInt8], count: Int, suffix: [UInt8], level: Int32 = 9) -> [UInt8] {
+        let d = try! Deflater(level: level)
+        var out: [UInt8] = []
+        prefix.withUnsafeBytes { d.deflate($0) { out.append(contentsOf: $0) } }
+        for _ in 0..<count { piece.withUnsafeBytes { d.deflate($0) { out.append(contentsOf: $0) } } }
+        suffix.withUnsafeBytes { d.deflate($0, finish: true) { out.append(contentsOf: $0) } }
+        return out
     }
 
     /// Compresses a whole buffer into one gzip member.

@@ -20,6 +20,8 @@ package struct IngestFailure: Error, Sendable, Equatable, CustomStringConvertibl
         case symlinkOutside = "symlink_outside_root"
         case badName = "unrecognised_name"
         case storeError = "store_error"
+        /// The process died twice with the file in hand (abort, OOM kill): quarantined.
+        case crashed = "crashed"
     }
     package var code: Code
     package var reason: String
@@ -33,10 +35,30 @@ package struct IngestFailure: Error, Sendable, Equatable, CustomStringConvertibl
     }
 }
 
+/// Bounds on one file, so a gzip bomb fails as `too_large` with memory bounded by these figures
+/// rather than by what it inflates to.
+package struct DecodeLimits: Sendable, Equatable {
+    /// Inflated bytes of one file (config `max-inflated-size`). CloudTrail files stay far below:
+    /// its 50 MB compressed limit at its usual 10:1 ratio.
+    package var inflatedBytes = 2 << 30
+    /// Bytes of one record, or of any one value the splitter must hold whole (config
+    /// `max-record-size`); CloudTrail records are at most a few hundred KB.
+    package var recordBytes = 16 << 20
+    /// Records in one file: each costs ~50 bytes of index until the file is stored, so a flood of
+    /// tiny records (`{},{},…`) must be bounded too.
+    package var records = 1_000_000
+    /// Inflated bytes kept for the committing thread's rule matching, at most; beyond it the
+    /// decoder matches itself, so a small file that inflates hugely never sits whole in memory.
+    package var deferredBytes = 32 << 20
+
+    package init() {}
+}
+
 /// Reads one delivered log file and splits it into records, keeping its bytes as delivered.
 ///
-/// Memory is the compressed file plus one inflate chunk plus the largest record; the uncompressed
-/// document is never held whole.
+/// Memory is the compressed file plus one inflate chunk plus the largest record (bounded by
+/// ``DecodeLimits``), plus at most ``DecodeLimits/deferredBytes`` of inflated bytes kept for rule matching;
+/// the uncompressed document is never held whole.
 package enum FileDecoder {
     /// Compressed size up to which rule matching is left to the committing thread.
     package static let deferLimit = 4 << 20
@@ -44,17 +66,23 @@ package enum FileDecoder {
     /// Files larger than this (compressed) are refused; CloudTrail's own limit is 50 MB.
     package static let maxCompressedBytes = 128 << 20
 
-    package static func decode(path: String, ledgerKey: String, key: LogFileKey, rules: RuleSet? = nil) -> Result<DecodedFile, IngestFailure> {
-        let fd = Posix.retry { open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+    package static func decode(
+        path: String, ledgerKey: String, key: LogFileKey, rules: RuleSet? = nil, limits: DecodeLimits = DecodeLimits()
+    ) -> Result<DecodedFile, IngestFailure> {
+        // A FIFO, socket or device under a log file's name would block open() or read() forever (or,
+        // for a socket, fail as if unreadable): refuse it before opening, then again on the descriptor,
+        // opened non-blocking, in case it was swapped in between.
+        var st = stat()
+        if lstat(path, &st) == 0, let refused = notRegular(st) { return .failure(refused) }
+        let fd = Posix.retry { open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) }
         guard fd >= 0 else {
             let e = errno
             if e == ELOOP { return .failure(IngestFailure(.notRegular, "is a symbolic link")) }
             return .failure(IngestFailure(.unreadable, "cannot open: \(Posix.describe(e))"))
         }
         defer { close(fd) }
-        var st = stat()
         guard fstat(fd, &st) == 0 else { return .failure(IngestFailure(.unreadable, "cannot stat: \(Posix.describe(errno))")) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { return .failure(IngestFailure(.notRegular, "not a regular file")) }
+        if let refused = notRegular(st) { return .failure(refused) }
         let size = Int(st.st_size)
         guard size > 0 else { return .failure(IngestFailure(.emptyFile, "empty file (0 bytes)")) }
         guard size <= maxCompressedBytes else {
@@ -70,19 +98,36 @@ package enum FileDecoder {
         }
         if got < size { data.removeLast(size - got) }
         let mtime = Posix.mtimeMillis(st)
-        return decode(bytes: data, ledgerKey: ledgerKey, key: key, size: Int64(got), mtime: mtime, rules: rules)
+        return decode(bytes: data, ledgerKey: ledgerKey, key: key, size: Int64(got), mtime: mtime, rules: rules, limits: limits)
+    }
+
+    /// The `not_regular_file` failure for anything but a regular file, naming what it is.
+    static func notRegular(_ st: stat) -> IngestFailure? {
+        let kind: String
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFIFO: kind = "a FIFO"
+        case S_IFSOCK: kind = "a socket"
+        case S_IFCHR: kind = "a character device"
+        case S_IFBLK: kind = "a block device"
+        case S_IFDIR: kind = "a directory"
+        case S_IFLNK: kind = "a symbolic link"
+        default: kind = "of an unknown type"
+        }
+        return IngestFailure(.notRegular, "not a regular file (\(kind)); refused")
     }
 
     /// Decodes a file's bytes already in memory.
-    package static func decode(bytes data: [UInt8], ledgerKey: String, key: LogFileKey, size: Int64, mtime: Int64, rules: RuleSet? = nil)
-        -> Result<DecodedFile, IngestFailure>
-    {
+    package static func decode(
+        bytes data: [UInt8], ledgerKey: String, key: LogFileKey, size: Int64, mtime: Int64, rules: RuleSet? = nil,
+        limits: DecodeLimits = DecodeLimits()
+    ) -> Result<DecodedFile, IngestFailure> {
         var hits: [RuleHit] = []
         let evaluator = Evaluator()
         evaluator.startFile()
         // Ordinary files leave rule matching to the committing thread (it has time to spare);
         // large ones match here so their inflated bytes need not be kept.
-        let deferRules = rules != nil && data.count <= Self.deferLimit
+        var deferRules = rules != nil && data.count <= Self.deferLimit
         var raw: [UInt8] = []
         var members: [TopMember] = []
         var memberRanges: [Range<Int>] = []
@@ -100,8 +145,26 @@ package enum FileDecoder {
                 while offset < input.count {
                     let end = min(input.count, offset + slice)
                     try inflater.inflate(UnsafeRawBufferPointer(rebasing: input[offset..<end])) { chunk in
+                        guard inflater.totalOut <= limits.inflatedBytes else {
+                            throw IngestFailure(.tooLarge, "inflates to more than \(size: limits.inflatedBytes) (max-inflated-size); refused")
+                        }
+                        if deferRules && raw.count + chunk.count > limits.deferredBytes {
+                            // Too much to keep for the committer (a highly compressible file): match
+                            // what was kept here, and the rest as it comes.
+                            var early = DecodedFile(
+                                ledgerKey: ledgerKey, key: key, size: size, mtime: mtime, compressed: [], uncompressedSize: 0,
+                                records: records, missingFields: 0, oversized: 0, skippedElements: 0)
+                            (early.ruleSet, early.raw, early.members, early.memberRanges) = (rules, raw, members, memberRanges)
+                            (raw, members, memberRanges) = ([], [], [])
+                            early.matchDeferredRules()
+                            hits = early.hits
+                            deferRules = false
+                        }
                         if deferRules { raw.append(contentsOf: chunk) }
                         try splitter.feed(chunk) { recordOffset, bytes, fields in
+                            guard records.count < limits.records else {
+                                throw IngestFailure(.tooLarge, "holds more than \(limits.records) records; refused")
+                            }
                             var flags: UInt8 = 0
                             let info: RecordInfo? = RecordInfo.from(bytes, fields: fields)
                             var ts = info?.eventTime
@@ -130,12 +193,20 @@ package enum FileDecoder {
                                     entry: BlockEntry(timestamp: ts!, offset: recordOffset, length: bytes.count, flags: flags),
                                     eventKey: eventKey!))
                         }
+                        // The splitter holds the record (or other value) in progress: bound it.
+                        guard splitter.bufferedBytes <= limits.recordBytes else {
+                            throw IngestFailure(
+                                .tooLarge,
+                                "record \(records.count + 1) exceeds \(size: limits.recordBytes) (max-record-size); refused")
+                        }
                     }
                     offset = end
                 }
             }
             try inflater.finish()
             try splitter.finish()
+        } catch let e as IngestFailure {
+            return .failure(e)
         } catch let e as GzipError {
             if e.code == .truncated { return .failure(IngestFailure(.truncated, e.detail)) }
             return .failure(IngestFailure(.corruptGzip, e.detail))
@@ -162,3 +233,10 @@ package enum FileDecoder {
     }
 }
 
+
+extension String.StringInterpolation {
+    /// A byte count as an operator configures it: whole MiB, else bytes.
+    mutating func appendInterpolation(size n: Int) {
+        appendLiteral(n >= 1 << 20 && n % (1 << 20) == 0 ? "\(n >> 20) MiB" : "\(n) bytes")
+    }
+}

@@ -42,6 +42,8 @@ package struct IngestConfig: Sendable {
     package var keysPath: String? = nil
     /// How long after its hour a digest may come before it is overdue.
     package var digestSlackMs: Int64 = 30 * 60_000
+    /// Bounds on one file's inflated size, record size and record count (gzip bombs).
+    package var limits = DecodeLimits()
 
     package init(roots: [Root], stateDirectory: String) {
         self.roots = roots
@@ -75,6 +77,9 @@ package final class Ingestor: @unchecked Sendable {
     var reported: Set<String> = []
     var pending: [String: (job: Job, size: Int64, mtime: Int64, since: Double)] = [:]
     var lastRetention: Double = 0
+    /// Files in hand when a previous process died (ledger key → deaths): retried first, alone.
+    var suspects: [String: Int] = [:]
+    let inHand: InHand
     /// Sinks whose last delivery failed (logged once when they go down and once when they are back).
     var failingSinks: Set<String> = []
     /// Some alert waits for a sink: the loop retries delivery every ``alertRetryInterval`` seconds.
@@ -122,6 +127,7 @@ package final class Ingestor: @unchecked Sendable {
         self.logger = logger
         store = try LogStore(stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate)
         canonicalRoots = config.roots.map { Scanner.realPath($0.path) ?? $0.path }
+        inHand = try InHand(directory: config.stateDirectory + "/in-hand")
         for root in config.roots {
             var st = stat()
             guard stat(root.path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
@@ -144,6 +150,7 @@ package final class Ingestor: @unchecked Sendable {
             if let days = config.retentionDays { try s.setRetention(days: days) }
             known.merge(try s.ledger()) { $1 }
         }
+        recoverInHand()
     }
 
     package var ledgerSize: Int { known.count }
@@ -232,28 +239,47 @@ package final class Ingestor: @unchecked Sendable {
     /// `final`: incomplete files are reported instead of kept pending (used by `--once`).
     func process(_ jobs: [Job], final: Bool) {
         guard !jobs.isEmpty else { return }
+        if jobs.count > 1, jobs.contains(where: { suspects[$0.ledgerKey] != nil }) {
+            // Files in hand at a death go first, one at a time: a second death names the culprit.
+            let (alone, rest) = (jobs.filter { suspects[$0.ledgerKey] != nil }, jobs.filter { suspects[$0.ledgerKey] == nil })
+            for j in alone where !stopRequested { process([j], final: final) }
+            process(rest, final: final)
+            return
+        }
+        let notes = jobs.map { InHand.Entry(ledgerKey: $0.ledgerKey, account: $0.key.account, path: $0.readPath, deaths: suspects[$0.ledgerKey] ?? 0) }
         for j in jobs { inFlight.insert(j.ledgerKey) }
         stats.update { $0.queued += jobs.count }
         let results = OrderedResults<(Job, Result<DecodedFile, IngestFailure>)>(count: jobs.count, window: 4)
         let stop: @Sendable () -> Bool = { [self] in stopRequested }
         let ruleSet = self.ruleSet
-        for _ in 0..<min(config.decoders, jobs.count) {
+        for t in 0..<min(config.decoders, jobs.count) {
+            let slot = inHand.slot("decoder-\(t)")
             startThread {
                 // Check for a stop before claiming: a claimed index is always delivered, or the
                 // committer would wait for it forever.
                 while !stop(), let k = results.claim() {
                     let job = jobs[k]
-                    results.put(k, (job, FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key, rules: ruleSet)))
+                    if let failure = self.takeInHand(slot, notes[k]) {
+                        results.put(k, (job, .failure(failure)))
+                        continue
+                    }
+                    let decoded = FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key, rules: ruleSet, limits: self.config.limits)
+                    slot.clear()
+                    results.put(k, (job, decoded))
                 }
                 if stop() { results.stop() }
             }
         }
         var handled = 0
+        let committing = inHand.slot("committer")
         while let (job, result) = results.take() {
+            if case .success = result { _ = takeInHand(committing, notes[handled]) }
             handled += 1
             inFlight.remove(job.ledgerKey)
             stats.update { $0.queued -= 1 }
             handle(job, result, final: final)
+            committing.clear()
+            suspects.removeValue(forKey: job.ledgerKey)
             onProgress?(stats.snapshot)
         }
         // Jobs not reached because of a stop stay unledgered: the next start takes them.
@@ -340,22 +366,25 @@ package final class Ingestor: @unchecked Sendable {
     }
 
     func fail(_ job: Job, _ failure: IngestFailure, ledger: Bool) {
-        let (size, mtime) = Posix.status(job.readPath) ?? (-1, -1)
         if ledger {
-            known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .failed, size: size, mtime: mtime, reason: failure.reason)
-            do {
-                try store.account(job.key.account).recordFailure(
-                    ledgerKey: job.ledgerKey, size: size, mtime: mtime, reason: "\(failure.code.rawValue): \(failure.reason)")
-            } catch {
-                logger.error("could not record failure in the ledger: \(error)", metadata: ["file": "\(job.found.absolute)"])
-            }
-            stats.update { $0.errors[failure.code, default: 0] += 1 }
-            logger.error(
-                "\(job.found.absolute): \(failure.reason)",
-                metadata: ["file": "\(job.found.absolute)", "reason": "\(failure.code.rawValue)"])
+            ledgerFailure(job.ledgerKey, account: job.key.account, path: job.found.absolute, readPath: job.readPath, failure)
         } else {
             reportOnce(job.ledgerKey, job.found.absolute, failure)
         }
+    }
+
+    /// Ledgers a file as failed (skipped until it changes), with one log line and a counter.
+    func ledgerFailure(_ ledgerKey: String, account: String, path: String, readPath: String, _ failure: IngestFailure) {
+        let (size, mtime) = Posix.status(readPath) ?? (-1, -1)
+        known[ledgerKey] = LedgerEntry(path: ledgerKey, status: .failed, size: size, mtime: mtime, reason: failure.reason)
+        do {
+            try store.account(account).recordFailure(
+                ledgerKey: ledgerKey, size: size, mtime: mtime, reason: "\(failure.code.rawValue): \(failure.reason)")
+        } catch {
+            logger.error("could not record failure in the ledger: \(error)", metadata: ["file": "\(path)"])
+        }
+        stats.update { $0.errors[failure.code, default: 0] += 1 }
+        logger.error("\(path): \(failure.reason)", metadata: ["file": "\(path)", "reason": "\(failure.code.rawValue)"])
     }
 
     // MARK: Runs

@@ -89,7 +89,7 @@ package final class IntegrityMonitor {
             let from = max(0, firstOpen - 1)
             let tail = sorted[from...].map { p -> DigestOnDisk in
                 return DigestOnDisk(
-                    key: g.digests[p]!, relativePath: p, bytes: (try? Posix.readFile(g.root + "/" + p)) ?? [],
+                    key: g.digests[p]!, relativePath: p, bytes: (try? Posix.readFile(g.root + "/" + p, regularOnly: true)) ?? [],
                     signature: SidecarSignature.find(root: g.root, digest: p))
             }
             var checker = DigestChecker(bucket: g.bucket, keys: keys)
@@ -97,7 +97,7 @@ package final class IntegrityMonitor {
             var newlyVerified: [(log: String, digest: String)] = []
             let report = checker.check(tail, logsOnDisk: logs(g.account, g.region), verbose: false) { path, expected, digest in
                 if verified.contains(path) { return .some(expected) }
-                guard let bytes = try? Posix.readFile(g.root + "/" + path) else { return .none }
+                guard let bytes = try? Posix.readFile(g.root + "/" + path, regularOnly: true) else { return .none }
                 guard let h = try? LogHash.of(gzip: bytes) else { return .some(nil) }
                 if h == expected { newlyVerified.append((path, digest)) }
                 return .some(h)
@@ -205,7 +205,7 @@ package enum SidecarSignature {
     /// metadata as `user.*` xattrs); nil when neither, so the next digest must vouch for it.
     package static func find(root: String, digest relative: String) -> String? {
         let path = root + "/" + relative
-        if let bytes = try? Posix.readFile(path + ".metadata.json"), let s = parse(bytes) { return s }
+        if let bytes = try? Posix.readFile(path + ".metadata.json", regularOnly: true), let s = parse(bytes) { return s }
         if let x = Posix.getXattr(path, "user.signature") {
             let s = String(decoding: x, as: UTF8.self).trimmingHex
             return s.isEmpty ? nil : s

@@ -62,10 +62,14 @@ public struct DigestFile: Sendable {
         hash = Hex.encode(Array(SHA256.hash(data: json)))
     }
 
+    /// Inflated digests larger than this are refused (a gzip bomb): a digest lists an hour of one
+    /// region's log files, a few hundred KB at most.
+    public static let maxInflatedBytes = 64 << 20
+
     /// Parses a `.json.gz` digest object.
     public init(gzip: [UInt8]) throws {
         let json: [UInt8]
-        do { json = try Inflater.inflateAll(gzip) } catch { throw IntegrityError("invalid format") }
+        do { json = try Inflater.inflateAll(gzip, limit: Self.maxInflatedBytes) } catch { throw IntegrityError("invalid format") }
         try self.init(json: json)
     }
 

@@ -87,11 +87,19 @@ public enum Posix {
         }
     }
 
-    /// Reads a whole file, or only its last `last` bytes.
-    public static func readFile(_ path: String, last: Int? = nil) throws -> [UInt8] {
-        let fd = retry { open(path, O_RDONLY | O_CLOEXEC) }
+    /// Reads a whole file, or only its last `last` bytes. `regularOnly`: refuse (EINVAL) anything
+    /// but a regular file without blocking, for files found in a mirror (a FIFO would block for ever).
+    public static func readFile(_ path: String, last: Int? = nil, regularOnly: Bool = false) throws -> [UInt8] {
+        var st = stat()
+        if regularOnly, lstat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG, (st.st_mode & S_IFMT) != S_IFLNK {
+            throw PosixError(call: "open (not a regular file)", path: path, errno: EINVAL)
+        }
+        let fd = retry { open(path, O_RDONLY | O_CLOEXEC | (regularOnly ? O_NONBLOCK : 0)) }
         guard fd >= 0 else { throw PosixError(call: "open", path: path, errno: errno) }
         defer { close(fd) }
+        if regularOnly, fstat(fd, &st) != 0 || (st.st_mode & S_IFMT) != S_IFREG {
+            throw PosixError(call: "open (not a regular file)", path: path, errno: EINVAL)
+        }
         if let last {
             let end = lseek(fd, 0, SEEK_END)
             guard end >= 0, lseek(fd, max(0, end - off_t(last)), SEEK_SET) >= 0 else {

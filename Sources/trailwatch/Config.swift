@@ -20,6 +20,8 @@ struct ConfigFile {
     var keys: String?
     var digestSlack: Double?
     var watchDays: Int?
+    var maxInflatedSize: Double?
+    var maxRecordSize: Double?
 
     struct ParseError: Error, CustomStringConvertible {
         var description: String
@@ -68,6 +70,8 @@ struct ConfigFile {
             case "keys": c.keys = value
             case "digest-slack": c.digestSlack = try number()
             case "watch-days": c.watchDays = Int(try number())
+            case "max-inflated-size": c.maxInflatedSize = try number()
+            case "max-record-size": c.maxRecordSize = try number()
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }
         }

@@ -59,6 +59,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Minutes past its hour a digest may arrive before it is overdue.")
     var digestSlack: Double?
 
+    @Option(help: "MiB one file may inflate to; larger fails as too_large (default 2048).")
+    var maxInflatedSize: Double?
+
+    @Option(help: "MiB one record may take; a larger one fails its file as too_large (default 16).")
+    var maxRecordSize: Double?
+
     func run() async throws {
         var file = ConfigFile()
         if let config {
@@ -81,6 +87,8 @@ struct Run: AsyncParsableCommand {
         cfg.keysPath = (keys ?? file.keys).map(Self.absolute)
         if let m = digestSlack ?? file.digestSlack { cfg.digestSlackMs = Int64(m * 60_000) }
         cfg.watchDays = file.watchDays
+        if let m = maxInflatedSize ?? file.maxInflatedSize { cfg.limits.inflatedBytes = Int(m * 1_048_576) }
+        if let m = maxRecordSize ?? file.maxRecordSize { cfg.limits.recordBytes = Int(m * 1_048_576) }
 
         let target = logTo ?? file.logTarget ?? (SystemdNotify.underSystemd && Journal.available ? "journal" : "stderr")
         let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info

@@ -37,7 +37,7 @@ struct Verify: ParsableCommand {
                 if let region, k.region != region { continue }
                 guard let t = Timestamp.parseCompactSeconds(k.timestamp), t >= startMs, t <= endMs + 3_600_000 else { continue }
                 let signature = SidecarSignature.find(root: root, digest: rel)
-                let bytes = (try? Posix.readFile(root + "/" + rel)) ?? []
+                let bytes = (try? Posix.readFile(root + "/" + rel, regularOnly: true)) ?? []
                 digests["\(k.account)/\(k.region)", default: []].append(DigestOnDisk(key: k, relativePath: rel, bytes: bytes, signature: signature))
             case .log(let k):
                 logFiles["\(k.account)/\(k.region)", default: []].append(rel)
@@ -50,7 +50,7 @@ struct Verify: ParsableCommand {
         print(header + "\n")
         for group in digests.keys.sorted() {
             let report = checker.check(digests[group]!, logsOnDisk: logFiles[group] ?? [], verbose: verbose) { path, _, _ in
-                guard present.contains(path), let bytes = try? Posix.readFile(root + "/" + path) else { return .none }
+                guard present.contains(path), let bytes = try? Posix.readFile(root + "/" + path, regularOnly: true) else { return .none }
                 return .some(try? LogHash.of(gzip: bytes))
             }
             for (n, (line, kind)) in zip(report.lines, report.kinds).enumerated() {

@@ -1,0 +1,114 @@
+import Glibc
+import LogStore
+import Logging
+import Posix
+
+/// The files being decoded or committed, noted on disk before the work starts, so that a process
+/// death (an allocation abort, the OOM killer, `kill -9`) leaves the names of the files in hand.
+///
+/// One slot file per decoding thread and one for the committer under `<state>/in-hand/`, each
+/// rewritten in place (`pwrite`, `ftruncate`: no file created per log file) and emptied once its
+/// work is done; a clean stop leaves them empty. No fsync: a note must outlive the process, not
+/// the machine.
+package final class InHand: Sendable {
+    /// A file in hand.
+    package struct Entry: Sendable, Equatable {
+        package var ledgerKey: String
+        package var account: String
+        /// The path read (to find its size and mtime when it is quarantined).
+        package var path: String
+        /// Process deaths already seen with this file in hand, before this attempt.
+        package var deaths: Int
+
+        package init(ledgerKey: String, account: String, path: String, deaths: Int) {
+            self.ledgerKey = ledgerKey
+            self.account = account
+            self.path = path
+            self.deaths = deaths
+        }
+    }
+
+    /// One thread's note: holds at most one entry.
+    package final class Slot: Sendable {
+        let fd: Int32
+        let path: String
+
+        init(path: String) {
+            self.path = path
+            fd = Posix.retry { open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600) }
+        }
+
+        deinit { if fd >= 0 { close(fd) } }
+
+        /// Notes `entry` as in hand (before its work starts).
+        package func hold(_ entry: Entry) throws {
+            let bytes = Array("\(entry.deaths)\n\(entry.account)\n\(entry.path)\n\(entry.ledgerKey)\n".utf8)
+            guard fd >= 0 else { throw PosixError(call: "open", path: path, errno: EBADF) }
+            let n = bytes.withUnsafeBytes { p in Posix.retry { pwrite(fd, p.baseAddress, p.count, 0) } }
+            guard n == bytes.count, Posix.retry({ ftruncate(fd, off_t(bytes.count)) }) == 0 else {
+                throw PosixError(call: "pwrite", path: path, errno: errno)
+            }
+        }
+
+        /// The work is done: nothing in hand.
+        package func clear() { if fd >= 0 { _ = Posix.retry { ftruncate(fd, 0) } } }
+    }
+
+    package let directory: String
+
+    package init(directory: String) throws {
+        self.directory = directory
+        try Posix.makeDirectories(directory, mode: 0o700)
+    }
+
+    /// The slot named `name` (a thread's), created empty if new.
+    package func slot(_ name: String) -> Slot { Slot(path: directory + "/" + name) }
+
+    /// What a previous process left in hand when it died; the notes are removed.
+    package func leftovers() -> [Entry] {
+        var out: [String: Entry] = [:]
+        for name in Posix.list(directory) {
+            let path = directory + "/" + name
+            defer { unlink(path) }
+            guard let bytes = try? Posix.readFile(path, regularOnly: true) else { continue }
+            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            guard lines.count >= 4, let deaths = Int(lines[0]) else { continue }
+            let e = Entry(ledgerKey: String(lines[3]), account: String(lines[1]), path: String(lines[2]), deaths: deaths)
+            if (out[e.ledgerKey]?.deaths ?? -1) < deaths { out[e.ledgerKey] = e }
+        }
+        return out.values.sorted { $0.ledgerKey < $1.ledgerKey }
+    }
+}
+
+extension Ingestor {
+    /// Notes a file as in hand before decoding; if the note cannot be written (state directory
+    /// unwritable) the file is not decoded: a death then could not be traced to it.
+    func takeInHand(_ slot: InHand.Slot, _ entry: InHand.Entry) -> IngestFailure? {
+        do {
+            try slot.hold(entry)
+            return nil
+        } catch {
+            return IngestFailure(.storeError, "cannot note the file as in hand: \(error)")
+        }
+    }
+
+    /// At start: files a dead process had in hand. Once is no proof (`kill -9`, a power cut, the
+    /// OOM killer for another cause): such a file is retried first, alone. In hand at a second
+    /// death, it is quarantined: ledgered as failed (`crashed`), logged and counted, and skipped
+    /// like any failed file until it changes (`touch` releases it).
+    func recoverInHand() {
+        for e in inHand.leftovers() where known[e.ledgerKey]?.status != .done {
+            let deaths = e.deaths + 1
+            guard deaths >= 2 else {
+                suspects[e.ledgerKey] = deaths
+                logger.warning(
+                    "\(e.path): trailwatch stopped abnormally while this file was in hand; it is retried first, on its own, and quarantined if that happens again",
+                    metadata: ["file": "\(e.path)", "reason": "in_hand_at_crash"])
+                continue
+            }
+            let failure = IngestFailure(
+                .crashed, "trailwatch died \(deaths) times while this file was in hand (abort or kill); quarantined, touch the file to retry it")
+            ledgerFailure(e.ledgerKey, account: e.account, path: e.path, readPath: e.path, failure)
+        }
+    }
+}
