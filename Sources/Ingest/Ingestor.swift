@@ -81,6 +81,11 @@ package final class Ingestor: @unchecked Sendable {
     var undeliveredAlerts = false
     package var alertRetryInterval: Double = 5
 
+    /// Why a one-shot run stopped early (a full or read-only state directory), if it did.
+    var stopped: StoreError? = nil
+    /// Seconds between checks that the state directory and its databases are still the files opened.
+    package var stateCheckInterval: Double = 5
+
     private let stopFlag = Mutex(false)
     private let rules = Mutex<RuleSet?>(nil)
     /// Where alerts go (journald by default).
@@ -120,7 +125,13 @@ package final class Ingestor: @unchecked Sendable {
     package init(config: IngestConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        store = try LogStore(stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate)
+        if let days = config.retentionDays, !Retention.allowedDays.contains(days) {
+            throw StoreError(
+                .invalidParameter,
+                "retention \(days) days is not one of CloudWatch's values (\(Retention.allowedDays.map(String.init).joined(separator: ", ")))")
+        }
+        store = try LogStore(
+            stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate, retentionDays: config.retentionDays)
         canonicalRoots = config.roots.map { Scanner.realPath($0.path) ?? $0.path }
         for root in config.roots {
             var st = stat()
@@ -141,7 +152,6 @@ package final class Ingestor: @unchecked Sendable {
     package func loadLedger() throws {
         for account in store.accounts() {
             let s = try store.account(account)
-            if let days = config.retentionDays { try s.setRetention(days: days) }
             known.merge(try s.ledger()) { $1 }
         }
     }
@@ -309,6 +319,13 @@ package final class Ingestor: @unchecked Sendable {
                         metadata: ["file": "\(job.found.absolute)", "reason": "oversized_event"])
                 }
             } catch {
+                if final, let fatal = StoreError.storeWide(error, stateDirectory: config.stateDirectory) {
+                    // A one-shot run stops at the first full-disk (or read-only) error: every
+                    // further file would fail the same way. The file stays unledgered for the next run.
+                    stopped = fatal
+                    requestStop()
+                    return
+                }
                 fail(job, IngestFailure(.storeError, "could not store: \(error)"), ledger: false)
             }
         case .failure(let failure):
@@ -362,8 +379,9 @@ package final class Ingestor: @unchecked Sendable {
 
     var watchRefused = false
 
-    /// Watches a folder unless it is a day folder older than `watchDays`; warns once if the kernel refuses.
-    func watch(_ watcher: Inotify, root: String, relative rel: String) {
+    /// Watches a folder unless it is a day folder older than `watchDays`; says why if the kernel
+    /// refuses (the watch limit warns once; a folder that vanished is only noted).
+    package func watch(_ watcher: Inotify, root: String, relative rel: String) {
         let parts = rel.split(separator: "/")
         if let watchDays = config.watchDays, parts.count >= 3, let d = Int(parts[parts.count - 1]), let m = Int(parts[parts.count - 2]), let y = Int(parts[parts.count - 3]),
             parts[parts.count - 3].count == 4, (1...12).contains(m), (1...31).contains(d)
@@ -371,11 +389,25 @@ package final class Ingestor: @unchecked Sendable {
             let day = Timestamp.daysFromCivil(Int64(y), Int64(m), Int64(d)) * 86_400_000
             if Posix.nowMillis() - day > Int64(watchDays + 1) * 86_400_000 { return }
         }
-        if !watcher.watch(rel.isEmpty ? root : root + "/" + rel) && !watchRefused {
+        let folder = rel.isEmpty ? root : root + "/" + rel
+        guard let refused = watcher.watch(folder) else { return }
+        switch refused.errno {
+        case ENOENT, ENOTDIR:
+            // Gone between listing and watching (a mirror tool renaming or removing it): nothing to watch.
+            logger.info(
+                "folder vanished before it could be watched (\(Posix.describe(refused.errno))): \(folder)",
+                metadata: ["file": "\(folder)", "reason": "folder_vanished"])
+        case ENOSPC where !watchRefused:
             watchRefused = true
             logger.warning(
-                "inotify refused a watch (\(Posix.describe(errno)); raise fs.inotify.max_user_watches): new files there are found by the rescan every \(Int(config.rescanInterval)) s",
-                metadata: ["file": "\(root)/\(rel)"])
+                "inotify watch limit reached (\(folder)): raise fs.inotify.max_user_watches, or set watch-days; until then new files in unwatched folders are found by the rescan every \(Int(config.rescanInterval)) s",
+                metadata: ["file": "\(folder)", "reason": "inotify_limit"])
+        case ENOSPC:
+            break
+        default:
+            logger.warning(
+                "cannot watch \(folder): \(Posix.describe(refused.errno)); new files there are found by the rescan every \(Int(config.rescanInterval)) s",
+                metadata: ["file": "\(folder)", "reason": "inotify_refused"])
         }
     }
 
@@ -557,6 +589,7 @@ package final class Ingestor: @unchecked Sendable {
         try loadLedger()
         deliverAllPending()
         process(scan(watcher: nil), final: true)
+        if let stopped { throw stopped }
         runIntegrity()
         flushRules()
         applyRetentionIfDue(force: true)
@@ -579,8 +612,19 @@ package final class Ingestor: @unchecked Sendable {
         var lastPendingCheck = lastScan
         var lastIntegrity = 0.0
         var lastAlertRetry = lastScan
+        var lastStateCheck = lastScan
         while !stopRequested {
             heartbeat()
+            if Posix.monotonicSeconds() - lastStateCheck >= stateCheckInterval {
+                lastStateCheck = Posix.monotonicSeconds()
+                if let lost = store.lostState() {
+                    // Writing on would go into unlinked files: everything from now on would be lost
+                    // and its alerts sent again after a restart. Stop; systemd restarts on a clean state.
+                    let message = "state directory \(config.stateDirectory) deleted or replaced while running: \(lost); stopping (nothing more can be stored safely); the restart takes what was not stored"
+                    logger.critical("\(message)", metadata: ["file": "\(config.stateDirectory)", "reason": "state_lost"])
+                    throw StoreError(.stateLost, message)
+                }
+            }
             let events = watcher.read(timeoutMs: 250)
             var jobs: [Job] = []
             var seen = Set<String>()

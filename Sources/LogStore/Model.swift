@@ -126,6 +126,14 @@ package struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case resourceNotFound = "ResourceNotFoundException"
         case invalidParameter = "InvalidParameterException"
         case corruptBlock = "CorruptBlock"
+        /// `--state` names no directory, or one without a trailwatch store.
+        case noStore = "NoStore"
+        /// The state lies on a read-only file system (or is otherwise not writable).
+        case readOnly = "ReadOnly"
+        /// The state directory's file system is full.
+        case diskFull = "DiskFull"
+        /// The state directory (or a database in it) was deleted or replaced while running.
+        case stateLost = "StateLost"
     }
     package var code: Code
     package var message: String

@@ -154,6 +154,29 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
         #expect(try store.commit(makeFile([(uuid(1), now - 3 * 86_400_000)], name: "old-again"), ingestionTime: 2).stored == 1)
     }
 
+    /// Issue 7: retention deleted the dedup keys of events older than the cutoff even where their
+    /// file's block was kept, so a late re-delivery of such an event was stored twice.
+    @Test func retentionKeepsDedupForEveryEventStillStored() throws {
+        let store = try AccountStore(directory: tempDir(), account: account)
+        try store.setRetention(days: 1)
+        let now: Int64 = 1_709_251_200_000
+        // One file whose events straddle the cutoff: its newest event is recent, so it is kept whole.
+        let straddling = makeFile([(uuid(1), now - 2 * 86_400_000), (uuid(2), now - 3_600_000)], name: "straddling")
+        _ = try store.commit(straddling, ingestionTime: 1)
+        _ = try store.commit(makeFile([(uuid(3), now - 5 * 86_400_000)], name: "expired"), ingestionTime: 1)
+        #expect(try store.applyRetention(now: now) == 1)
+        // Precondition: the straddling file's old event is still stored (it is older than the cutoff).
+        let kept = try store.filter().events
+        #expect(kept.count == 2)
+        #expect(kept.contains { $0.timestamp == now - 2 * 86_400_000 })
+        // A late re-delivery of that event (another file) is a duplicate, not a second copy.
+        let late = try store.commit(makeFile([(uuid(1), now - 2 * 86_400_000)], name: "late-redelivery"), ingestionTime: 2)
+        #expect(late == CommitResult(stored: 0, duplicates: 1, committed: true))
+        #expect(try store.filter().events.count == 2)
+        // The expired file's key went with its block.
+        #expect(try store.commit(makeFile([(uuid(3), now - 5 * 86_400_000)], name: "expired-again"), ingestionTime: 2).stored == 1)
+    }
+
     @Test func blockIndexRoundTrips() {
         let entries = [
             BlockEntry(timestamp: 100, offset: 12, length: 50),
