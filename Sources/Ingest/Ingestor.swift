@@ -55,6 +55,8 @@ struct Job: Sendable {
     var readPath: String
     var ledgerKey: String
     var key: LogFileKey
+    /// The ledger row when the file was taken before and has changed on disk since (rewritten in place).
+    var previous: LedgerEntry? = nil
 }
 
 /// Takes every delivered log file under the roots exactly once into the store.
@@ -167,17 +169,18 @@ package final class Ingestor: @unchecked Sendable {
         let rootIdx = rootIndex(found)
         let bucket = config.roots[rootIdx].bucket
         let ledgerKey = bucket + "/" + found.relative
-        if let k = known[ledgerKey], k.status == .done {
-            // Taken already: never again. A change on disk is a matter for the digest checks.
-            if let monitor = integrity, case .log(let key) = ObjectKeyParser.classify(found.relative) {
-                if let now = Posix.status(found.absolute), now.size != k.size || now.mtime != k.mtime {
-                    known[ledgerKey] = LedgerEntry(path: ledgerKey, status: .done, size: now.size, mtime: now.mtime)
-                    monitor.logChanged(root: found.root, relative: found.relative, account: key.account, region: key.region, store: store)
-                }
-            }
-            return nil
-        }
         if inFlight.contains(ledgerKey) || pending[ledgerKey] != nil { return nil }
+        var previous: LedgerEntry? = nil
+        if let k = known[ledgerKey], k.status == .done {
+            // Taken already. Unchanged on disk: nothing to do. Rewritten in place (same name, new
+            // size or mtime): the digest checks look again, and the file is read again so that its
+            // new events are stored (the commit compares, dedup keeps the rest, the log says so).
+            guard case .log(let key) = ObjectKeyParser.classify(found.relative), !found.isSymlink,
+                let now = Posix.status(found.absolute), now.size != k.size || now.mtime != k.mtime
+            else { return nil }
+            integrity?.logChanged(root: found.root, relative: found.relative, account: key.account, region: key.region, store: store)
+            previous = k
+        }
         let kind = ObjectKeyParser.classify(found.relative)
         let key: LogFileKey
         switch kind {
@@ -227,7 +230,7 @@ package final class Ingestor: @unchecked Sendable {
             // Retry a failed file only once it has changed.
             if let now = Posix.status(readPath), now.size == k.size, now.mtime == k.mtime { return nil }
         }
-        return Job(found: found, readPath: readPath, ledgerKey: ledgerKey, key: key)
+        return Job(found: found, readPath: readPath, ledgerKey: ledgerKey, key: key, previous: previous)
     }
 
     func reportOnce(_ ledgerKey: String, _ path: String, _ failure: IngestFailure) {
@@ -295,8 +298,15 @@ package final class Ingestor: @unchecked Sendable {
                 let r = try s.commit(file, ingestionTime: Posix.nowMillis(), rules: rulesHook)
                 if !produced.isEmpty { deliverFresh(produced, s) }
                 known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
-                integrity?.logAdded(root: job.found.root, key: job.key, store: store)
                 pending.removeValue(forKey: job.ledgerKey)
+                if r.sameContent {
+                    logger.info(
+                        "\(job.found.absolute): changed on disk after it was ingested (size or mtime) but its bytes are the same: nothing new",
+                        metadata: ["file": "\(job.found.absolute)", "reason": "touched_after_ingest"])
+                    return
+                }
+                if let rw = r.rewrite { reportRewrite(job, file, rw) }
+                integrity?.logAdded(root: job.found.root, key: job.key, store: store)
                 stats.update {
                     $0.filesIngested += 1
                     $0.recordsRead += file.records.count
@@ -356,8 +366,38 @@ package final class Ingestor: @unchecked Sendable {
         }
     }
 
+    /// Logs and counts a file rewritten in place after it was ingested: never silent, digests or not.
+    func reportRewrite(_ job: Job, _ file: DecodedFile, _ rw: Rewrite) {
+        stats.update {
+            $0.rewritten += 1
+            $0.rewrittenEventsStored += rw.added
+        }
+        var what = "\(rw.added) new events stored, \(rw.unchanged) records as before"
+        if rw.changed > 0 { what += ", \(rw.changed) records changed (the version first stored is kept)" }
+        if let removed = rw.removed, removed > 0 { what += ", \(removed) records gone from it (still stored)" }
+        if rw.removed == nil { what += " (the first content has expired and cannot be compared)" }
+        logger.warning(
+            "\(job.found.absolute): rewritten in place after it was ingested (\(rw.previousSize) bytes, now \(file.size); rewrite \(rw.count)): \(what)",
+            metadata: [
+                "file": "\(job.found.absolute)", "reason": "rewritten_after_ingest", "added": "\(rw.added)", "changed": "\(rw.changed)",
+            ])
+    }
+
     func fail(_ job: Job, _ failure: IngestFailure, ledger: Bool) {
         let (size, mtime) = Posix.status(job.readPath) ?? (-1, -1)
+        if let previous = job.previous, failure.code != .storeError, failure.code != .unreadable {
+            // A file taken before, rewritten with content that cannot be read: what was stored stays;
+            // say so once, count it, and look again only when it changes again.
+            known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: size, mtime: mtime)
+            stats.update {
+                $0.errors[failure.code, default: 0] += 1
+                $0.rewritten += 1
+            }
+            logger.error(
+                "\(job.found.absolute): rewritten in place after it was ingested (\(previous.size) bytes, now \(size)), and the new content cannot be taken: \(failure.reason); the events stored from it before stay",
+                metadata: ["file": "\(job.found.absolute)", "reason": "\(failure.code.rawValue)"])
+            return
+        }
         if ledger {
             known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .failed, size: size, mtime: mtime, reason: failure.reason)
             do {

@@ -1,5 +1,6 @@
 import CloudTrail
 import Glibc
+import Gzip
 import Posix
 import Rules
 import GRDB
@@ -120,11 +121,22 @@ package final class AccountStore: @unchecked Sendable {
         _ file: DecodedFile, ingestionTime: Int64,
         rules: ((_ state: any RuleStateStore, _ isDuplicate: (Int) -> Bool) throws -> Void)? = nil
     ) throws -> CommitResult {
-        try queue.write { db in
-            if let status = try String.fetchOne(db, sql: "SELECT status FROM ledger WHERE path = ?", arguments: [file.ledgerKey]),
-                status == "done"
-            {
-                return CommitResult(stored: 0, duplicates: 0, committed: false)
+        let hash = Int64(Checksum.crc32(file.compressed))
+        return try queue.write { db in
+            // Taken before: the same sighting again, the same bytes with a new mtime, or new content.
+            let previous = try PreviousVersion.fetch(db, path: file.ledgerKey)
+            var previousRecords: Set<EventKey>? = nil
+            if let previous {
+                if previous.size == file.size && previous.mtime == file.mtime {
+                    return CommitResult(stored: 0, duplicates: 0, committed: false)
+                }
+                let stored = try previous.storedRecords(db)
+                if previous.size == file.size, stored.map({ $0.data == file.compressed }) ?? (previous.hash == hash) {
+                    try db.execute(
+                        sql: "UPDATE ledger SET mtime = ?, hash = ? WHERE path = ?", arguments: [file.mtime, hash, file.ledgerKey])
+                    return CommitResult(stored: 0, duplicates: 0, committed: false, sameContent: true)
+                }
+                previousRecords = stored?.records
             }
             let streamID = try ensureStream(db, name: file.key.streamName, region: file.key.region, now: ingestionTime)
             let blockID = (try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM blocks") ?? 1)
@@ -168,18 +180,20 @@ package final class AccountStore: @unchecked Sendable {
                       last_ingestion = ?, events = events + ?, stored_bytes = stored_bytes + ? WHERE id = ?
                     """,
                 arguments: [minTS, minTS, maxTS, maxTS, ingestionTime, stored, file.compressed.count, streamID])
+            let rewrite = try previous?.compare(file, entries: entries, previous: previousRecords)
             try db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO ledger(path, status, size, mtime, events, stored, duplicates, reason, done_at, block)
-                    VALUES (?, 'done', ?, ?, ?, ?, ?, NULL, ?, ?)
+                    INSERT OR REPLACE INTO ledger(path, status, size, mtime, events, stored, duplicates, reason, done_at, block, hash, rewrites)
+                    VALUES (?, 'done', ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    file.ledgerKey, file.size, file.mtime, entries.count, stored, duplicates, ingestionTime, blockID,
+                    file.ledgerKey, file.size, file.mtime, entries.count, stored, duplicates, ingestionTime, blockID, hash,
+                    rewrite?.count ?? 0,
                 ])
             if let rules {
                 try rules(SQLiteRuleState(db, now: ingestionTime)) { entries[$0].isDuplicate }
             }
-            return CommitResult(stored: stored, duplicates: duplicates, committed: true)
+            return CommitResult(stored: stored, duplicates: duplicates, committed: true, rewrite: rewrite)
         }
     }
 

@@ -84,11 +84,18 @@ package struct CommitResult: Sendable, Equatable {
     package var duplicates: Int
     /// False when the ledger already held the file (nothing was written).
     package var committed: Bool
+    /// Set when the file had been taken before with other content (rewritten in place).
+    package var rewrite: Rewrite?
+    /// True when the file had been taken before and only its size or mtime changed, not its bytes
+    /// (nothing stored; the ledger notes the new mtime).
+    package var sameContent: Bool
 
-    package init(stored: Int, duplicates: Int, committed: Bool) {
+    package init(stored: Int, duplicates: Int, committed: Bool, rewrite: Rewrite? = nil, sameContent: Bool = false) {
         self.stored = stored
         self.duplicates = duplicates
         self.committed = committed
+        self.rewrite = rewrite
+        self.sameContent = sameContent
     }
 }
 
