@@ -38,7 +38,11 @@ package final class LogStore: @unchecked Sendable {
             }
         } else {
             do { try Posix.makeDirectories(directory) } catch let e as PosixError where e.errno == EROFS {
-                throw StoreError(.readOnly, "state directory \(stateDirectory) is on a read-only file system: cannot write the store")
+                throw StoreError(.readOnly, "state directory \(stateDirectory) is read-only (\(e)): cannot write the store")
+            }
+            if access(directory, W_OK) != 0 {
+                let e = PosixError(call: "access", path: directory, errno: errno)
+                throw StoreError(.readOnly, "state directory \(stateDirectory) is read-only (\(e)): cannot write the store")
             }
             for p in [stateDirectory, directory] {
                 if let id = Posix.identity(p) { identities.append((p, id)) }
@@ -62,7 +66,12 @@ package final class LogStore: @unchecked Sendable {
     package func account(_ account: String) throws -> AccountStore {
         if let s = open[account] { return s }
         let name = groupTemplate.replacingAll("{account}", with: account)
-        let s = try AccountStore(directory: directory, account: account, groupName: name, readOnly: readOnly)
+        let s: AccountStore
+        do {
+            s = try AccountStore(directory: directory, account: account, groupName: name, readOnly: readOnly)
+        } catch {
+            throw StoreError.storeWide(error, stateDirectory: stateDirectory) ?? error
+        }
         if !readOnly, let days = retentionDays, try s.retentionDays() != days { try s.setRetention(days: days) }
         open[account] = s
         return s
