@@ -175,7 +175,7 @@ package final class Ingestor: @unchecked Sendable {
             // Taken already. Unchanged on disk: nothing to do. Rewritten in place (same name, new
             // size or mtime): the digest checks look again, and the file is read again so that its
             // new events are stored (the commit compares, dedup keeps the rest, the log says so).
-            guard case .log(let key) = ObjectKeyParser.classify(found.relative), !found.isSymlink,
+            guard case .log(let key) = ObjectKeyParser.classify(found.relative),
                 let now = Posix.status(found.absolute), now.size != k.size || now.mtime != k.mtime
             else { return nil }
             integrity?.logChanged(root: found.root, relative: found.relative, account: key.account, region: key.region, store: store)

@@ -80,6 +80,24 @@ func tmpfs(size: String) -> String? {
         #expect(try storedIDs(state: state).sorted() == (0..<6).map(guid).sorted())
     }
 
+    @Test func aRewriteCaughtHalfWrittenIsTakenOnceComplete() throws {
+        let bucket = tempDir("bucket") + "/b"
+        let path = logDir(bucket) + "/" + logName("20240301T1005Z", "HALFREWRITE00001")
+        try write(path, gz([rec(guid(1), "2024-03-01T10:00:00Z")]))
+        let state = tempDir("state")
+        #expect(try trailwatch(["run", "--once", "--logs", bucket, "--state", state]).status == 0)
+        // The writer is caught half-way through rewriting it: a truncated gzip is "not yet", not an error.
+        let full = gz([rec(guid(1), "2024-03-01T10:00:00Z"), rec(guid(2), "2024-03-01T10:01:00Z")])
+        try write(path, Array(full.prefix(full.count / 2)))
+        let half = try trailwatch(["run", "--once", "--logs", bucket, "--state", state])
+        #expect(half.status == 0 && half.out.contains("1 files still incomplete") && !half.out.contains("rewritten"), "\(half.out)")
+        #expect(try storedIDs(state: state) == [guid(1)], "what was stored stays")
+        try write(path, full)
+        let done = try trailwatch(["run", "--once", "--logs", bucket, "--state", state])
+        #expect(done.out.contains("1 files were rewritten in place after they were ingested (1 new events stored"), "\(done.out)")
+        #expect(try storedIDs(state: state).sorted() == [guid(1), guid(2)])
+    }
+
     @Test func retentionAppliesToGroupsCreatedByTheRun() throws {
         let bucket = tempDir("bucket") + "/b"
         try write(logDir(bucket) + "/" + logName("20240301T1005Z", "RETENTION0000001"), gz([rec(guid(1), "2024-03-01T10:00:00Z")]))
