@@ -389,6 +389,12 @@ package final class Ingestor: @unchecked Sendable {
             // A file taken before, rewritten with content that cannot be read: what was stored stays;
             // say so once, count it, and look again only when it changes again.
             known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: size, mtime: mtime)
+            do {
+                try store.account(job.key.account).recordUnreadableRewrite(
+                    ledgerKey: job.ledgerKey, size: size, mtime: mtime, reason: "\(failure.code.rawValue): \(failure.reason)")
+            } catch {
+                logger.error("could not record the rewrite in the ledger: \(error)", metadata: ["file": "\(job.found.absolute)"])
+            }
             stats.update {
                 $0.errors[failure.code, default: 0] += 1
                 $0.rewritten += 1

@@ -112,6 +112,16 @@ package final class AccountStore: @unchecked Sendable {
         }
     }
 
+    /// Notes that a file taken before was rewritten with content that cannot be read: its stored
+    /// events stay, and the new size and mtime are kept so it is looked at again only when it changes.
+    package func recordUnreadableRewrite(ledgerKey: String, size: Int64, mtime: Int64, reason: String) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: "UPDATE ledger SET size = ?, mtime = ?, reason = ?, rewrites = rewrites + 1 WHERE path = ? AND status = 'done'",
+                arguments: [size, mtime, reason, ledgerKey])
+        }
+    }
+
     // MARK: Commit
 
     /// Stores a decoded file's events (each eventID once per account) and marks it done, atomically.

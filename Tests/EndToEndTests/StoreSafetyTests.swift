@@ -98,6 +98,23 @@ func tmpfs(size: String) -> String? {
         #expect(try storedIDs(state: state).sorted() == [guid(1), guid(2)])
     }
 
+    @Test func aRewriteThatCannotBeReadIsReportedOnceAndKeepsWhatWasStored() throws {
+        let bucket = tempDir("bucket") + "/b"
+        let path = logDir(bucket) + "/" + logName("20240301T1005Z", "BADREWRITE000001")
+        try write(path, gz([rec(guid(1), "2024-03-01T10:00:00Z")]))
+        let state = tempDir("state")
+        #expect(try trailwatch(["run", "--once", "--logs", bucket, "--state", state]).status == 0)
+        try write(path, Array("not gzip at all".utf8))
+        let bad = try trailwatch(["run", "--once", "--logs", bucket, "--state", state])
+        #expect(bad.status == 0 && bad.out.contains("Errors: corrupt_gzip 1") && bad.out.contains("1 files were rewritten"), "\(bad.out)")
+        let lines = bad.err.split(separator: "\n").filter { $0.contains(path) }
+        #expect(lines.count == 1 && lines[0].contains("rewritten in place after it was ingested"), "\(bad.err)")
+        #expect(try storedIDs(state: state) == [guid(1)], "what was stored stays")
+        // Reported once: the next run, the file unchanged, says nothing more.
+        let again = try trailwatch(["run", "--once", "--logs", bucket, "--state", state])
+        #expect(again.out.contains("No errors") && !again.err.contains(path), "\(again.out)\n\(again.err)")
+    }
+
     @Test func retentionAppliesToGroupsCreatedByTheRun() throws {
         let bucket = tempDir("bucket") + "/b"
         try write(logDir(bucket) + "/" + logName("20240301T1005Z", "RETENTION0000001"), gz([rec(guid(1), "2024-03-01T10:00:00Z")]))
