@@ -1,6 +1,7 @@
 import CloudTrail
 import FilterPattern
 import Foundation
+import GRDB
 import Gzip
 import LogStore
 import Testing
@@ -175,6 +176,32 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
         #expect(try store.filter().events.count == 2)
         // The expired file's key went with its block.
         #expect(try store.commit(makeFile([(uuid(3), now - 5 * 86_400_000)], name: "expired-again"), ingestionTime: 2).stored == 1)
+    }
+
+    /// Issue 7: a file rewritten in place (same ledger key, new size/mtime) was ignored by the commit.
+    @Test func aRewrittenFileStoresOnlyItsNewEventsAndSaysWhatChanged() throws {
+        let dir = tempDir()
+        let store = try AccountStore(directory: dir, account: account)
+        let t0: Int64 = 1_709_251_200_000
+        let first = makeFile((0..<4).map { (uuid($0), t0 + Int64($0) * 1000) }, name: "f")
+        _ = try store.commit(first, ingestionTime: 1)
+        // The same sighting again: nothing.
+        #expect(try store.commit(first, ingestionTime: 2) == CommitResult(stored: 0, duplicates: 0, committed: false))
+        // The same bytes, a new mtime, and a ledger row from before the hash column (NULL): the stored block compares.
+        let db = try DatabaseQueue(path: dir + "/\(account).sqlite")
+        try db.write { try $0.execute(sql: "UPDATE ledger SET hash = NULL") }
+        var touched = first
+        touched.mtime = 99
+        #expect(try store.commit(touched, ingestionTime: 3) == CommitResult(stored: 0, duplicates: 0, committed: false, sameContent: true))
+        // New content: the same four records and two appended; size and mtime differ.
+        var second = makeFile((0..<6).map { (uuid($0), t0 + Int64($0) * 1000) }, name: "f")
+        second.size = 2
+        second.mtime = 100
+        let r = try store.commit(second, ingestionTime: 4)
+        #expect(r.stored == 2 && r.duplicates == 4 && r.committed)
+        #expect(r.rewrite == Rewrite(previousSize: 1, added: 2, unchanged: 4, changed: 0, removed: 0, count: 1))
+        #expect(try store.filter().events.count == 6, "each event once")
+        #expect(try db.read { try Int.fetchOne($0, sql: "SELECT rewrites FROM ledger WHERE path = 'bucket/f'") } == 1)
     }
 
     @Test func blockIndexRoundTrips() {
