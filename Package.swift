@@ -80,7 +80,9 @@ let package = Package(
         .testTarget(name: "FilterPatternTests", dependencies: ["FilterPattern", "CloudTrail"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity", "CloudTrail", "Gzip"], exclude: ["Interop"]),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "CloudTrail", "Alerts"], exclude: ["Fixtures"]),
-        .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "CloudTrail", "Gzip"]),
+        .testTarget(
+            name: "LogStoreTests",
+            dependencies: ["LogStore", "CloudTrail", "Gzip", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "IngestTests",
             dependencies: [

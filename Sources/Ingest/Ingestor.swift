@@ -57,6 +57,8 @@ struct Job: Sendable {
     var readPath: String
     var ledgerKey: String
     var key: LogFileKey
+    /// The ledger row when the file was taken before and has changed on disk since (rewritten in place).
+    var previous: LedgerEntry? = nil
 }
 
 /// Takes every delivered log file under the roots exactly once into the store.
@@ -85,6 +87,11 @@ package final class Ingestor: @unchecked Sendable {
     /// Some alert waits for a sink: the loop retries delivery every ``alertRetryInterval`` seconds.
     var undeliveredAlerts = false
     package var alertRetryInterval: Double = 5
+
+    /// Why a one-shot run stopped early (a full or read-only state directory), if it did.
+    var stopped: StoreError? = nil
+    /// Seconds between checks that the state directory and its databases are still the files opened.
+    package var stateCheckInterval: Double = 5
 
     private let stopFlag = Mutex(false)
     private let rules = Mutex<RuleSet?>(nil)
@@ -125,7 +132,13 @@ package final class Ingestor: @unchecked Sendable {
     package init(config: IngestConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        store = try LogStore(stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate)
+        if let days = config.retentionDays, !Retention.allowedDays.contains(days) {
+            throw StoreError(
+                .invalidParameter,
+                "retention \(days) days is not one of CloudWatch's values (\(Retention.allowedDays.map(String.init).joined(separator: ", ")))")
+        }
+        store = try LogStore(
+            stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate, retentionDays: config.retentionDays)
         canonicalRoots = config.roots.map { Scanner.realPath($0.path) ?? $0.path }
         inHand = try InHand(directory: config.stateDirectory + "/in-hand")
         for root in config.roots {
@@ -147,7 +160,6 @@ package final class Ingestor: @unchecked Sendable {
     package func loadLedger() throws {
         for account in store.accounts() {
             let s = try store.account(account)
-            if let days = config.retentionDays { try s.setRetention(days: days) }
             known.merge(try s.ledger()) { $1 }
         }
         recoverInHand()
@@ -164,17 +176,18 @@ package final class Ingestor: @unchecked Sendable {
         let rootIdx = rootIndex(found)
         let bucket = config.roots[rootIdx].bucket
         let ledgerKey = bucket + "/" + found.relative
-        if let k = known[ledgerKey], k.status == .done {
-            // Taken already: never again. A change on disk is a matter for the digest checks.
-            if let monitor = integrity, case .log(let key) = ObjectKeyParser.classify(found.relative) {
-                if let now = Posix.status(found.absolute), now.size != k.size || now.mtime != k.mtime {
-                    known[ledgerKey] = LedgerEntry(path: ledgerKey, status: .done, size: now.size, mtime: now.mtime)
-                    monitor.logChanged(root: found.root, relative: found.relative, account: key.account, region: key.region, store: store)
-                }
-            }
-            return nil
-        }
         if inFlight.contains(ledgerKey) || pending[ledgerKey] != nil { return nil }
+        var previous: LedgerEntry? = nil
+        if let k = known[ledgerKey], k.status == .done {
+            // Taken already. Unchanged on disk: nothing to do. Rewritten in place (same name, new
+            // size or mtime): the digest checks look again, and the file is read again so that its
+            // new events are stored (the commit compares, dedup keeps the rest, the log says so).
+            guard case .log(let key) = ObjectKeyParser.classify(found.relative),
+                let now = Posix.status(found.absolute), now.size != k.size || now.mtime != k.mtime
+            else { return nil }
+            integrity?.logChanged(root: found.root, relative: found.relative, account: key.account, region: key.region, store: store)
+            previous = k
+        }
         let kind = ObjectKeyParser.classify(found.relative)
         let key: LogFileKey
         switch kind {
@@ -224,7 +237,7 @@ package final class Ingestor: @unchecked Sendable {
             // Retry a failed file only once it has changed.
             if let now = Posix.status(readPath), now.size == k.size, now.mtime == k.mtime { return nil }
         }
-        return Job(found: found, readPath: readPath, ledgerKey: ledgerKey, key: key)
+        return Job(found: found, readPath: readPath, ledgerKey: ledgerKey, key: key, previous: previous)
     }
 
     func reportOnce(_ ledgerKey: String, _ path: String, _ failure: IngestFailure) {
@@ -311,8 +324,15 @@ package final class Ingestor: @unchecked Sendable {
                 let r = try s.commit(file, ingestionTime: Posix.nowMillis(), rules: rulesHook)
                 if !produced.isEmpty { deliverFresh(produced, s) }
                 known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
-                integrity?.logAdded(root: job.found.root, key: job.key, store: store)
                 pending.removeValue(forKey: job.ledgerKey)
+                if r.sameContent {
+                    logger.info(
+                        "\(job.found.absolute): changed on disk after it was ingested (size or mtime) but its bytes are the same: nothing new",
+                        metadata: ["file": "\(job.found.absolute)", "reason": "touched_after_ingest"])
+                    return
+                }
+                if let rw = r.rewrite { reportRewrite(job, file, rw) }
+                integrity?.logAdded(root: job.found.root, key: job.key, store: store)
                 stats.update {
                     $0.filesIngested += 1
                     $0.recordsRead += file.records.count
@@ -335,6 +355,13 @@ package final class Ingestor: @unchecked Sendable {
                         metadata: ["file": "\(job.found.absolute)", "reason": "oversized_event"])
                 }
             } catch {
+                if final, let fatal = StoreError.storeWide(error, stateDirectory: config.stateDirectory) {
+                    // A one-shot run stops at the first full-disk (or read-only) error: every
+                    // further file would fail the same way. The file stays unledgered for the next run.
+                    stopped = fatal
+                    requestStop()
+                    return
+                }
                 fail(job, IngestFailure(.storeError, "could not store: \(error)"), ledger: false)
             }
         case .failure(let failure):
@@ -365,7 +392,44 @@ package final class Ingestor: @unchecked Sendable {
         }
     }
 
+    /// Logs and counts a file rewritten in place after it was ingested: never silent, digests or not.
+    func reportRewrite(_ job: Job, _ file: DecodedFile, _ rw: Rewrite) {
+        stats.update {
+            $0.rewritten += 1
+            $0.rewrittenEventsStored += rw.added
+        }
+        var what = "\(rw.added) new events stored, \(rw.unchanged) records as before"
+        if rw.changed > 0 { what += ", \(rw.changed) records changed (the version first stored is kept)" }
+        if let removed = rw.removed, removed > 0 { what += ", \(removed) records gone from it (still stored)" }
+        if rw.removed == nil { what += " (the first content has expired and cannot be compared)" }
+        logger.warning(
+            "\(job.found.absolute): rewritten in place after it was ingested (\(rw.previousSize) bytes, now \(file.size); rewrite \(rw.count)): \(what)",
+            metadata: [
+                "file": "\(job.found.absolute)", "reason": "rewritten_after_ingest", "added": "\(rw.added)", "changed": "\(rw.changed)",
+            ])
+    }
+
     func fail(_ job: Job, _ failure: IngestFailure, ledger: Bool) {
+        if let previous = job.previous, failure.code != .storeError, failure.code != .unreadable {
+            // A file taken before, rewritten with content that cannot be read: what was stored stays;
+            // say so once, count it, and look again only when it changes again.
+            let (size, mtime) = Posix.status(job.readPath) ?? (-1, -1)
+            known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: size, mtime: mtime)
+            do {
+                try store.account(job.key.account).recordUnreadableRewrite(
+                    ledgerKey: job.ledgerKey, size: size, mtime: mtime, reason: "\(failure.code.rawValue): \(failure.reason)")
+            } catch {
+                logger.error("could not record the rewrite in the ledger: \(error)", metadata: ["file": "\(job.found.absolute)"])
+            }
+            stats.update {
+                $0.errors[failure.code, default: 0] += 1
+                $0.rewritten += 1
+            }
+            logger.error(
+                "\(job.found.absolute): rewritten in place after it was ingested (\(previous.size) bytes, now \(size)), and the new content cannot be taken: \(failure.reason); the events stored from it before stay",
+                metadata: ["file": "\(job.found.absolute)", "reason": "\(failure.code.rawValue)"])
+            return
+        }
         if ledger {
             ledgerFailure(job.ledgerKey, account: job.key.account, path: job.found.absolute, readPath: job.readPath, failure)
         } else {
@@ -391,8 +455,9 @@ package final class Ingestor: @unchecked Sendable {
 
     var watchRefused = false
 
-    /// Watches a folder unless it is a day folder older than `watchDays`; warns once if the kernel refuses.
-    func watch(_ watcher: Inotify, root: String, relative rel: String) {
+    /// Watches a folder unless it is a day folder older than `watchDays`; says why if the kernel
+    /// refuses (the watch limit warns once; a folder that vanished is only noted).
+    package func watch(_ watcher: Inotify, root: String, relative rel: String) {
         let parts = rel.split(separator: "/")
         if let watchDays = config.watchDays, parts.count >= 3, let d = Int(parts[parts.count - 1]), let m = Int(parts[parts.count - 2]), let y = Int(parts[parts.count - 3]),
             parts[parts.count - 3].count == 4, (1...12).contains(m), (1...31).contains(d)
@@ -400,11 +465,25 @@ package final class Ingestor: @unchecked Sendable {
             let day = Timestamp.daysFromCivil(Int64(y), Int64(m), Int64(d)) * 86_400_000
             if Posix.nowMillis() - day > Int64(watchDays + 1) * 86_400_000 { return }
         }
-        if !watcher.watch(rel.isEmpty ? root : root + "/" + rel) && !watchRefused {
+        let folder = rel.isEmpty ? root : root + "/" + rel
+        guard let refused = watcher.watch(folder) else { return }
+        switch refused.errno {
+        case ENOENT, ENOTDIR:
+            // Gone between listing and watching (a mirror tool renaming or removing it): nothing to watch.
+            logger.info(
+                "folder vanished before it could be watched (\(Posix.describe(refused.errno))): \(folder)",
+                metadata: ["file": "\(folder)", "reason": "folder_vanished"])
+        case ENOSPC where !watchRefused:
             watchRefused = true
             logger.warning(
-                "inotify refused a watch (\(Posix.describe(errno)); raise fs.inotify.max_user_watches): new files there are found by the rescan every \(Int(config.rescanInterval)) s",
-                metadata: ["file": "\(root)/\(rel)"])
+                "inotify watch limit reached (\(folder)): raise fs.inotify.max_user_watches, or set watch-days; until then new files in unwatched folders are found by the rescan every \(Int(config.rescanInterval)) s",
+                metadata: ["file": "\(folder)", "reason": "inotify_limit"])
+        case ENOSPC:
+            break
+        default:
+            logger.warning(
+                "cannot watch \(folder): \(Posix.describe(refused.errno)); new files there are found by the rescan every \(Int(config.rescanInterval)) s",
+                metadata: ["file": "\(folder)", "reason": "inotify_refused"])
         }
     }
 
@@ -586,6 +665,7 @@ package final class Ingestor: @unchecked Sendable {
         try loadLedger()
         deliverAllPending()
         process(scan(watcher: nil), final: true)
+        if let stopped { throw stopped }
         runIntegrity()
         flushRules()
         applyRetentionIfDue(force: true)
@@ -608,8 +688,19 @@ package final class Ingestor: @unchecked Sendable {
         var lastPendingCheck = lastScan
         var lastIntegrity = 0.0
         var lastAlertRetry = lastScan
+        var lastStateCheck = lastScan
         while !stopRequested {
             heartbeat()
+            if Posix.monotonicSeconds() - lastStateCheck >= stateCheckInterval {
+                lastStateCheck = Posix.monotonicSeconds()
+                if let lost = store.lostState() {
+                    // Writing on would go into unlinked files: everything from now on would be lost
+                    // and its alerts sent again after a restart. Stop; systemd restarts on a clean state.
+                    let message = "state directory \(config.stateDirectory) deleted or replaced while running: \(lost); stopping (nothing more can be stored safely); the restart takes what was not stored"
+                    logger.critical("\(message)", metadata: ["file": "\(config.stateDirectory)", "reason": "state_lost"])
+                    throw StoreError(.stateLost, message)
+                }
+            }
             let events = watcher.read(timeoutMs: 250)
             var jobs: [Job] = []
             var seen = Set<String>()

@@ -33,15 +33,16 @@ package final class Inotify: @unchecked Sendable {
 
     package var watchCount: Int { byPath.count }
 
-    /// Watches `directory` (absolute). Returns false when the kernel refused (limit reached, gone).
+    /// Watches `directory` (absolute). Returns the kernel's refusal, nil when watched: `ENOSPC` is
+    /// the watch limit, `ENOENT` a folder that vanished before it could be watched.
     @discardableResult
-    package func watch(_ directory: String) -> Bool {
-        if byPath[directory] != nil { return true }
+    package func watch(_ directory: String) -> PosixError? {
+        if byPath[directory] != nil { return nil }
         let wd = inotify_add_watch(fd, directory, Self.fileMask)
-        guard wd >= 0 else { return false }
+        guard wd >= 0 else { return PosixError(call: "inotify_add_watch", path: directory, errno: errno) }
         byWatch[wd] = directory
         byPath[directory] = wd
-        return true
+        return nil
     }
 
     package func isWatching(_ directory: String) -> Bool { byPath[directory] != nil }

@@ -24,6 +24,10 @@ package struct IngestStats: Sendable, Equatable {
     package var pending = 0
     /// Files a one-shot run found truncated or empty: not ledgered, taken by the next run.
     package var incomplete = 0
+    /// Files rewritten in place after they were ingested (same name, new content), and the new
+    /// events stored from them.
+    package var rewritten = 0
+    package var rewrittenEventsStored = 0
 
     package init() {}
 
@@ -37,6 +41,9 @@ package struct IngestStats: Sendable, Equatable {
         if recordsMissingFields > 0 { s += " \(recordsMissingFields) records lacked eventID or eventTime (kept)." }
         if oversizedEvents > 0 { s += " \(oversizedEvents) records exceed 256 KB (kept)." }
         if skippedElements > 0 { s += " \(skippedElements) Records elements were not objects (skipped)." }
+        if rewritten > 0 {
+            s += " \(rewritten) files were rewritten in place after they were ingested (\(rewrittenEventsStored) new events stored from them; see the log)."
+        }
         if setAside > 0 { s += " \(setAside) digest/Insights files set aside." }
         if alerts > 0 || alertErrors > 0 { s += " \(alerts) alerts sent" + (alertErrors > 0 ? " (\(alertErrors) delivery failures, kept pending)." : ".") }
         if alertsPending > 0 { s += " \(alertsPending) alerts wait in the outbox for a sink that refused them (sent by the next run)." }

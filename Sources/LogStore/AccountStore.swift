@@ -1,4 +1,6 @@
 import CloudTrail
+import Glibc
+import Gzip
 import Posix
 import Rules
 import GRDB
@@ -14,6 +16,9 @@ package final class AccountStore: @unchecked Sendable {
     package let path: String
     package let groupName: String
     let queue: DatabaseQueue
+    /// The database file as opened (nil read-only): a path that names another file later means the
+    /// store was deleted or replaced under the running process.
+    package let identity: FileIdentity?
 
     /// Opens (creating if needed, unless `readOnly`) the store of `account` under `directory`.
     package init(directory: String, account: String, groupName: String? = nil, readOnly: Bool = false) throws {
@@ -32,7 +37,7 @@ package final class AccountStore: @unchecked Sendable {
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
         }
-        queue = try DatabaseQueue(path: path, configuration: config)
+        queue = readOnly ? try Self.openReadOnly(path, config) : try DatabaseQueue(path: path, configuration: config)
         if !readOnly {
             try queue.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
@@ -45,9 +50,36 @@ package final class AccountStore: @unchecked Sendable {
                     arguments: [account, groupName ?? "aws-cloudtrail-logs-\(account)", Posix.nowMillis()])
             }
         }
+        identity = readOnly ? nil : Posix.identity(path)
         self.groupName = try queue.read { db in
             try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'group'")
         } ?? "aws-cloudtrail-logs-\(account)"
+    }
+
+    /// Opens a database for reading. A WAL database on read-only media (a copy of the state, a
+    /// snapshot) cannot get its shared-memory file: it is then opened immutable, which reads what
+    /// the database file holds. Errors name the path and say "read-only".
+    static func openReadOnly(_ path: String, _ config: Configuration) throws -> DatabaseQueue {
+        func probe(_ q: DatabaseQueue) throws -> DatabaseQueue {
+            _ = try q.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+            return q
+        }
+        do {
+            return try probe(try DatabaseQueue(path: path, configuration: config))
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_CANTOPEN || e.resultCode == .SQLITE_READONLY {
+            guard access(path, R_OK) == 0 else {
+                throw StoreError(.readOnly, "\(path): cannot open for reading: \(Posix.describe(errno))")
+            }
+            let escaped = path.utf8.map { b -> String in
+                b < 0x80 && b > 0x20 && b != UInt8(ascii: "%") && b != UInt8(ascii: "?") && b != UInt8(ascii: "#")
+                    ? String(UnicodeScalar(b)) : "%" + (b < 16 ? "0" : "") + String(b, radix: 16)
+            }.joined()
+            do {
+                return try probe(try DatabaseQueue(path: "file:\(escaped)?immutable=1", configuration: config))
+            } catch {
+                throw StoreError(.readOnly, "\(path): cannot open read-only (\(e)); opened immutable: \(error)")
+            }
+        }
     }
 
     // MARK: Ledger
@@ -80,6 +112,16 @@ package final class AccountStore: @unchecked Sendable {
         }
     }
 
+    /// Notes that a file taken before was rewritten with content that cannot be read: its stored
+    /// events stay, and the new size and mtime are kept so it is looked at again only when it changes.
+    package func recordUnreadableRewrite(ledgerKey: String, size: Int64, mtime: Int64, reason: String) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: "UPDATE ledger SET size = ?, mtime = ?, reason = ?, rewrites = rewrites + 1 WHERE path = ? AND status = 'done'",
+                arguments: [size, mtime, reason, ledgerKey])
+        }
+    }
+
     // MARK: Commit
 
     /// Stores a decoded file's events (each eventID once per account) and marks it done, atomically.
@@ -89,11 +131,22 @@ package final class AccountStore: @unchecked Sendable {
         _ file: DecodedFile, ingestionTime: Int64,
         rules: ((_ state: any RuleStateStore, _ isDuplicate: (Int) -> Bool) throws -> Void)? = nil
     ) throws -> CommitResult {
-        try queue.write { db in
-            if let status = try String.fetchOne(db, sql: "SELECT status FROM ledger WHERE path = ?", arguments: [file.ledgerKey]),
-                status == "done"
-            {
-                return CommitResult(stored: 0, duplicates: 0, committed: false)
+        let hash = Int64(Checksum.crc32(file.compressed))
+        return try queue.write { db in
+            // Taken before: the same sighting again, the same bytes with a new mtime, or new content.
+            let previous = try PreviousVersion.fetch(db, path: file.ledgerKey)
+            var previousRecords: Set<EventKey>? = nil
+            if let previous {
+                if previous.size == file.size && previous.mtime == file.mtime {
+                    return CommitResult(stored: 0, duplicates: 0, committed: false)
+                }
+                let stored = try previous.storedRecords(db)
+                if previous.size == file.size, stored.map({ $0.data == file.compressed }) ?? (previous.hash == hash) {
+                    try db.execute(
+                        sql: "UPDATE ledger SET mtime = ?, hash = ? WHERE path = ?", arguments: [file.mtime, hash, file.ledgerKey])
+                    return CommitResult(stored: 0, duplicates: 0, committed: false, sameContent: true)
+                }
+                previousRecords = stored?.records
             }
             let streamID = try ensureStream(db, name: file.key.streamName, region: file.key.region, now: ingestionTime)
             let blockID = (try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM blocks") ?? 1)
@@ -107,8 +160,7 @@ package final class AccountStore: @unchecked Sendable {
             for i in entries.indices {
                 let key = file.records[i].eventKey
                 let t = entries[i].timestamp
-                let seconds = t >= 0 ? t / 1000 : (t - 999) / 1000
-                let isDuplicate = try !Raw.insert(statement, db: conn, seconds, key.key64)
+                let isDuplicate = try !Raw.insert(statement, db: conn, Self.seconds(t), key.key64)
                 if isDuplicate {
                     entries[i].flags |= BlockEntry.duplicate
                     duplicates += 1
@@ -138,20 +190,25 @@ package final class AccountStore: @unchecked Sendable {
                       last_ingestion = ?, events = events + ?, stored_bytes = stored_bytes + ? WHERE id = ?
                     """,
                 arguments: [minTS, minTS, maxTS, maxTS, ingestionTime, stored, file.compressed.count, streamID])
+            let rewrite = try previous?.compare(file, entries: entries, previous: previousRecords)
             try db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO ledger(path, status, size, mtime, events, stored, duplicates, reason, done_at, block)
-                    VALUES (?, 'done', ?, ?, ?, ?, ?, NULL, ?, ?)
+                    INSERT OR REPLACE INTO ledger(path, status, size, mtime, events, stored, duplicates, reason, done_at, block, hash, rewrites)
+                    VALUES (?, 'done', ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    file.ledgerKey, file.size, file.mtime, entries.count, stored, duplicates, ingestionTime, blockID,
+                    file.ledgerKey, file.size, file.mtime, entries.count, stored, duplicates, ingestionTime, blockID, hash,
+                    rewrite?.count ?? 0,
                 ])
             if let rules {
                 try rules(SQLiteRuleState(db, now: ingestionTime)) { entries[$0].isDuplicate }
             }
-            return CommitResult(stored: stored, duplicates: duplicates, committed: true)
+            return CommitResult(stored: stored, duplicates: duplicates, committed: true, rewrite: rewrite)
         }
     }
+
+    /// An event time (ms) as the whole seconds `eventids` keys it by (floor, also before 1970).
+    static func seconds(_ ms: Int64) -> Int64 { ms >= 0 ? ms / 1000 : (ms - 999) / 1000 }
 
     private var streamIDs: [String: Int64] = [:]
 
@@ -199,7 +256,11 @@ package final class AccountStore: @unchecked Sendable {
             let n = try Int.fetchOne(db, sql: "SELECT coalesce(sum(stored), 0) FROM blocks WHERE max_ts < ?", arguments: [cutoff]) ?? 0
             let blocks = try Int.fetchOne(db, sql: "SELECT count(*) FROM blocks WHERE max_ts < ?", arguments: [cutoff]) ?? 0
             guard blocks > 0 else { return 0 }
-            try db.execute(sql: "DELETE FROM eventids WHERE t < ?", arguments: [cutoff / 1000])
+            // Dedup keys go only where no kept block can hold their event: a kept block (newest
+            // event within the period) may start before the cutoff, and its events must stay
+            // deduplicated for as long as they are stored.
+            let keptFrom = try Int64.fetchOne(db, sql: "SELECT min(min_ts) FROM blocks WHERE max_ts >= ?", arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM eventids WHERE t < ?", arguments: [Self.seconds(min(cutoff, keptFrom ?? cutoff))])
             try db.execute(
                 sql: """
                     UPDATE streams SET events = events - (SELECT coalesce(sum(stored), 0) FROM blocks

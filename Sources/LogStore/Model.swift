@@ -84,11 +84,18 @@ package struct CommitResult: Sendable, Equatable {
     package var duplicates: Int
     /// False when the ledger already held the file (nothing was written).
     package var committed: Bool
+    /// Set when the file had been taken before with other content (rewritten in place).
+    package var rewrite: Rewrite?
+    /// True when the file had been taken before and only its size or mtime changed, not its bytes
+    /// (nothing stored; the ledger notes the new mtime).
+    package var sameContent: Bool
 
-    package init(stored: Int, duplicates: Int, committed: Bool) {
+    package init(stored: Int, duplicates: Int, committed: Bool, rewrite: Rewrite? = nil, sameContent: Bool = false) {
         self.stored = stored
         self.duplicates = duplicates
         self.committed = committed
+        self.rewrite = rewrite
+        self.sameContent = sameContent
     }
 }
 
@@ -126,6 +133,14 @@ package struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case resourceNotFound = "ResourceNotFoundException"
         case invalidParameter = "InvalidParameterException"
         case corruptBlock = "CorruptBlock"
+        /// `--state` names no directory, or one without a trailwatch store.
+        case noStore = "NoStore"
+        /// The state lies on a read-only file system (or is otherwise not writable).
+        case readOnly = "ReadOnly"
+        /// The state directory's file system is full.
+        case diskFull = "DiskFull"
+        /// The state directory (or a database in it) was deleted or replaced while running.
+        case stateLost = "StateLost"
     }
     package var code: Code
     package var message: String

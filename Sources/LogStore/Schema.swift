@@ -70,6 +70,16 @@ enum Schema {
                     UPDATE alerts SET payload = x'';
                     """)
         }
+        m.registerMigration("v5-ledger-rewrites") { db in
+            try db.execute(
+                sql: """
+                    -- A file taken is known by its size, mtime and CRC-32 (of the bytes as delivered): a
+                    -- file rewritten in place (same name, new content) is noticed, its new events stored,
+                    -- and counted here. Rows from before have no hash (their stored block compares instead).
+                    ALTER TABLE ledger ADD COLUMN hash INTEGER;
+                    ALTER TABLE ledger ADD COLUMN rewrites INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return m
     }
 }

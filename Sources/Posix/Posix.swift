@@ -16,6 +16,12 @@ public struct PosixError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// A file's device and inode number: the same path may come to name another file.
+public struct FileIdentity: Sendable, Hashable {
+    public var device: UInt64
+    public var inode: UInt64
+}
+
 public enum Posix {
     /// Retries `body` while it fails with EINTR.
     @inline(__always) public static func retry<T: BinaryInteger>(_ body: () -> T) -> T {
@@ -62,6 +68,20 @@ public enum Posix {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return (Int64(st.st_size), mtimeMillis(st))
+    }
+
+    /// True when `path` is a directory (following symlinks).
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// The device and inode of `path` (following symlinks), nil when it cannot be stat'ed: tells
+    /// whether a path still names the same file (a directory deleted or replaced while open).
+    public static func identity(_ path: String) -> FileIdentity? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
     }
 
     /// The modification time of a `stat` result in epoch milliseconds.

@@ -3,6 +3,7 @@ import Glibc
 import Ingest
 import Alerts
 import Logging
+import LogStore
 import Rules
 import Posix
 import ServiceLifecycle
@@ -114,7 +115,11 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if once {
-            try runOnce(ingestor)
+            do { try runOnce(ingestor) } catch let e as StoreError {
+                // A full or read-only state directory: one message, non-zero exit (not one error per file).
+                logger.critical("stopped: \(e.message); \(ingestor.stats.snapshot.filesIngested) files were stored before it")
+                throw ExitCode(1)
+            }
         } else {
             try await runService(ingestor, logger: logger)
         }

@@ -411,3 +411,22 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
         #expect(throws: PosixError.self) { try Posix.readFile(path + ".missing") }
     }
 }
+
+@Suite struct WatchTests {
+    /// Issue 7: a folder that vanished between listing and watching was reported as the watch limit.
+    @Test func aVanishedFolderIsNotCalledTheWatchLimit() throws {
+        let bucket = tempDir("bucket") + "/b"
+        try FileManager.default.createDirectory(atPath: bucket, withIntermediateDirectories: true)
+        let (ingestor, logs) = try makeIngestor(bucket: bucket, state: tempDir("state"))
+        let watcher = try Inotify()
+        ingestor.watch(watcher, root: bucket, relative: "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/01")
+        #expect(!watcher.isWatching(bucket + "/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/01"))
+        let lines = logs.entries.map(\.message.description)
+        #expect(lines.count == 1)
+        #expect(lines.allSatisfy { $0.contains("vanished") && !$0.contains("max_user_watches") }, "\(lines)")
+        // The folder is there: watched, nothing said.
+        try FileManager.default.createDirectory(atPath: bucket + "/AWSLogs", withIntermediateDirectories: true)
+        ingestor.watch(watcher, root: bucket, relative: "AWSLogs")
+        #expect(watcher.isWatching(bucket + "/AWSLogs") && logs.entries.count == 1)
+    }
+}

@@ -1,6 +1,7 @@
 import CloudTrail
 import FilterPattern
 import Foundation
+import GRDB
 import Gzip
 import LogStore
 import Testing
@@ -152,6 +153,55 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
         #expect(try store.commit(makeFile([(uuid(1), now - 3 * 86_400_000)], name: "old"), ingestionTime: 2).committed == false)
         // Its eventID is forgotten with it.
         #expect(try store.commit(makeFile([(uuid(1), now - 3 * 86_400_000)], name: "old-again"), ingestionTime: 2).stored == 1)
+    }
+
+    /// Issue 7: retention deleted the dedup keys of events older than the cutoff even where their
+    /// file's block was kept, so a late re-delivery of such an event was stored twice.
+    @Test func retentionKeepsDedupForEveryEventStillStored() throws {
+        let store = try AccountStore(directory: tempDir(), account: account)
+        try store.setRetention(days: 1)
+        let now: Int64 = 1_709_251_200_000
+        // One file whose events straddle the cutoff: its newest event is recent, so it is kept whole.
+        let straddling = makeFile([(uuid(1), now - 2 * 86_400_000), (uuid(2), now - 3_600_000)], name: "straddling")
+        _ = try store.commit(straddling, ingestionTime: 1)
+        _ = try store.commit(makeFile([(uuid(3), now - 5 * 86_400_000)], name: "expired"), ingestionTime: 1)
+        #expect(try store.applyRetention(now: now) == 1)
+        // Precondition: the straddling file's old event is still stored (it is older than the cutoff).
+        let kept = try store.filter().events
+        #expect(kept.count == 2)
+        #expect(kept.contains { $0.timestamp == now - 2 * 86_400_000 })
+        // A late re-delivery of that event (another file) is a duplicate, not a second copy.
+        let late = try store.commit(makeFile([(uuid(1), now - 2 * 86_400_000)], name: "late-redelivery"), ingestionTime: 2)
+        #expect(late == CommitResult(stored: 0, duplicates: 1, committed: true))
+        #expect(try store.filter().events.count == 2)
+        // The expired file's key went with its block.
+        #expect(try store.commit(makeFile([(uuid(3), now - 5 * 86_400_000)], name: "expired-again"), ingestionTime: 2).stored == 1)
+    }
+
+    /// Issue 7: a file rewritten in place (same ledger key, new size/mtime) was ignored by the commit.
+    @Test func aRewrittenFileStoresOnlyItsNewEventsAndSaysWhatChanged() throws {
+        let dir = tempDir()
+        let store = try AccountStore(directory: dir, account: account)
+        let t0: Int64 = 1_709_251_200_000
+        let first = makeFile((0..<4).map { (uuid($0), t0 + Int64($0) * 1000) }, name: "f")
+        _ = try store.commit(first, ingestionTime: 1)
+        // The same sighting again: nothing.
+        #expect(try store.commit(first, ingestionTime: 2) == CommitResult(stored: 0, duplicates: 0, committed: false))
+        // The same bytes, a new mtime, and a ledger row from before the hash column (NULL): the stored block compares.
+        let db = try DatabaseQueue(path: dir + "/\(account).sqlite")
+        try db.write { try $0.execute(sql: "UPDATE ledger SET hash = NULL") }
+        var touched = first
+        touched.mtime = 99
+        #expect(try store.commit(touched, ingestionTime: 3) == CommitResult(stored: 0, duplicates: 0, committed: false, sameContent: true))
+        // New content: the same four records and two appended; size and mtime differ.
+        var second = makeFile((0..<6).map { (uuid($0), t0 + Int64($0) * 1000) }, name: "f")
+        second.size = 2
+        second.mtime = 100
+        let r = try store.commit(second, ingestionTime: 4)
+        #expect(r.stored == 2 && r.duplicates == 4 && r.committed)
+        #expect(r.rewrite == Rewrite(previousSize: 1, added: 2, unchanged: 4, changed: 0, removed: 0, count: 1))
+        #expect(try store.filter().events.count == 6, "each event once")
+        #expect(try db.read { try Int.fetchOne($0, sql: "SELECT rewrites FROM ledger WHERE path = 'bucket/f'") } == 1)
     }
 
     @Test func blockIndexRoundTrips() {
