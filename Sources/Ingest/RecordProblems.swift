@@ -1,3 +1,4 @@
+import CloudTrail
 import LogStore
 import Logging
 

@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 @Suite struct JSONCheckTests {
-    /// JSONSerialization (an independent parser) agrees with every verdict, so none is made up here.
+    /// JSONSerialization (an independent parser) agrees with every verdict, so none is made up here,
+    /// except on trailing commas, which it tolerates and RFC 8259 (and Python's `json`) do not.
     static let valid = [
         #"{}"#, #"[]"#, #" {"a":1} "#, #"{"a":[1,-2.5e+3,0,0.0,1E9,true,false,null,"s",{}]}"#, #"{"k":"\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00"}"#,
         "{\n  \"eventID\" : \"x\",\r\n\t\"n\" : { \"deep\" : [ [ [ ] ] ] }\n}", #"{"a":"ünïcödé ✓ 𝄞"}"#, #""str""#, #"-0"#,
@@ -22,7 +23,7 @@ import Testing
         (#"{"a":tru}"#, 8, "expected true"),
         (#"{"a":nul"#, 8, "expected null"),
         (#"{"a":"\x"}"#, 7, "invalid escape"),
-        (#"{"a":"\u12G4"}"#, 10, "expected 4 hex digits after \u"),
+        (#"{"a":"\u12G4"}"#, 10, "expected 4 hex digits after \\u"),
         (#"{"a":[1 2]}"#, 8, "expected ',' or ']'"),
         (#"{"a":[1,]}"#, 8, "expected a value"),
         (#"{"a":1]"#, 6, "expected ',' or '}'"),
@@ -40,7 +41,9 @@ import Testing
             #expect(r.isValid && !r.nonUTF8, "\(s): \(String(describing: r.problem))")
         }
         for (s, offset, reason) in Self.invalid {
-            #expect((try? JSONSerialization.jsonObject(with: Data(s.utf8), options: .fragmentsAllowed)) == nil, "oracle: \(s)")
+            if !s.contains(",}") && !s.contains(",]") {
+                #expect((try? JSONSerialization.jsonObject(with: Data(s.utf8), options: .fragmentsAllowed)) == nil, "oracle: \(s)")
+            }
             let p = try #require(JSONCheck.check(Array(s.utf8)).problem, "\(s) passed")
             #expect(p.offset == offset && p.reason.hasPrefix(reason), "\(s): \(p)")
         }

@@ -43,7 +43,7 @@ import Testing
         for (i, r) in records.enumerated() { doc += (i > 0 ? [0x2C, 0x0A] : []) + r }
         doc += Array("]}".utf8)
         try write(
-            "\(bucket)/AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10/218007301253_CloudTrail_us-east-1_20230710T1205Z_\(UUID().uuidString.prefix(16)).json.gz",
+            "\(bucket)/AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10/218007301253_CloudTrail_us-east-1_20230710T1205Z_\(UUID().uuidString.filter { $0 != "-" }.prefix(16)).json.gz",
             Deflater.gzip(doc))
         let r = try trailwatch([
             "run", "--once", "--logs", bucket, "--state", state, "--rules", repoRoot.appendingPathComponent("rules").path,
@@ -59,7 +59,8 @@ import Testing
             if let o { lines.append(o) }
         }
         #expect(r.out.split(separator: "\n").map(String.init) == file.split(separator: 0x0A).map { String(decoding: $0, as: UTF8.self) },
-                "--alerts stdout writes the same lines")
+                "--alerts stdout writes the same lines, and nothing else (the summary goes to stderr)")
+        #expect(r.err.contains("Ingested 1 files"), "\(r.err)")
         return Run(bucket: bucket, state: state, alerts: alerts, result: r, lines: lines)
     }
 
@@ -127,7 +128,8 @@ import Testing
         let control = "{\"eventID\":\"\(UUID().uuidString)\",\"eventTime\":\"2023-07-10T12:02:00Z\",\"s\":\"raw\u{07}bell\"}"
         let run = try Self.run([Array(good.utf8), Array(garbage.utf8), Array(control.utf8)])
         let err = run.result.err
-        let file = try #require(err.split(separator: "\n").first { $0.contains("records are not valid JSON") }.map(String.init), err)
+        let line = err.split(separator: "\n").first { $0.contains("records are not valid JSON") }.map(String.init)
+        let file = try #require(line, "\(err)")
         #expect(file.contains("/AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10/218007301253_CloudTrail_us-east-1_20230710T1205Z_"))
         let at1 = 12 + good.utf8.count + 2
         let at2 = at1 + garbage.utf8.count + 2
@@ -166,7 +168,8 @@ import Testing
         let args = ["--state", run.state, "--group", "aws-cloudtrail-logs-218007301253"]
         for sub in [["logs", "get", "--stream", "218007301253_CloudTrail_us-east-1"], ["logs", "filter"]] {
             let out = try trailwatch(sub + args).out
-            let event = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], out)
+            let parsed = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+            let event = try #require(parsed, "\(out)")
             #expect(event["message"] as? String == replaced)
             #expect((event["messageBase64"] as? String).flatMap { Data(base64Encoded: $0) } == Data(bytes))
         }
