@@ -54,7 +54,7 @@ import Testing
         #expect(file.isEmpty || file.last == 0x0A)
         var lines: [[String: Any]] = []
         for l in file.split(separator: 0x0A) {
-            let o = try JSONSerialization.jsonObject(with: Data(l)) as? [String: Any]
+            let o = (try? JSONSerialization.jsonObject(with: Data(l))) as? [String: Any]
             #expect(o != nil, "a line of the alert file is not a JSON object: \(String(decoding: l, as: UTF8.self))")
             if let o { lines.append(o) }
         }
