@@ -174,58 +174,63 @@ private struct Checker {
         return nil
     }
 
-    /// The string at the quote at `i`: escapes must be JSON's, control characters escaped; bytes
+    /// The string at the quote at `i` (inlined: records are mostly short strings): escapes must be JSON's, control characters escaped; bytes
     /// that are not UTF-8 set `nonUTF8` and are skipped one at a time.
-    mutating func string() -> JSONCheck.Problem? {
-        i += 1
+    @inline(__always) mutating func string() -> JSONCheck.Problem? {
+        // A local index: `self` lives in memory, and this loop is most of the work.
+        var j = i + 1
+        defer { i = j }
         let n = p.count
         while true {
             // Eight plain bytes at a time: no quote, backslash, control character or non-ASCII byte.
-            while i + 8 <= n {
-                let x = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            while j + 8 <= n {
+                let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self))
                 let ones: UInt64 = 0x0101_0101_0101_0101
                 let high: UInt64 = 0x8080_8080_8080_8080
                 let quote = x ^ (ones &* 0x22)
                 let slash = x ^ (ones &* 0x5C)
-                let special =
-                    ((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | (x &- ones &* 0x20) | x
-                if special & high != 0 { break }
-                i += 8
+                let special = (((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | (x &- ones &* 0x20) | x) & high
+                if special != 0 {
+                    // The lowest flagged byte is a real one (a false flag needs a borrow from a real one below it).
+                    j += special.trailingZeroBitCount >> 3
+                    break
+                }
+                j += 8
             }
-            guard i < n else { return fail("unterminated string", n) }
-            let b = p[i]
+            guard j < n else { return fail("unterminated string", n) }
+            let b = p[j]
             if b == 0x22 {
-                i += 1
+                j += 1
                 return nil
             }
             if b == 0x5C {
-                guard i + 1 < n else { return fail("unterminated string", n) }
-                switch p[i + 1] {
+                guard j + 1 < n else { return fail("unterminated string", n) }
+                switch p[j + 1] {
                 case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74:
-                    i += 2
+                    j += 2
                 case 0x75:
                     for k in 2..<6 {
-                        guard i + k < n else { return fail("unterminated string", n) }
-                        let h = p[i + k] | 0x20
+                        guard j + k < n else { return fail("unterminated string", n) }
+                        let h = p[j + k] | 0x20
                         guard (h >= 0x30 && h <= 0x39) || (h >= 0x61 && h <= 0x66) else {
-                            return fail("expected 4 hex digits after \\u", i + k)
+                            return fail("expected 4 hex digits after \\u", j + k)
                         }
                     }
-                    i += 6
+                    j += 6
                 default:
-                    return fail("invalid escape", i + 1)
+                    return fail("invalid escape", j + 1)
                 }
             } else if b < 0x20 {
-                return fail("control character not escaped in a string", i)
+                return fail("control character not escaped in a string", j)
             } else if b < 0x80 {
-                i += 1
+                j += 1
             } else {
-                let len = utf8Length(at: i)
+                let len = utf8Length(at: j)
                 if len == 0 {
                     nonUTF8 = true
-                    i += 1
+                    j += 1
                 } else {
-                    i += len
+                    j += len
                 }
             }
         }
