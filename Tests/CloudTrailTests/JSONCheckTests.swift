@@ -166,4 +166,29 @@ import Testing
             #expect(s.problems[2].description == "record 3 at byte \(offsets[3]): bytes that are not UTF-8")
         }
     }
+
+    /// The splitter's eight-byte string scan: escaped quotes and backslashes at every offset of a word,
+    /// at several chunk sizes, still give the record's exact bounds and eventID.
+    @Test func splitterFindsEscapesAtEveryOffset() throws {
+        for pad in 0..<20 {
+            let id = String(repeating: "a", count: pad) + #"\"x\\y"#
+            let record = #"{"eventID":""# + id + #"","eventTime":"2024-03-01T10:00:00Z","k":""# + String(repeating: "b", count: pad) + #"\\"}"#
+            let doc = Array((#"{"Records":["# + record + "," + record + "]}").utf8)
+            for chunk in [1, 3, 8, 13, doc.count] {
+                var s = RecordSplitter()
+                var got: [(String, String)] = []
+                var at = 0
+                while at < doc.count {
+                    let end = min(doc.count, at + chunk)
+                    try doc[at..<end].withUnsafeBytes { try s.feed($0) { _, b, f in
+                        got.append((String(decoding: b, as: UTF8.self), f.eventID.map { String(decoding: b[$0], as: UTF8.self) } ?? "-"))
+                    } }
+                    at = end
+                }
+                try s.finish()
+                #expect(got.map(\.0) == [record, record] && got.map(\.1) == [id, id], "pad \(pad), chunk \(chunk)")
+                #expect(s.invalidRecords == 0)
+            }
+        }
+    }
 }
