@@ -40,7 +40,8 @@ public struct JournalAlertSink: AlertSink {
             ("TRAILWATCH_EVENT_TIME", a.eventTime), ("TRAILWATCH_COUNT", String(a.count)), ("TRAILWATCH_LOG_FILE", a.logFile),
             ("TRAILWATCH_ALERT_ID", a.alertID),
         ]
-        for r in a.records { f.append(("TRAILWATCH_RECORD", r)) }
+        // One line each, as in the JSON-lines sink: `journalctl -o json` shows it as one JSON string.
+        for r in a.records { f.append(("TRAILWATCH_RECORD", String(decoding: JSONObjectWriter.oneLine(r.utf8), as: UTF8.self))) }
         for (k, v) in a.extra.sorted(by: { $0.key < $1.key }) { f.append(("TRAILWATCH_" + Journal.sanitize(k), v)) }
         return f
     }
@@ -77,12 +78,14 @@ public final class JSONLinesAlertSink: AlertSink {
 
     public var name: String { fd == 1 ? "stdout" : "jsonl:" + path }
 
-    /// The JSON object for one alert, with its newline: the journal's fields in lower case, without the prefix.
+    /// The JSON object for one alert, with its newline: the journal's fields in lower case, without the
+    /// prefix. Always exactly one line: each record is written in its one-line form (valid JSON
+    /// without its white space, anything else as a string), never as the bytes delivered.
     public static func line(_ a: Alert) -> [UInt8] {
         var o = JSONObjectWriter(capacity: 512 + a.records.reduce(0) { $0 + $1.utf8.count })
         a.addFields(to: &o, snakeCase: true)
         for (k, v) in a.extra.sorted(by: { $0.key < $1.key }) { o.add(k.lowercased(), v) }
-        o.addRaw("records", "[" + a.records.joined(separator: ",") + "]")
+        o.addRecords("records", a.records)
         return o.bytes + [0x0A]
     }
 
@@ -103,16 +106,17 @@ public final class JSONLinesAlertSink: AlertSink {
         }
     }
 
-    /// Every `"alert_id":"…"` value in a JSON-lines file.
+    /// The `alert_id` of every line of a JSON-lines file that is a JSON object (a line torn by a
+    /// crash or written by anything else is not an alert: it is skipped, never searched for a substring).
     static func alertIDs(in text: [UInt8]) -> Set<String> {
-        let needle = Array("\"alert_id\":\"".utf8)
+        let key = Array("alert_id".utf8)
         var out: Set<String> = []
-        var rest = text[...]
-        while let r = rest.firstRange(of: needle) {
-            let start = r.upperBound
-            guard let end = rest[start...].firstIndex(of: 0x22) else { break }
-            out.insert(String(decoding: rest[start..<end], as: UTF8.self))
-            rest = rest[end...]
+        for line in text.split(separator: 0x0A, omittingEmptySubsequences: true) {
+            guard JSONCheck.check(line).isValid else { continue }
+            Array(line).withUnsafeBytes { p in
+                let json = RawJSON(p)
+                if let v = json.topLevel([key])?[0], let id = json.string(v) { out.insert(id) }
+            }
         }
         return out
     }

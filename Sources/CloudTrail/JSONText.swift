@@ -52,6 +52,17 @@ public struct JSONObjectWriter: Sendable {
         buffer += json
     }
 
+    /// Adds records as an array of ``oneLine(_:)`` forms: each valid record as JSON, anything else as a string.
+    public mutating func addRecords(_ key: String, _ records: [String]) {
+        self.key(key)
+        buffer.append(0x5B)
+        for (i, r) in records.enumerated() {
+            if i > 0 { buffer.append(0x2C) }
+            buffer += Self.oneLine(r.utf8)
+        }
+        buffer.append(0x5D)
+    }
+
     /// The finished object.
     public var bytes: [UInt8] { buffer + [0x7D] }
     public var text: String { String(decoding: bytes, as: UTF8.self) }
@@ -64,6 +75,33 @@ public struct JSONObjectWriter: Sendable {
         out.reserveCapacity(bytes.count + 16)
         appendQuoted(bytes, to: &out)
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A record as one line of JSON, whatever its bytes: a valid record loses only the white space
+    /// outside its strings (parsed, it is the same value); anything else becomes a JSON string of
+    /// its text, so it can neither break the line nor pass for JSON. Bytes that are not UTF-8
+    /// become U+FFFD either way (docs/store.md, "Bytes that are not UTF-8").
+    public static func oneLine(_ record: some Collection<UInt8>) -> [UInt8] {
+        let text = Array(String(decoding: record, as: UTF8.self).utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count + 2)
+        guard JSONCheck.check(text).isValid else {
+            appendQuoted(text, to: &out)
+            return out
+        }
+        var inString = false
+        var escaped = false
+        for b in text {
+            if inString {
+                if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
+            } else if b == 0x22 {
+                inString = true
+            } else if RecordSplitter.isSpace(b) {
+                continue
+            }
+            out.append(b)
+        }
+        return out
     }
 
     /// Appends `bytes` as a JSON string literal: runs that need no escape are copied whole.

@@ -37,6 +37,14 @@ public struct RecordSplitter: Sendable {
     /// Bytes held between feeds: the record, key or skipped value in progress. A caller bounds
     /// this to refuse a huge record before it sits whole in memory.
     public var bufferedBytes: Int { buffer.count }
+    /// Number of records emitted that are not valid JSON (their bounds were clear, their content is not).
+    public private(set) var invalidRecords = 0
+    /// Number of records emitted whose strings hold bytes that are not UTF-8.
+    public private(set) var nonUTF8Records = 0
+    /// The first few invalid or non-UTF-8 records (at most ``maxProblems``), for a log line.
+    public private(set) var problems: [RecordProblem] = []
+    /// How many problems ``problems`` keeps; the counters count them all.
+    public static let maxProblems = 5
 
     public init() {}
 
@@ -72,6 +80,23 @@ public struct RecordSplitter: Sendable {
         }
     }
 
+    /// The first index from `i` (before `n`) whose 8-byte word holds a quote or a backslash, at that
+    /// byte; or the start of the last partial word, for the caller's byte loop to finish.
+    @inline(__always) static func skipPlain(_ p: UnsafeRawBufferPointer, from i: Int, to n: Int) -> Int {
+        var i = i
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        while i + 8 <= n {
+            let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let quote = x ^ (ones &* 0x22)
+            let slash = x ^ (ones &* 0x5C)
+            let found = (((quote &- ones) & ~quote) | ((slash &- ones) & ~slash)) & (ones &* 0x80)
+            // The lowest flagged byte is a real one (a false flag needs a borrow from a real one below it).
+            if found != 0 { return i + found.trailingZeroBitCount >> 3 }
+            i += 8
+        }
+        return i
+    }
+
     static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
 
     private mutating func compact() {
@@ -102,7 +127,8 @@ public struct RecordSplitter: Sendable {
                         // A record: also note where its top-level eventTime and eventID values lie.
                         while i < n {
                             if inString {
-                                // String bodies are most of the bytes: scan them tightly.
+                                // String bodies are most of the bytes: scan them tightly, eight at a time.
+                                i = Self.skipPlain(p, from: i, to: n)
                                 while i < n {
                                     let c = p[i]
                                     if c == 0x22 || c == 0x5C { break }
@@ -252,7 +278,9 @@ public struct RecordSplitter: Sendable {
                     pos = i
                     guard finished else { return }
                     if elementIsRecord {
-                        try emit(base + elementStart, UnsafeRawBufferPointer(rebasing: p[elementStart..<pos]), fields)
+                        let record = UnsafeRawBufferPointer(rebasing: p[elementStart..<pos])
+                        note(JSONCheck.check(record), offset: base + elementStart)
+                        try emit(base + elementStart, record, fields)
                         recordCount += 1
                         phase = .afterRecord
                     } else {
@@ -351,6 +379,17 @@ public struct RecordSplitter: Sendable {
         }
     }
 
+    /// Records the strict check of the record about to be emitted in its fields and the counters.
+    private mutating func note(_ check: JSONCheck.Result, offset: Int) {
+        fields.invalid = check.problem
+        fields.nonUTF8 = check.nonUTF8
+        if check.problem != nil { invalidRecords += 1 }
+        if check.nonUTF8 { nonUTF8Records += 1 }
+        if check.problem != nil || check.nonUTF8, problems.count < Self.maxProblems {
+            problems.append(RecordProblem(index: recordCount, offset: offset, problem: check.problem, nonUTF8: check.nonUTF8))
+        }
+    }
+
     /// Where a record's top-level `eventTime` and `eventID` string values lie, relative to the record's start,
     /// and every top-level member (so readers need not scan the record again).
     public struct RecordFields: Sendable, Equatable {
@@ -359,6 +398,10 @@ public struct RecordSplitter: Sendable {
         /// True when one of them holds a backslash escape (decode before use).
         public var escaped = false
         public var members: [TopMember] = []
+        /// Why the record is not valid JSON (nil when it is); such records are still emitted.
+        public var invalid: JSONCheck.Problem?
+        /// True when the record's strings hold bytes that are not UTF-8.
+        public var nonUTF8 = false
         public init() {}
     }
 
@@ -437,6 +480,24 @@ public struct RecordSplitter: Sendable {
 
     static func show(_ b: UInt8) -> String {
         b >= 0x20 && b < 0x7F ? "'\(Character(Unicode.Scalar(b)))'" : "byte 0x\(String(b, radix: 16))"
+    }
+}
+
+/// A record that is not valid JSON or not UTF-8: which one and where, for the log line naming it.
+public struct RecordProblem: Sendable, Equatable, CustomStringConvertible {
+    /// The record's number in the file, from 0.
+    public var index: Int
+    /// The record's offset in the uncompressed file.
+    public var offset: Int
+    /// Why it is not JSON (the offset inside is from the record's start), or nil when it only has non-UTF-8 bytes.
+    public var problem: JSONCheck.Problem?
+    public var nonUTF8: Bool
+
+    public var description: String {
+        var s = "record \(index) at byte \(offset)"
+        if let problem { s += ": not JSON: \(problem.reason) at byte \(offset + problem.offset)" }
+        if nonUTF8 { s += problem == nil ? ": bytes that are not UTF-8" : ", and bytes that are not UTF-8" }
+        return s
     }
 }
 

@@ -224,6 +224,9 @@ package enum FileDecoder {
             ledgerKey: ledgerKey, key: key, size: size, mtime: mtime, compressed: data,
             uncompressedSize: inflater.totalOut, records: records, missingFields: missing, oversized: oversized,
             skippedElements: splitter.nonObjectElements)
+        file.invalidRecords = splitter.invalidRecords
+        file.nonUTF8Records = splitter.nonUTF8Records
+        file.recordProblems = splitter.problems
         file.hits = hits
         file.ruleSet = rules
         file.raw = raw

@@ -342,6 +342,8 @@ package final class Ingestor: @unchecked Sendable {
                     $0.recordsMissingFields += file.missingFields
                     $0.oversizedEvents += file.oversized
                     $0.skippedElements += file.skippedElements
+                    $0.invalidRecords += file.invalidRecords
+                    $0.nonUTF8Records += file.nonUTF8Records
                     $0.pending = pending.count
                 }
                 if file.missingFields > 0 || file.skippedElements > 0 {
@@ -349,6 +351,7 @@ package final class Ingestor: @unchecked Sendable {
                         "\(job.found.absolute): \(file.missingFields) records lack eventID or eventTime (kept), \(file.skippedElements) Records elements are not objects (skipped)",
                         metadata: ["file": "\(job.found.absolute)", "reason": "record_missing_fields"])
                 }
+                if !file.recordProblems.isEmpty { logRecordProblems(file, path: job.found.absolute) }
                 if file.oversized > 0 {
                     logger.notice(
                         "\(job.found.absolute): \(file.oversized) records exceed CloudWatch's 256 KB event size (kept)",

@@ -10,6 +10,9 @@ package struct IngestStats: Sendable, Equatable {
     package var recordsMissingFields = 0
     package var oversizedEvents = 0
     package var skippedElements = 0
+    /// Records stored although they are not valid JSON, or not UTF-8 (docs/store.md).
+    package var invalidRecords = 0
+    package var nonUTF8Records = 0
     /// Digest, sidecar and Insights files seen and set aside for later stages.
     package var setAside = 0
     package var errors: [IngestFailure.Code: Int] = [:]
@@ -44,6 +47,8 @@ package struct IngestStats: Sendable, Equatable {
         if rewritten > 0 {
             s += " \(rewritten) files were rewritten in place after they were ingested (\(rewrittenEventsStored) new events stored from them; see the log)."
         }
+        if invalidRecords > 0 { s += " \(invalidRecords) records are not valid JSON (kept as delivered)." }
+        if nonUTF8Records > 0 { s += " \(nonUTF8Records) records hold bytes that are not UTF-8 (kept; shown as U+FFFD)." }
         if setAside > 0 { s += " \(setAside) digest/Insights files set aside." }
         if alerts > 0 || alertErrors > 0 { s += " \(alerts) alerts sent" + (alertErrors > 0 ? " (\(alertErrors) delivery failures, kept pending)." : ".") }
         if alertsPending > 0 { s += " \(alertsPending) alerts wait in the outbox for a sink that refused them (sent by the next run)." }

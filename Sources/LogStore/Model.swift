@@ -20,6 +20,11 @@ package struct DecodedFile: Sendable {
     package var oversized: Int
     /// Elements of `Records` that were not JSON objects (skipped).
     package var skippedElements: Int
+    /// Records that are not valid JSON, or hold bytes that are not UTF-8 (both kept, as delivered),
+    /// and where the first few of them are.
+    package var invalidRecords = 0
+    package var nonUTF8Records = 0
+    package var recordProblems: [RecordProblem] = []
     /// Rule matches found while splitting, and the rule set that found them.
     package var hits: [RuleHit] = []
     package var ruleSet: RuleSet? = nil

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CloudTrail
 import FilterPattern
+import FoundationEssentials
 import LogStore
 
 struct Logs: ParsableCommand {
@@ -142,6 +143,10 @@ struct Logs: ParsableCommand {
     }
 }
 
+/// Prints one event. Output is always UTF-8: bytes that are not become U+FFFD, and the JSON form
+/// then adds `messageBase64` with the stored bytes exactly (docs/store.md, "Bytes that are not UTF-8").
+/// The text form is one line per event: the record in its one-line form (`JSONObjectWriter.oneLine`),
+/// so neither a multi-line record nor control characters in a broken one reach the terminal raw.
 func printEvent(_ e: LogEvent, _ output: Logs.Output) {
     switch output {
     case .json:
@@ -151,9 +156,9 @@ func printEvent(_ e: LogEvent, _ output: Logs.Output) {
         o.add("logStreamName", e.logStreamName)
         o.add("eventId", e.eventId)
         o.addRaw("message", JSONObjectWriter.quote(e.message))
+        if String(validating: e.message, as: UTF8.self) == nil { o.add("messageBase64", Data(e.message).base64EncodedString()) }
         print(o.text)
     case .text:
-        print("\(Timestamp.formatISO8601(e.timestamp))\t\(e.logStreamName)\t\(String(decoding: e.message, as: UTF8.self))")
+        print("\(Timestamp.formatISO8601(e.timestamp))\t\(e.logStreamName)\t\(String(decoding: JSONObjectWriter.oneLine(e.message), as: UTF8.self))")
     }
 }
-

@@ -134,7 +134,13 @@ struct Run: AsyncParsableCommand {
         let summary = stats.summary(seconds: Posix.monotonicSeconds() - started)
         // Exit 0 even when a sink refused alerts (issue 2: non-zero only if it could not run at all);
         // the summary and the error log say what waits in the outbox.
-        print(summary)
+        printSummary(summary, ingestor)
+    }
+
+    /// The summary goes to standard output, unless alerts do: then to standard error, so that
+    /// `--alerts stdout` gives nothing but one JSON object per line.
+    func printSummary(_ summary: String, _ ingestor: Ingestor) {
+        if ingestor.sinks.contains(where: { $0.name == "stdout" }) { writeStderr(summary + "\n") } else { print(summary) }
     }
 
     func runService(_ ingestor: Ingestor, logger: Logger) async throws {
@@ -145,7 +151,7 @@ struct Run: AsyncParsableCommand {
                 services: [.init(service: service), .init(service: reload)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        print(ingestor.stats.snapshot.summary(seconds: Posix.monotonicSeconds() - service.started))
+        printSummary(ingestor.stats.snapshot.summary(seconds: Posix.monotonicSeconds() - service.started), ingestor)
     }
 
     static func absolute(_ p: String) -> String {
