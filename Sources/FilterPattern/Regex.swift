@@ -102,15 +102,22 @@ struct RegexMatcher: Sendable {
                             digits = 0
                         } else if b[j] >= 0x30 && b[j] <= 0x39 {
                             digits += 1
-                            if sawComma { hi = hi! * 10 + Int(b[j] - 0x30) } else { lo = lo * 10 + Int(b[j] - 0x30) }
+                            // Saturating: a count past the limit is reported below, never an overflow.
+                            let cap = FilterPattern.Limits.repetition + 1
+                            if sawComma { hi = min(hi! * 10 + Int(b[j] - 0x30), cap) } else { lo = min(lo * 10 + Int(b[j] - 0x30), cap) }
                         } else {
                             throw fail("bad {m,n} quantifier")
                         }
                         j += 1
                     }
                     guard j < b.count else { throw fail("unclosed {") }
+                    let upper = sawComma ? (digits == 0 ? nil : hi!) : lo
+                    guard lo <= FilterPattern.Limits.repetition, (upper ?? 0) <= FilterPattern.Limits.repetition else {
+                        throw fail("repetition count above \(FilterPattern.Limits.repetition)")
+                    }
+                    guard lo <= upper ?? .max else { throw fail("bad {m,n} quantifier: m is larger than n") }
                     piece.min = lo
-                    piece.max = sawComma ? (digits == 0 ? .max : hi!) : lo
+                    piece.max = upper ?? .max
                     i = j + 1
                 default: break
                 }
