@@ -23,3 +23,15 @@ import Testing
         }
     }
 }
+
+/// Timestamps with huge numbers are not timestamps (nil), never an overflow.
+@Suite struct HostileTimestampTests {
+    @Test func hugeYearsAndFractionsAreRejectedOrParsed() {
+        #expect(Timestamp.parseISO8601("99999999999999999999-03-01T10:00:00Z") == nil)
+        #expect(Timestamp.parseISO8601("2024-99999999999999999999-01T10:00:00Z") == nil)
+        #expect(Timestamp.parseISO8601("9999-12-31T23:59:59." + String(repeating: "9", count: 40) + "Z") == Timestamp.parseISO8601("9999-12-31T23:59:59.999Z"))
+        #expect(Timestamp.parseISO8601("0000-01-01T00:00:00Z") != nil)
+        #expect(Timestamp.parseCompact("99999999T9999Z") == nil)
+        #expect(Timestamp.parseCompactSeconds("99991231T235960Z") != nil, "a leap second is accepted")
+    }
+}
