@@ -28,6 +28,8 @@ public struct FilterPattern: Sendable {
         public static let arrayIndex = 999_999_999
         /// The largest repetition count in a `%regex%` (`a{1000}`).
         public static let repetition = 1000
+        /// The most steps a `%regex%` may have with its repetitions spelled out (`a{1000}` alone is all of it).
+        public static let regexSize = 1000
     }
 
     let kind: Kind

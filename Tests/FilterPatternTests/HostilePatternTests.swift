@@ -63,13 +63,13 @@ import Testing
             #expect(e.message.contains("repetition count") || e.message.contains("larger than"), "\(bad): \(e)")
             #expect(e.offset == 10, "the column of the quantifier: \(bad): \(e)")
         }
-        let p = try FilterPattern("{ $.a = %^a{3,1000}$% }")
+        let p = try FilterPattern("{ $.a = %^a{3,900}$% }")
         #expect(p.matches(#"{"a":"aaaa"}"#) && !p.matches(#"{"a":"aa"}"#))
     }
 
     @Test func longRegexesAndDeepRecordsEvaluate() throws {
-        // The longest regex a pattern can hold: its backtracking depth is bounded by the length limit.
-        let body = String(repeating: "a", count: FilterPattern.Limits.length - 12)
+        // The largest regex allowed, against a value it matches.
+        let body = String(repeating: "a", count: FilterPattern.Limits.regexSize)
         let p = try FilterPattern("{ $.a = %\(body)% }")
         #expect(p.matches(#"{"a":""# + body + #""}"#))
         // A record nested 100,000 deep: lookups walk it without recursion.
@@ -84,5 +84,43 @@ import Testing
         #expect(try !FilterPattern("{ $.a[0][0][0] NOT EXISTS }").matches(arrays))
         #expect(try !FilterPattern("{ $.a = x }").matches(arrays))
         #expect(try FilterPattern("deep").matches(deep) == false)
+    }
+}
+
+/// The `%regex%` matcher against values built to make a backtracking matcher run for ever.
+@Suite struct RegexMatcherTests {
+    @Test func nestedStarsOnALongRunFinish() throws {
+        let p = try FilterPattern("{ $.a = %" + String(repeating: "a*", count: 30) + "b% }")
+        let run = String(repeating: "a", count: 20_000)
+        #expect(!p.matches(#"{"a":""# + run + #""}"#))
+        #expect(p.matches(#"{"a":""# + run + #"b"}"#))
+        let terms = try FilterPattern("%" + String(repeating: "a?", count: 100) + String(repeating: "a", count: 100) + "c%")
+        #expect(!terms.matches(String(repeating: "a", count: 5_000)))
+    }
+
+    @Test func semanticsKept() throws {
+        let cases: [(String, String, Bool)] = [
+            ("^abc$", "abc", true), ("^abc$", "xabc", false), ("abc$", "xabc", true), ("^a", "ba", false),
+            ("a{2,3}", "xaay", true), ("^a{2,3}$", "aaaa", false), ("^a{2,}$", "aaaaa", true), ("^a{0}$", "", true),
+            ("^(?)", "", false), ("x|^y$|z", "y", true), ("x|^y$", "yy", false), ("|", "anything", true),
+            ("[a-c]+d", "zzbbd", true), ("[^a-c]d", "ad", false), ("\\d+\\.\\d", "v1.2", true), ("a.c", "a\nc", false),
+            ("\\w\\s\\w", "a b", true), ("colou?r", "color", true), ("colou?r", "colouur", false), ("^$", "", true),
+            ("Access.*Denied", "AccessDenied", true), ("Access.+Denied", "AccessDenied", false),
+        ]
+        for (regex, value, expected) in cases {
+            guard let p = try? FilterPattern("%\(regex)%") else {
+                #expect(regex == "^(?)", "\(regex) parses")
+                continue
+            }
+            let got = p.matches(#"{"v":""# + value.replacingOccurrences(of: "\n", with: "\\n") + #""}"#) || p.matches(value)
+            #expect(got == expected, "%\(regex)% on \(value.debugDescription)")
+        }
+    }
+
+    @Test func expressionsTooLargeOnceSpelledOutAreErrors() throws {
+        #expect(throws: FilterPattern.ParseError.self) { try FilterPattern("%" + String(repeating: "a{100}", count: 11) + "%") }
+        #expect(throws: FilterPattern.ParseError.self) { try FilterPattern("%a{1000}b%") }
+        let largest = try FilterPattern("%" + String(repeating: "a{100}", count: 10) + "%")
+        #expect(largest.matches(String(repeating: "a", count: 1000)) && !largest.matches(String(repeating: "a", count: 999)))
     }
 }
