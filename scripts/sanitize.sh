@@ -16,7 +16,8 @@ case "$kind" in
     thread) scratch=.build-tsan ;;
     *) echo "sanitize: address or thread, not '$kind'" >&2; exit 2 ;;
 esac
-log="$scratch.log"
+mkdir -p "$scratch"
+log="$scratch/sanitize.log"
 # Reports go to the log; halt_on_error keeps the first report readable. Child processes (the
 # trailwatch binary the end-to-end tests run) inherit the options.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:halt_on_error=1}"
