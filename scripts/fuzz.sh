@@ -22,10 +22,15 @@ flags=(-O -g -sanitize=fuzzer,address -parse-as-library -package-name trailwatch
        -enable-upcoming-feature ExistentialAny -enable-upcoming-feature MemberImportVisibility
        -I "$out/modules" -I Sources/CZlib)
 
-# A module of Sources/ as one object and its interface, rebuilt when a source is newer.
+# A module of Sources/ as one object and its interface, rebuilt when a source or a module it
+# imports (the modules before it in the list) is newer.
 module() {
-    local name=$1 obj="$out/modules/$1.o"
-    if [ -f "$obj" ] && [ -z "$(find "Sources/$name" -newer "$obj" -name '*.swift' | head -n 1)" ]; then return; fi
+    local name=$1 obj="$out/modules/$1.o" stale=""
+    shift
+    [ -f "$obj" ] || stale=1
+    [ -n "$stale" ] || [ -z "$(find "Sources/$name" -newer "$obj" -name '*.swift' | head -n 1)" ] || stale=1
+    for d in "$@"; do [ "$out/modules/$d.o" -nt "$obj" ] && stale=1; done
+    [ -n "$stale" ] || return 0
     echo "fuzz: building module $name"
     swiftc "${flags[@]}" -wmo -module-name "$name" -emit-module -emit-module-path "$out/modules/$name.swiftmodule" \
         -c -o "$obj" Sources/"$name"/*.swift
@@ -44,8 +49,10 @@ deps() {
 failed=()
 for t in "${targets[@]}"; do
     objs=()
+    built=()
     for m in $(deps "$t"); do
-        module "$m"
+        module "$m" "${built[@]}"
+        built+=("$m")
         objs+=("$out/modules/$m.o")
     done
     exe="$out/fuzz-$t"
