@@ -460,6 +460,9 @@ public struct RecordSplitter: Sendable {
         fields.eventID = nil
         fields.escaped = false
         fields.members.removeAll(keepingCapacity: true)
+        // A malformed record may have a value without a key: never one from the previous record.
+        memberKey = 0..<0
+        memberKeyEscaped = false
         valueStart = -1
         expectKey = false
         afterColon = false

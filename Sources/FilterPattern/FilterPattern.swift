@@ -18,6 +18,20 @@ public struct FilterPattern: Sendable {
         case json(Node, selectors: [[RawJSON.PathStep]])
     }
 
+    /// Bounds that keep hostile patterns from exhausting the stack or overflowing numbers.
+    public enum Limits {
+        /// CloudWatch's own limit on a filter pattern's length, in characters.
+        public static let length = 1024
+        /// How deep parentheses may nest in a JSON pattern.
+        public static let nesting = 100
+        /// The largest array index a selector may name (`$.resources[999999999]`).
+        public static let arrayIndex = 999_999_999
+        /// The largest repetition count in a `%regex%` (`a{1000}`).
+        public static let repetition = 1000
+        /// The most steps a `%regex%` may have with its repetitions spelled out (`a{1000}` alone is all of it).
+        public static let regexSize = 1000
+    }
+
     let kind: Kind
     /// The pattern's text as given.
     public let source: String
@@ -30,7 +44,11 @@ public struct FilterPattern: Sendable {
             kind = .all
             return
         }
-        var parser = Parser(Array(text.unicodeScalars))
+        let scalars = Array(text.unicodeScalars)
+        guard scalars.count <= Limits.length else {
+            throw ParseError(message: "the pattern is \(scalars.count) characters long; CloudWatch allows \(Limits.length)", offset: Limits.length)
+        }
+        var parser = Parser(scalars)
         if trimmed.hasPrefix("{") {
             kind = try parser.parseJSONPattern()
         } else if trimmed.hasPrefix("[") {

@@ -6,6 +6,8 @@ struct Parser {
     var i = 0
     var selectors: [[RawJSON.PathStep]] = []
     var selectorIndex: [[RawJSON.PathStep]: Int] = [:]
+    /// Parentheses open around the current position (bounded: the parser recurses per level).
+    var depth = 0
 
     init(_ s: [Unicode.Scalar]) { self.s = s }
 
@@ -148,7 +150,12 @@ struct Parser {
     mutating func parseUnary() throws(FilterPattern.ParseError) -> Node {
         skipSpace()
         if eat("(") {
+            guard depth < FilterPattern.Limits.nesting else {
+                throw error("parentheses nest deeper than \(FilterPattern.Limits.nesting) levels", at: i - 1)
+            }
+            depth += 1
             let n = try parseOr()
+            depth -= 1
             skipSpace()
             guard eat(")") else { throw error("expected ')'") }
             return n
@@ -171,14 +178,19 @@ struct Parser {
                 steps.append(.key(name))
             } else if c == "[" {
                 i += 1
+                let start = i
                 var n = 0
                 var digits = 0
                 while let d = peek, d >= "0" && d <= "9" {
-                    n = n * 10 + Int(d.value - 48)
+                    // Saturates: anything past the limit is reported below, never an overflow.
+                    n = min(n * 10 + Int(d.value - 48), FilterPattern.Limits.arrayIndex + 1)
                     digits += 1
                     i += 1
                 }
                 guard digits > 0, eat("]") else { throw error("expected an array index like [0]") }
+                guard n <= FilterPattern.Limits.arrayIndex else {
+                    throw error("array index too large (at most \(FilterPattern.Limits.arrayIndex))", at: start)
+                }
                 steps.append(.index(n))
             } else {
                 break

@@ -15,6 +15,8 @@ struct RegexMatcher: Sendable {
     }
     /// Alternatives (`|`), each a sequence of pieces.
     let alternatives: [[Piece]]
+    /// The pieces as NFA states, for matching.
+    let program: Program
 
     static let allowedSymbols = Set(":_#=@/;,-^$?[]{}|\\*+. ".utf8)
 
@@ -102,31 +104,47 @@ struct RegexMatcher: Sendable {
                             digits = 0
                         } else if b[j] >= 0x30 && b[j] <= 0x39 {
                             digits += 1
-                            if sawComma { hi = hi! * 10 + Int(b[j] - 0x30) } else { lo = lo * 10 + Int(b[j] - 0x30) }
+                            // Saturating: a count past the limit is reported below, never an overflow.
+                            let cap = FilterPattern.Limits.repetition + 1
+                            if sawComma { hi = min(hi! * 10 + Int(b[j] - 0x30), cap) } else { lo = min(lo * 10 + Int(b[j] - 0x30), cap) }
                         } else {
                             throw fail("bad {m,n} quantifier")
                         }
                         j += 1
                     }
                     guard j < b.count else { throw fail("unclosed {") }
+                    let upper = sawComma ? (digits == 0 ? nil : hi!) : lo
+                    guard lo <= FilterPattern.Limits.repetition, (upper ?? 0) <= FilterPattern.Limits.repetition else {
+                        throw fail("repetition count above \(FilterPattern.Limits.repetition)")
+                    }
+                    guard lo <= upper ?? .max else { throw fail("bad {m,n} quantifier: m is larger than n") }
                     piece.min = lo
-                    piece.max = sawComma ? (digits == 0 ? .max : hi!) : lo
+                    piece.max = upper ?? .max
                     i = j + 1
                 default: break
                 }
             }
             alts[alts.count - 1].append(piece)
         }
+        // Matching time grows with this count (repetitions spelled out).
+        let size = alts.joined().reduce(0) { $0 + ($1.max == .max ? $1.min + 1 : $1.max) }
+        guard size <= FilterPattern.Limits.regexSize else {
+            throw FilterPattern.ParseError(
+                message: "the regular expression is too large once its repetitions are spelled out (\(size) steps; at most \(FilterPattern.Limits.regexSize))",
+                offset: offset)
+        }
         alternatives = alts
+        program = Program(alts)
     }
 
     /// True when the expression matches anywhere in `s` (unanchored unless `^`/`$` are used).
+    ///
+    /// Runs the expression as an NFA over all start positions at once: time grows with the value's
+    /// length times the expression's size, never exponentially (a backtracking matcher took
+    /// forever on `a*a*a*a*a*a*a*b` against a long run of `a`, stopping the watch).
     func search(_ s: String) -> Bool {
         let u = Array(s.utf8)
-        for alt in alternatives {
-            for start in 0...u.count where Self.match(alt, 0, u, start) { return true }
-        }
-        return false
+        return program.states.withUnsafeBufferPointer { program.search(u, $0) }
     }
 
     static func atomMatches(_ a: Atom, _ c: UInt8) -> Bool {
@@ -137,30 +155,100 @@ struct RegexMatcher: Sendable {
         case .start, .end: return false
         }
     }
+}
 
-    static func match(_ pieces: [Piece], _ k: Int, _ u: [UInt8], _ i: Int) -> Bool {
-        guard k < pieces.count else { return true }
-        let p = pieces[k]
-        switch p.atom {
-        case .start: return i == 0 && match(pieces, k + 1, u, i)
-        case .end: return i == u.count && match(pieces, k + 1, u, i)
-        default: break
+extension RegexMatcher {
+    /// The expression as NFA states: each piece becomes `min` states that must match, then either
+    /// one looping state (unbounded) or `max - min` optional ones; `^` and `$` are assertions.
+    struct Program: Sendable {
+        enum Kind: Sendable { case one, optional, loop, atStart, atEnd }
+        struct State: Sendable {
+            var atom: Atom
+            var kind: Kind
+            /// The state that follows, or `accept`.
+            var next: Int
         }
-        var n = 0
-        var j = i
-        while n < p.min {
-            guard j < u.count, atomMatches(p.atom, u[j]) else { return false }
-            j += 1
-            n += 1
+        let states: [State]
+        /// The first state of each alternative (`accept` for an empty one).
+        let starts: [Int]
+        var accept: Int { states.count }
+
+        init(_ alternatives: [[Piece]]) {
+            var states: [State] = []
+            var starts: [Int] = []
+            for alt in alternatives {
+                starts.append(states.count)
+                for p in alt {
+                    switch p.atom {
+                    case .start: states.append(State(atom: p.atom, kind: .atStart, next: 0))
+                    case .end: states.append(State(atom: p.atom, kind: .atEnd, next: 0))
+                    default:
+                        for _ in 0..<p.min { states.append(State(atom: p.atom, kind: .one, next: 0)) }
+                        if p.max == .max {
+                            states.append(State(atom: p.atom, kind: .loop, next: 0))
+                        } else {
+                            for _ in p.min..<p.max { states.append(State(atom: p.atom, kind: .optional, next: 0)) }
+                        }
+                    }
+                }
+                // Each state leads to the next one of its alternative; the last one to `accept`.
+                let end = states.count
+                for k in starts[starts.count - 1]..<end { states[k].next = k + 1 == end ? -1 : k + 1 }
+            }
+            let accept = states.count
+            for k in states.indices where states[k].next < 0 { states[k].next = accept }
+            for (n, s) in starts.enumerated() where s == states.count || (n + 1 < starts.count && s == starts[n + 1]) {
+                starts[n] = accept  // an empty alternative matches everywhere
+            }
+            self.states = states
+            self.starts = starts
         }
-        // Greedy with backtracking.
-        var ends = [j]
-        while n < p.max, j < u.count, atomMatches(p.atom, u[j]) {
-            j += 1
-            n += 1
-            ends.append(j)
+
+        func search(_ u: [UInt8], _ states: UnsafeBufferPointer<State>) -> Bool {
+            let accept = states.count
+            if starts.contains(accept) { return true }
+            // `seen[k] == generation` when state k is already in the list being built.
+            var seen = [Int](repeating: -1, count: accept)
+            var current: [Int] = []
+            var next: [Int] = []
+            var stack: [Int] = []
+            var generation = 0
+            /// Adds `k` and the states reachable from it without input at position `at`; true on accept.
+            func add(_ k: Int, at: Int, to list: inout [Int]) -> Bool {
+                stack.append(k)
+                while let s = stack.popLast() {
+                    if s == accept {
+                        stack.removeAll(keepingCapacity: true)
+                        return true
+                    }
+                    if seen[s] == generation { continue }
+                    seen[s] = generation
+                    let st = states[s]
+                    switch st.kind {
+                    case .one: list.append(s)
+                    case .optional, .loop:
+                        list.append(s)
+                        stack.append(st.next)
+                    case .atStart: if at == 0 { stack.append(st.next) }
+                    case .atEnd: if at == u.count { stack.append(st.next) }
+                    }
+                }
+                return false
+            }
+            for s in starts where add(s, at: 0, to: &current) { return true }
+            for (i, c) in u.enumerated() {
+                generation += 1
+                next.removeAll(keepingCapacity: true)
+                for s in current {
+                    let st = states[s]
+                    guard RegexMatcher.atomMatches(st.atom, c) else { continue }
+                    if add(st.kind == .loop ? s : st.next, at: i + 1, to: &next) { return true }
+                }
+                // Unanchored: a match may also start after this byte.
+                for s in starts where add(s, at: i + 1, to: &next) { return true }
+                swap(&current, &next)
+            }
+            return false
         }
-        for e in ends.reversed() where match(pieces, k + 1, u, e) { return true }
-        return false
     }
 }

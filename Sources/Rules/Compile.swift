@@ -173,7 +173,18 @@ struct Compiler {
     var lists: [String: Set<String>] = [:]
     var networks: [String: [Network]] = [:]
     var diagnostics: [Diagnostic] = []
-    var expanding: [String] = []
+    /// Named conditions being expanded, outermost first, with where each was named.
+    var expanding: [(name: String, at: SourcePosition)] = []
+    /// `and`/`or`/`not` levels and named conditions open around the node being compiled.
+    var depth = 0
+    /// Set once a rule went too deep, so it gets one error rather than one per branch.
+    var tooDeep = false
+    /// The rule being compiled (where a problem without a better place is reported).
+    var rulePosition = SourcePosition(file: "", line: 0, column: 0)
+    /// How deep a compiled condition may nest, named conditions included. One expression alone
+    /// stays below it (the parser allows ``RuleParser/Limits/nesting`` levels of `(` and `not`,
+    /// at most two `and`/`or` levels each); chains of named conditions are what reach it.
+    static let maxDepth = 4 * RuleParser.Limits.nesting
 
     init(conditions: [String: (Expression, SourcePosition)], listDefinitions: [String: ListDefinition]) {
         self.conditions = conditions
@@ -189,6 +200,8 @@ struct Compiler {
 
     mutating func compile(_ r: Rule) -> CompiledRule? {
         let before = diagnostics.count
+        tooDeep = false
+        rulePosition = r.position
         let when = node(r.when)
         let unless = r.unless.map { node($0) }
         for p in (r.threshold?.groupBy ?? []) + (r.threshold?.distinct.map { [$0] } ?? []) + (r.firstSeen.map { [$0.field] + $0.key } ?? [])
@@ -260,6 +273,18 @@ struct Compiler {
     }
 
     mutating func node(_ e: Expression) -> Node {
+        guard depth < Self.maxDepth else {
+            if !tooDeep {
+                tooDeep = true
+                let (name, at) = expanding.first ?? ("", rulePosition)
+                diagnostics.append(
+                    Diagnostic(.error, at, "condition '\(name)' nests deeper than \(Self.maxDepth) levels with the conditions it names",
+                               hint: "name fewer conditions within one another"))
+            }
+            return .always
+        }
+        depth += 1
+        defer { depth -= 1 }
         switch e {
         case .always: return .always
         case .and(let parts): return .and(parts.map { node($0) })
@@ -279,11 +304,11 @@ struct Compiler {
                 diagnostics.append(Diagnostic(.error, at, "unknown condition '\(name)'", hint: "define it with: condition \(name) = …, or compare a field: \(name) = \"…\""))
                 return .always
             }
-            guard !expanding.contains(name) else {
+            guard !expanding.contains(where: { $0.name == name }) else {
                 diagnostics.append(Diagnostic(.error, at, "condition '\(name)' refers to itself"))
                 return .always
             }
-            expanding.append(name)
+            expanding.append((name, at))
             defer { expanding.removeLast() }
             return node(expr)
         case .outsideNetworks(let path, let listName, let at):
@@ -296,15 +321,45 @@ struct Compiler {
             case .inList(let name): return .inList(p, ByteList(list(name, at: at) ?? []), anyElement: any)
             case .inNetworks(let name): return .inNetworks(p, networkList(name, at: at) ?? [], anyElement: any)
             case .matches(let source):
+                // Swift's regex parser recurses per nested group or class and has no limit for classes.
+                guard Self.regexNesting(source) <= RuleParser.Limits.nesting else {
+                    diagnostics.append(
+                        Diagnostic(.error, at, "regular expression nests groups or classes deeper than \(RuleParser.Limits.nesting) levels"))
+                    return .always
+                }
                 do {
                     return .regex(p, .init(try Regex(source)), anyElement: any)
                 } catch {
-                    diagnostics.append(Diagnostic(.error, at, "invalid regular expression \"\(source)\": \(error)"))
+                    let shown = source.count > 80 ? source.prefix(80) + "…" : Substring(source)
+                    diagnostics.append(Diagnostic(.error, at, "invalid regular expression \"\(shown)\": \(error)"))
                     return .always
                 }
             default: return .compare(p, predicate, anyElement: any)
             }
         }
+    }
+}
+
+extension Compiler {
+    /// The deepest nesting of `(` and `[` in a regular expression's source (escapes skipped; a
+    /// literal `[` inside a class counts too, which only errs on the safe side).
+    static func regexNesting(_ source: String) -> Int {
+        var depth = 0
+        var deepest = 0
+        var escaped = false
+        for c in source.unicodeScalars {
+            if escaped {
+                escaped = false
+            } else if c == "\\" {
+                escaped = true
+            } else if c == "(" || c == "[" {
+                depth += 1
+                deepest = max(deepest, depth)
+            } else if c == ")" || c == "]" {
+                depth = max(depth - 1, 0)
+            }
+        }
+        return deepest
     }
 }
 

@@ -16,6 +16,17 @@ public struct RuleFileContents: Sendable {
 
 /// Parses rule files (`*.rules`) and list files (`*.list`).
 public enum RuleParser {
+    /// Bounds that keep a hostile rule file from exhausting the stack or overflowing numbers:
+    /// beyond them a rule is an error at its file:line:column, never a crash.
+    public enum Limits {
+        /// How deep an expression may nest: parentheses, `not`s and named conditions within
+        /// one another (the parser and compiler recurse per level).
+        public static let nesting = 100
+        /// The longest window, first-seen period or suppression, in milliseconds (36,500 days:
+        /// event times plus or minus it stay far from Int64's range).
+        public static let longestDuration: Int64 = 36_500 * 86_400_000
+    }
+
     static let clauseWords: Set<String> = [
         "rule", "end", "list", "condition", "severity", "description", "runbook", "when", "unless", "pattern",
         "threshold", "first-seen", "message", "suppress", "id", "test", "event", "expect",
@@ -253,16 +264,32 @@ struct FileParser {
         }
     }
 
-    /// `5m`, `300s`, `1h`, `30d` in milliseconds.
+    /// `5m`, `300s`, `1h`, `30d` in milliseconds; nil when malformed or longer than
+    /// ``RuleParser/Limits/longestDuration`` (so window arithmetic on event times cannot overflow).
     func duration(_ w: String) -> Int64? {
         guard let unit = w.last, let v = Int64(w.dropLast()), v > 0 else { return nil }
+        let scale: Int64
         switch unit {
-        case "s": return v * 1000
-        case "m": return v * 60_000
-        case "h": return v * 3_600_000
-        case "d": return v * 86_400_000
+        case "s": scale = 1000
+        case "m": scale = 60_000
+        case "h": scale = 3_600_000
+        case "d": scale = 86_400_000
         default: return nil
         }
+        let (ms, overflow) = v.multipliedReportingOverflow(by: scale)
+        guard !overflow, ms <= RuleParser.Limits.longestDuration else { return nil }
+        return ms
+    }
+
+    /// The error for a word that is not a duration: too long, or malformed.
+    func durationError(_ w: String, at column: Int) -> Diagnostic {
+        let longest = "\(RuleParser.Limits.longestDuration / 86_400_000)d"
+        if let unit = w.last, "smhd".contains(unit), !w.dropLast().isEmpty, w.dropLast().allSatisfy(\.isASCII), w.dropLast().allSatisfy(\.isNumber),
+            w.dropLast().contains(where: { $0 != "0" })
+        {
+            return Diagnostic(.error, pos(n, column), "'\(w)' is longer than the longest duration, \(longest)", hint: "e.g. 300s, 5m, 1h, 30d")
+        }
+        return Diagnostic(.error, pos(n, column), "'\(w)' is not a duration", hint: "e.g. 300s, 5m, 1h, 30d")
     }
 
     func words(_ rest: Substring, column: Int) -> [(String, Int)] {
@@ -312,7 +339,7 @@ struct FileParser {
             return nil
         }
         guard let window = duration(w[i + 3].0) else {
-            diagnostics.append(Diagnostic(.error, pos(n, w[i + 3].1), "'\(w[i + 3].0)' is not a duration", hint: "e.g. 300s, 5m, 1h, 30d"))
+            diagnostics.append(durationError(w[i + 3].0, at: w[i + 3].1))
             return nil
         }
         i += 4
@@ -330,9 +357,13 @@ struct FileParser {
         let w = words(rest, column: column)
         let usage = "first-seen sourceIPAddress by userIdentity.arn over 30d"
         guard w.count >= 5, let field = FieldPath(w[0].0), w[1].0 == "by", let overAt = w.firstIndex(where: { $0.0 == "over" }),
-            overAt >= 3, overAt + 1 < w.count, let period = duration(w[overAt + 1].0)
+            overAt >= 3, overAt + 1 < w.count
         else {
             diagnostics.append(Diagnostic(.error, pos(n, column), "malformed first-seen", hint: usage))
+            return nil
+        }
+        guard let period = duration(w[overAt + 1].0) else {
+            diagnostics.append(durationError(w[overAt + 1].0, at: w[overAt + 1].1))
             return nil
         }
         guard let key = fieldPaths(w[2..<overAt]) else { return nil }
@@ -342,10 +373,12 @@ struct FileParser {
     /// `by f[, g] for P`.
     mutating func parseSuppress(_ rest: Substring, column: Int) -> Suppression? {
         let w = words(rest, column: column)
-        guard w.count >= 4, w[0].0 == "by", let forAt = w.firstIndex(where: { $0.0 == "for" }), forAt >= 2, forAt + 1 < w.count,
-            let period = duration(w[forAt + 1].0)
-        else {
+        guard w.count >= 4, w[0].0 == "by", let forAt = w.firstIndex(where: { $0.0 == "for" }), forAt >= 2, forAt + 1 < w.count else {
             diagnostics.append(Diagnostic(.error, pos(n, column), "malformed suppress", hint: "suppress by userIdentity.arn for 1h"))
+            return nil
+        }
+        guard let period = duration(w[forAt + 1].0) else {
+            diagnostics.append(durationError(w[forAt + 1].0, at: w[forAt + 1].1))
             return nil
         }
         guard let key = fieldPaths(w[1..<forAt]) else { return nil }
@@ -458,6 +491,8 @@ struct ExpressionParser {
     let file: String
     var i = 0
     var inlineLists: [(String, [String], SourcePosition)] = []
+    /// `(` and `not` levels open around the current token (bounded: the parser recurses per level).
+    var depth = 0
 
     init(tokens: [Lexed], file: String) {
         self.tokens = tokens
@@ -504,14 +539,30 @@ struct ExpressionParser {
     }
 
     mutating func parseNot() throws(Diagnostic) -> Expression {
-        if eatWord("not") { return .not(try parseNot()) }
+        if case .word("not") = peek.token {
+            let t = next()
+            try enter(t)
+            defer { depth -= 1 }
+            return .not(try parseNot())
+        }
         return try parseAtom()
+    }
+
+    /// Opens one nesting level at `t`, or throws when that is one too many.
+    mutating func enter(_ t: Lexed) throws(Diagnostic) {
+        guard depth < RuleParser.Limits.nesting else {
+            throw Diagnostic(.error, position(t), "the condition nests deeper than \(RuleParser.Limits.nesting) levels",
+                             hint: "flatten it: 'not' and '(' … ')' within one another, at most \(RuleParser.Limits.nesting)")
+        }
+        depth += 1
     }
 
     mutating func parseAtom() throws(Diagnostic) -> Expression {
         let t = next()
         switch t.token {
         case .symbol("("):
+            try enter(t)
+            defer { depth -= 1 }
             let e = try parseOr()
             guard case .symbol(")") = next().token else {
                 throw Diagnostic(.error, position(tokens[i - 1]), "expected ')'", hint: "every '(' needs a ')'")

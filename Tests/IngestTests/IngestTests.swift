@@ -240,7 +240,9 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
     let name = "switchable"
     private let lock = NSLock()
     private var _down = true
-    private(set) var received: [String] = []
+    private var _received: [String] = []
+    /// What it took, read under the lock (the ingest thread appends while tests poll).
+    var received: [String] { lock.withLock { _received } }
     var down: Bool {
         get { lock.withLock { _down } }
         set { lock.withLock { _down = newValue } }
@@ -248,7 +250,7 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
     func send(_ alert: Alert) throws {
         try lock.withLock {
             if _down { throw AlertSinkError(description: "connection refused") }
-            received.append(alert.alertID)
+            _received.append(alert.alertID)
         }
     }
 }
