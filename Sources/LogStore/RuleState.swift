@@ -57,15 +57,17 @@ final class SQLiteRuleState: RuleStateStore {
     func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws {
         if let state {
             try db.execute(
-                sql: "INSERT OR REPLACE INTO suppressions(rule, key, state) VALUES (?, ?, ?)",
-                arguments: [rule, key, try encoder.encode(state)])
+                sql: "INSERT OR REPLACE INTO suppressions(rule, key, until, state) VALUES (?, ?, ?, ?)",
+                arguments: [rule, key, state.until, try encoder.encode(state)])
         } else {
             try db.execute(sql: "DELETE FROM suppressions WHERE rule = ? AND key = ?", arguments: [rule, key])
         }
     }
 
-    func openSuppressions() throws -> [(rule: String, key: String, state: SuppressionState)] {
-        try Row.fetchAll(db, sql: "SELECT rule, key, state FROM suppressions ORDER BY rule, key").map {
+    func openSuppressions(endingBy: Int64?) throws -> [(rule: String, key: String, state: SuppressionState)] {
+        try Row.fetchAll(
+            db, sql: "SELECT rule, key, state FROM suppressions WHERE until <= ? ORDER BY rule, key", arguments: [endingBy ?? Int64.max]
+        ).map {
             ($0[0], $0[1], try decoder.decode(SuppressionState.self, from: $0[2] as Data))
         }
     }

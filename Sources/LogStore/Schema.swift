@@ -70,6 +70,16 @@ enum Schema {
                     UPDATE alerts SET payload = x'';
                     """)
         }
+        m.registerMigration("v5-suppression-until") { db in
+            try db.execute(
+                sql: """
+                    -- When each suppression period ends, so the per-file check for ended periods reads an
+                    -- index instead of decoding every open period (each holds up to 1,000 event ids).
+                    ALTER TABLE suppressions ADD COLUMN until INTEGER NOT NULL DEFAULT 0;
+                    UPDATE suppressions SET until = coalesce(json_extract(state, '$.until'), 0);
+                    CREATE INDEX suppressions_by_until ON suppressions(until);
+                    """)
+        }
         return m
     }
 }

@@ -97,9 +97,16 @@ public struct WindowState: Sendable, Codable, Equatable {
 /// An open suppression period for one rule and key.
 public struct SuppressionState: Sendable, Codable, Equatable {
     public var until: Int64
+    /// Alerts suppressed since the last summary; equal to `eventIDs.count` for one-event alerts.
     public var suppressed: Int
+    /// Their events' ids: a summary lists every one (see ``maxEventIDs``).
     public var eventIDs: [String]
     public var first: Alert
+
+    /// A summary carries at most this many event ids: when a period collects them, a summary goes
+    /// out at once and the period goes on, so no suppressed event is ever left out and a busy
+    /// key's state stays bounded.
+    public static let maxEventIDs = 1000
 }
 
 /// Where rule state lives: in memory for `rules test`, in the account's database (committed with
@@ -112,7 +119,8 @@ public protocol RuleStateStore: AnyObject {
     func setLastSeen(rule: String, key: String, value: String, time: Int64) throws
     func suppression(rule: String, key: String) throws -> SuppressionState?
     func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws
-    func openSuppressions() throws -> [(rule: String, key: String, state: SuppressionState)]
+    /// Open suppression periods ending at or before `endingBy` (all when nil), ordered by rule and key.
+    func openSuppressions(endingBy: Int64?) throws -> [(rule: String, key: String, state: SuppressionState)]
     /// Records an alert; false when an alert with this id was recorded before (never emit twice).
     func record(_ alert: Alert) throws -> Bool
     /// Forgets windows whose newest event is older than `windowsBefore`, and first-seen values
@@ -132,7 +140,10 @@ public struct RuleEngine: Sendable {
     }
 
     /// Turns one file's hits into alerts (already deduplicated by id), updating `store`.
-    public func process(_ hits: [RuleHit], logFile: String, store: some RuleStateStore) throws -> [Alert] {
+    public func process(_ hits: [RuleHit], logFile: String, store backing: some RuleStateStore) throws -> [Alert] {
+        // Suppression periods are read and written once per key and file, not once per hit (an
+        // alert storm suppresses thousands of hits per file under a few keys).
+        let store = SuppressionCache(backing)
         var out: [Alert] = []
         // Thresholds: all hits of a group at once, so a file is one state update per group.
         var grouped: [String: [RuleHit]] = [:]
@@ -159,6 +170,7 @@ public struct RuleEngine: Sendable {
             let hs = grouped[k]!
             try threshold(hs, logFile: logFile, store: store, into: &out)
         }
+        try store.writeBack()
         return out
     }
 
@@ -237,7 +249,8 @@ public struct RuleEngine: Sendable {
             sourceIP: h.context.sourceIP, eventName: h.context.eventName, eventIDs: ids,
             eventTime: Timestamp.formatISO8601(h.eventTime), count: count, logFile: logFile,
             alertID: MessageID.derive(r.name + "\u{1F}" + h.context.account + "\u{1F}" + ids.sorted().joined(separator: ",")),
-            records: records)
+            records: records,
+            extra: h.context.principalAccount.isEmpty ? [:] : ["PRINCIPAL_ACCOUNT": h.context.principalAccount])
     }
 
     /// Applies suppression and records the alert (skipping ids recorded before).
@@ -248,7 +261,13 @@ public struct RuleEngine: Sendable {
             if var open = try store.suppression(rule: rule.name, key: key) {
                 if t < open.until {
                     open.suppressed += a.count
-                    if open.eventIDs.count < 1000 { open.eventIDs += a.eventIDs }
+                    open.eventIDs += a.eventIDs
+                    if open.eventIDs.count >= SuppressionState.maxEventIDs {
+                        // A full summary goes out now; the period goes on.
+                        if let summary = Self.summary(open, rule: rule.name, key: key), try store.record(summary) { out.append(summary) }
+                        open.suppressed = 0
+                        open.eventIDs = []
+                    }
                     try store.setSuppression(rule: rule.name, key: key, open)
                     return
                 }
@@ -274,8 +293,7 @@ public struct RuleEngine: Sendable {
     /// Summaries of suppression periods that ended before `eventTime` minus the lateness (all of them when nil).
     public func flush(store: some RuleStateStore, before eventTime: Int64?) throws -> [Alert] {
         var out: [Alert] = []
-        for (rule, key, state) in try store.openSuppressions() {
-            if let t = eventTime, state.until > t - latenessMs { continue }
+        for (rule, key, state) in try store.openSuppressions(endingBy: eventTime.map { $0 - latenessMs }) {
             try store.setSuppression(rule: rule, key: key, nil)
             if let s = Self.summary(state, rule: rule, key: key), try store.record(s) { out.append(s) }
         }
@@ -289,8 +307,53 @@ public struct RuleEngine: Sendable {
         a.eventIDs = s.eventIDs
         a.records = []
         a.message = "\(rule): \(s.suppressed) more alerts for \(key.replacingAll("\u{1F}", with: ", ")) were suppressed until \(Timestamp.formatISO8601(s.until)) (first: \(s.first.message))"
-        a.alertID = MessageID.derive("summary\u{1F}" + s.first.alertID + "\u{1F}\(s.until)")
+        // Several summaries of one period (each full one, then the rest) differ by their first event.
+        a.alertID = MessageID.derive("summary\u{1F}" + s.first.alertID + "\u{1F}\(s.until)\u{1F}" + (s.eventIDs.first ?? ""))
+        a.extra["SUMMARY_OF"] = s.first.alertID
         return a
+    }
+}
+
+/// Holds the suppression periods one ``RuleEngine/process`` call touches and writes each back
+/// once; everything else goes straight to the backing store.
+final class SuppressionCache<Backing: RuleStateStore>: RuleStateStore {
+    let backing: Backing
+    var cached: [String: (rule: String, key: String, state: SuppressionState?, dirty: Bool)] = [:]
+
+    init(_ backing: Backing) { self.backing = backing }
+
+    func writeBack() throws {
+        for (k, c) in cached where c.dirty {
+            try backing.setSuppression(rule: c.rule, key: c.key, c.state)
+            cached[k]?.dirty = false
+        }
+    }
+
+    func suppression(rule: String, key: String) throws -> SuppressionState? {
+        let k = rule + "\u{1E}" + key
+        if let c = cached[k] { return c.state }
+        let s = try backing.suppression(rule: rule, key: key)
+        cached[k] = (rule, key, s, false)
+        return s
+    }
+    func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws {
+        cached[rule + "\u{1E}" + key] = (rule, key, state, true)
+    }
+    func openSuppressions(endingBy: Int64?) throws -> [(rule: String, key: String, state: SuppressionState)] {
+        try writeBack()
+        return try backing.openSuppressions(endingBy: endingBy)
+    }
+    func window(rule: String, key: String) throws -> WindowState? { try backing.window(rule: rule, key: key) }
+    func setWindow(rule: String, key: String, _ state: WindowState?) throws { try backing.setWindow(rule: rule, key: key, state) }
+    func lastSeen(rule: String, key: String, value: String) throws -> (time: Int64?, keyKnown: Bool) {
+        try backing.lastSeen(rule: rule, key: key, value: value)
+    }
+    func setLastSeen(rule: String, key: String, value: String, time: Int64) throws {
+        try backing.setLastSeen(rule: rule, key: key, value: value, time: time)
+    }
+    func record(_ alert: Alert) throws -> Bool { try backing.record(alert) }
+    func expire(windowsBefore: Int64, firstSeenBefore: Int64?) throws {
+        try backing.expire(windowsBefore: windowsBefore, firstSeenBefore: firstSeenBefore)
     }
 }
 
@@ -317,8 +380,9 @@ public final class MemoryRuleState: RuleStateStore, @unchecked Sendable {
     public func setSuppression(rule: String, key: String, _ state: SuppressionState?) {
         suppressions[rule + "\u{1E}" + key] = state.map { (rule, key, $0) }
     }
-    public func openSuppressions() -> [(rule: String, key: String, state: SuppressionState)] {
-        suppressions.values.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map { ($0.0, $0.1, $0.2) }
+    public func openSuppressions(endingBy: Int64?) -> [(rule: String, key: String, state: SuppressionState)] {
+        suppressions.values.filter { s in endingBy.map { s.2.until <= $0 } ?? true }
+            .sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map { ($0.0, $0.1, $0.2) }
     }
     public func record(_ alert: Alert) -> Bool { alertIDs.insert(alert.alertID).inserted }
     public func expire(windowsBefore: Int64, firstSeenBefore: Int64?) {
