@@ -306,7 +306,7 @@ public struct RuleEngine: Sendable {
         a.count = s.suppressed
         a.eventIDs = s.eventIDs
         a.records = []
-        a.message = "\(rule): \(s.suppressed) more alerts for \(key.replacingAll("\u{1F}", with: ", ")) were suppressed until \(Timestamp.formatISO8601(s.until)) (first: \(s.first.message))"
+        a.message = "\(rule): \(s.suppressed) more \(s.suppressed == 1 ? "alert" : "alerts") for \(key.replacingAll("\u{1F}", with: ", ")) were suppressed until \(Timestamp.formatISO8601(s.until)) (first: \(s.first.message))"
         // Several summaries of one period (each full one, then the rest) differ by their first event.
         a.alertID = MessageID.derive("summary\u{1F}" + s.first.alertID + "\u{1F}\(s.until)\u{1F}" + (s.eventIDs.first ?? ""))
         a.extra["SUMMARY_OF"] = s.first.alertID

@@ -69,10 +69,12 @@ public struct NetworkTally: Sendable {
         return out
     }
 
-    /// Networks with at least `minCalls` calls, busiest first (then by address).
+    /// Networks with at least `minCalls` calls, busiest first (then IPv4 before IPv6, by address).
     public func suggestions(minCalls: Int = 1) -> [Entry] {
         entries.values.filter { $0.calls >= minCalls }.sorted {
-            $0.calls != $1.calls ? $0.calls > $1.calls : $0.network.bytes.lexicographicallyPrecedes($1.network.bytes)
+            if $0.calls != $1.calls { return $0.calls > $1.calls }
+            if $0.network.bytes.count != $1.network.bytes.count { return $0.network.bytes.count < $1.network.bytes.count }
+            return $0.network.bytes.lexicographicallyPrecedes($1.network.bytes)
         }
     }
 
