@@ -103,6 +103,13 @@ public struct SuppressionState: Sendable, Codable, Equatable {
     public var eventIDs: [String]
     public var first: Alert
 
+    public init(until: Int64, suppressed: Int, eventIDs: [String], first: Alert) {
+        self.until = until
+        self.suppressed = suppressed
+        self.eventIDs = eventIDs
+        self.first = first
+    }
+
     /// A summary carries at most this many event ids: when a period collects them, a summary goes
     /// out at once and the period goes on, so no suppressed event is ever left out and a busy
     /// key's state stays bounded.
