@@ -76,7 +76,7 @@ enum Schema {
                     -- When each suppression period ends, so the per-file check for ended periods reads an
                     -- index instead of decoding every open period (each holds up to 1,000 event ids).
                     ALTER TABLE suppressions ADD COLUMN until INTEGER NOT NULL DEFAULT 0;
-                    UPDATE suppressions SET until = coalesce(json_extract(state, '$.until'), 0);
+                    UPDATE suppressions SET until = CASE WHEN json_valid(state) THEN coalesce(json_extract(state, '$.until'), 0) ELSE 0 END;
                     CREATE INDEX suppressions_by_until ON suppressions(until);
                     """)
         }

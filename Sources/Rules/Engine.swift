@@ -95,25 +95,87 @@ public struct WindowState: Sendable, Codable, Equatable {
 }
 
 /// An open suppression period for one rule and key.
-public struct SuppressionState: Sendable, Codable, Equatable {
+public struct SuppressionState: Sendable, Equatable {
     public var until: Int64
     /// Alerts suppressed since the last summary; equal to `eventIDs.count` for one-event alerts.
     public var suppressed: Int
     /// Their events' ids: a summary lists every one (see ``maxEventIDs``).
     public var eventIDs: [String]
-    public var first: Alert
+    /// The period's first alert as its outbox payload: decoded only when a summary is written (a
+    /// busy period is read and written once per file; decoding the alert each time cost more than
+    /// the alerts it saved).
+    var firstPayload: [UInt8]
+
+    /// The period's first alert.
+    public var first: Alert? { try? JSONDecoder().decode(Alert.self, from: Data(firstPayload)) }
 
     public init(until: Int64, suppressed: Int, eventIDs: [String], first: Alert) {
         self.until = until
         self.suppressed = suppressed
         self.eventIDs = eventIDs
-        self.first = first
+        self.firstPayload = first.payload
     }
 
     /// A summary carries at most this many event ids: when a period collects them, a summary goes
     /// out at once and the period goes on, so no suppressed event is ever left out and a busy
     /// key's state stays bounded.
     public static let maxEventIDs = 1000
+
+    /// A compact binary form for the store.
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = [2]
+        Varint.put(&out, Varint.zigzag(until))
+        Varint.put(&out, UInt64(max(0, suppressed)))
+        Varint.put(&out, UInt64(eventIDs.count))
+        for id in eventIDs {
+            Varint.put(&out, UInt64(id.utf8.count))
+            out += id.utf8
+        }
+        Varint.put(&out, UInt64(firstPayload.count))
+        return out + firstPayload
+    }
+
+    /// Reads what ``encoded()`` wrote, or the JSON form of earlier versions; nil if damaged.
+    public init?(encoded b: [UInt8]) {
+        if b.first == UInt8(ascii: "{") {
+            struct Legacy: Decodable {
+                var until: Int64
+                var suppressed: Int
+                var eventIDs: [String]
+                var first: Alert
+            }
+            guard let l = try? JSONDecoder().decode(Legacy.self, from: Data(b)) else { return nil }
+            self.init(until: l.until, suppressed: l.suppressed, eventIDs: l.eventIDs, first: l.first)
+            return
+        }
+        self.init(binary: b)
+    }
+
+    private init?(binary b: [UInt8]) {
+        guard b.first == 2 else { return nil }
+        var i = 1
+        func varint() -> UInt64? { b.withUnsafeBytes { Varint.get($0, &i) } }
+        func bytes(_ n: UInt64) -> ArraySlice<UInt8>? {
+            guard n <= UInt64(b.count - i) else { return nil }
+            defer { i += Int(n) }
+            return b[i..<(i + Int(n))]
+        }
+        guard let u = varint(), let s = varint(), let n = varint(), n <= UInt64(b.count) else { return nil }
+        var ids: [String] = []
+        for _ in 0..<n {
+            guard let len = varint(), let id = bytes(len) else { return nil }
+            ids.append(String(decoding: id, as: UTF8.self))
+        }
+        guard let len = varint(), let payload = bytes(len) else { return nil }
+        self.init(until: Varint.unzigzag(u), suppressed: Int(s), eventIDs: ids, firstPayload: Array(payload))
+    }
+
+    init(until: Int64, suppressed: Int, eventIDs: [String], firstPayload: [UInt8]) {
+        self.until = until
+        self.suppressed = suppressed
+        self.eventIDs = eventIDs
+        self.firstPayload = firstPayload
+    }
 }
 
 /// Where rule state lives: in memory for `rules test`, in the account's database (committed with
@@ -308,15 +370,15 @@ public struct RuleEngine: Sendable {
     }
 
     static func summary(_ s: SuppressionState, rule: String, key: String) -> Alert? {
-        guard s.suppressed > 0 else { return nil }
-        var a = s.first
+        guard s.suppressed > 0, let first = s.first else { return nil }
+        var a = first
         a.count = s.suppressed
         a.eventIDs = s.eventIDs
         a.records = []
-        a.message = "\(rule): \(s.suppressed) more \(s.suppressed == 1 ? "alert" : "alerts") for \(key.replacingAll("\u{1F}", with: ", ")) were suppressed until \(Timestamp.formatISO8601(s.until)) (first: \(s.first.message))"
+        a.message = "\(rule): \(s.suppressed) more \(s.suppressed == 1 ? "alert" : "alerts") for \(key.replacingAll("\u{1F}", with: ", ")) were suppressed until \(Timestamp.formatISO8601(s.until)) (first: \(first.message))"
         // Several summaries of one period (each full one, then the rest) differ by their first event.
-        a.alertID = MessageID.derive("summary\u{1F}" + s.first.alertID + "\u{1F}\(s.until)\u{1F}" + (s.eventIDs.first ?? ""))
-        a.extra["SUMMARY_OF"] = s.first.alertID
+        a.alertID = MessageID.derive("summary\u{1F}" + first.alertID + "\u{1F}\(s.until)\u{1F}" + (s.eventIDs.first ?? ""))
+        a.extra["SUMMARY_OF"] = first.alertID
         return a
     }
 }

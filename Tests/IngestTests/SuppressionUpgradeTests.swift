@@ -28,19 +28,23 @@ import Testing
         #expect(try ending(999) == [])
         #expect(try ending(1_000) == ["k1"])
         #expect(try ending(nil) == ["k1", "k2"])
-        // Back to a v4 database (no until column), then opened again: the migration fills it in.
+        // Back to a v4 database (no until column, states as JSON), then opened again: the migration
+        // fills the column in from the JSON, and the JSON states still read.
         let db = state + "/groups/123456789012.sqlite"
         let py = """
-            import sqlite3, sys
+            import sqlite3, sys, json
             c = sqlite3.connect(sys.argv[1])
             c.executescript("DROP INDEX suppressions_by_until; ALTER TABLE suppressions DROP COLUMN until; "
                             "DELETE FROM grdb_migrations WHERE identifier = 'v5-suppression-until';")
+            for key, until, ids, first in (("k1", 1000, ["a"], sys.argv[2]), ("k2", 5000, ["b", "c"], sys.argv[3])):
+                state = {"until": until, "suppressed": len(ids), "eventIDs": ids, "first": json.loads(first)}
+                c.execute("UPDATE suppressions SET state = ? WHERE key = ?", (json.dumps(state).encode(), key))
             c.commit()
             print([r[0] for r in c.execute("SELECT name FROM pragma_table_info('suppressions')")])
             """
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", py, db]
+        p.arguments = ["python3", "-c", py, db, String(decoding: alert("x").payload, as: UTF8.self), String(decoding: alert("y").payload, as: UTF8.self)]
         let out = Pipe()
         p.standardOutput = out
         try p.run()
@@ -49,5 +53,8 @@ import Testing
         #expect(p.terminationStatus == 0 && !columns.contains("until"), "downgraded: \(columns)")
         #expect(try ending(1_000) == ["k1"])
         #expect(try ending(5_000) == ["k1", "k2"])
+        let read = try LogStore(stateDirectory: state).account("123456789012").withRuleState(now: 0) { try $0.openSuppressions(endingBy: nil) }
+        #expect(read.map(\.state) == [early, late], "the JSON states of earlier versions read back the same")
+        #expect(read.first?.state.first == alert("x"))
     }
 }
