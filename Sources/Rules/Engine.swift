@@ -243,7 +243,7 @@ public struct RuleEngine: Sendable {
         return out
     }
 
-    func threshold(_ hits: [RuleHit], logFile: String, store: some RuleStateStore, into out: inout [Alert]) throws {
+    func threshold<B>(_ hits: [RuleHit], logFile: String, store: SuppressionCache<B>, into out: inout [Alert]) throws {
         let r = ruleSet.rules[hits[0].rule].rule
         guard let t = r.threshold else { return }
         var state = try store.window(rule: r.name, key: hits[0].group) ?? WindowState()
@@ -323,25 +323,25 @@ public struct RuleEngine: Sendable {
     }
 
     /// Applies suppression and records the alert (skipping ids recorded before).
-    func emit(_ a: Alert, hit: RuleHit, store: some RuleStateStore, into out: inout [Alert]) throws {
+    func emit<B>(_ a: Alert, hit: RuleHit, store: SuppressionCache<B>, into out: inout [Alert]) throws {
         let rule = ruleSet.rules[hit.rule].rule
         if let s = rule.suppression, let key = hit.suppressionKey {
             let t = Timestamp.parseISO8601(a.eventTime) ?? hit.eventTime
-            if var open = try store.suppression(rule: rule.name, key: key) {
-                if t < open.until {
-                    open.suppressed += a.count
-                    open.eventIDs += a.eventIDs
-                    if open.eventIDs.count >= SuppressionState.maxEventIDs {
-                        // A full summary goes out now; the period goes on.
-                        if let summary = Self.summary(open, rule: rule.name, key: key), try store.record(summary) { out.append(summary) }
-                        open.suppressed = 0
-                        open.eventIDs = []
-                    }
-                    try store.setSuppression(rule: rule.name, key: key, open)
-                    return
-                }
-                if let summary = Self.summary(open, rule: rule.name, key: key), try store.record(summary) { out.append(summary) }
+            // In place: a busy period's id list is not copied for every suppressed hit.
+            let (suppressed, summary) = try store.modify(rule: rule.name, key: key) { open -> (Bool, Alert?) in
+                guard open != nil else { return (false, nil) }
+                guard t < open!.until else { return (false, Self.summary(open!, rule: rule.name, key: key)) }
+                open!.suppressed += a.count
+                open!.eventIDs += a.eventIDs
+                guard open!.eventIDs.count >= SuppressionState.maxEventIDs else { return (true, nil) }
+                // A full summary goes out now; the period goes on.
+                let full = Self.summary(open!, rule: rule.name, key: key)
+                open!.suppressed = 0
+                open!.eventIDs.removeAll(keepingCapacity: true)
+                return (true, full)
             }
+            if let summary, try store.record(summary) { out.append(summary) }
+            if suppressed { return }
             guard try store.record(a) else { return }
             out.append(a)
             try store.setSuppression(rule: rule.name, key: key, SuppressionState(until: t + s.periodMs, suppressed: 0, eventIDs: [], first: a))
@@ -407,6 +407,13 @@ final class SuppressionCache<Backing: RuleStateStore>: RuleStateStore {
     }
     func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws {
         cached[rule + "\u{1E}" + key] = (rule, key, state, true)
+    }
+    /// Runs `body` on the period in place (read once from the backing store), marking it written.
+    func modify<R>(rule: String, key: String, _ body: (inout SuppressionState?) throws -> R) throws -> R {
+        let k = rule + "\u{1E}" + key
+        if cached[k] == nil { cached[k] = (rule, key, try backing.suppression(rule: rule, key: key), false) }
+        cached[k]!.dirty = true
+        return try body(&cached[k]!.state)
     }
     func openSuppressions(endingBy: Int64?) throws -> [(rule: String, key: String, state: SuppressionState)] {
         try writeBack()
