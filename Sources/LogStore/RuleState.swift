@@ -7,8 +7,6 @@ import Rules
 final class SQLiteRuleState: RuleStateStore {
     let db: Database
     let now: Int64
-    let encoder = JSONEncoder()
-    let decoder = JSONDecoder()
 
     init(_ db: Database, now: Int64) {
         self.db = db
@@ -51,23 +49,30 @@ final class SQLiteRuleState: RuleStateStore {
     func suppression(rule: String, key: String) throws -> SuppressionState? {
         guard let data = try Data.fetchOne(db, sql: "SELECT state FROM suppressions WHERE rule = ? AND key = ?", arguments: [rule, key])
         else { return nil }
-        return try decoder.decode(SuppressionState.self, from: data)
+        return try Self.suppression([UInt8](data), rule: rule)
     }
 
     func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws {
         if let state {
             try db.execute(
-                sql: "INSERT OR REPLACE INTO suppressions(rule, key, state) VALUES (?, ?, ?)",
-                arguments: [rule, key, try encoder.encode(state)])
+                sql: "INSERT OR REPLACE INTO suppressions(rule, key, until, state) VALUES (?, ?, ?, ?)",
+                arguments: [rule, key, state.until, Data(state.encoded())])
         } else {
             try db.execute(sql: "DELETE FROM suppressions WHERE rule = ? AND key = ?", arguments: [rule, key])
         }
     }
 
-    func openSuppressions() throws -> [(rule: String, key: String, state: SuppressionState)] {
-        try Row.fetchAll(db, sql: "SELECT rule, key, state FROM suppressions ORDER BY rule, key").map {
-            ($0[0], $0[1], try decoder.decode(SuppressionState.self, from: $0[2] as Data))
+    func openSuppressions(endingBy: Int64?) throws -> [(rule: String, key: String, state: SuppressionState)] {
+        try Row.fetchAll(
+            db, sql: "SELECT rule, key, state FROM suppressions WHERE until <= ? ORDER BY rule, key", arguments: [endingBy ?? Int64.max]
+        ).map {
+            ($0[0], $0[1], try Self.suppression([UInt8]($0[2] as Data), rule: $0[0]))
         }
+    }
+
+    static func suppression(_ bytes: [UInt8], rule: String) throws -> SuppressionState {
+        guard let s = SuppressionState(encoded: bytes) else { throw DatabaseError(message: "damaged suppression state for rule \(rule)") }
+        return s
     }
 
     func expire(windowsBefore: Int64, firstSeenBefore: Int64?) throws {

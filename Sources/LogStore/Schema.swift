@@ -80,6 +80,16 @@ enum Schema {
                     ALTER TABLE ledger ADD COLUMN rewrites INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        m.registerMigration("v6-suppression-until") { db in
+            try db.execute(
+                sql: """
+                    -- When each suppression period ends, so the per-file check for ended periods reads an
+                    -- index instead of decoding every open period (each holds up to 1,000 event ids).
+                    ALTER TABLE suppressions ADD COLUMN until INTEGER NOT NULL DEFAULT 0;
+                    UPDATE suppressions SET until = CASE WHEN json_valid(state) THEN coalesce(json_extract(state, '$.until'), 0) ELSE 0 END;
+                    CREATE INDEX suppressions_by_until ON suppressions(until);
+                    """)
+        }
         return m
     }
 }

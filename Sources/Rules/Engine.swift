@@ -95,11 +95,87 @@ public struct WindowState: Sendable, Codable, Equatable {
 }
 
 /// An open suppression period for one rule and key.
-public struct SuppressionState: Sendable, Codable, Equatable {
+public struct SuppressionState: Sendable, Equatable {
     public var until: Int64
+    /// Alerts suppressed since the last summary; equal to `eventIDs.count` for one-event alerts.
     public var suppressed: Int
+    /// Their events' ids: a summary lists every one (see ``maxEventIDs``).
     public var eventIDs: [String]
-    public var first: Alert
+    /// The period's first alert as its outbox payload: decoded only when a summary is written (a
+    /// busy period is read and written once per file; decoding the alert each time cost more than
+    /// the alerts it saved).
+    var firstPayload: [UInt8]
+
+    /// The period's first alert.
+    public var first: Alert? { try? JSONDecoder().decode(Alert.self, from: Data(firstPayload)) }
+
+    public init(until: Int64, suppressed: Int, eventIDs: [String], first: Alert) {
+        self.until = until
+        self.suppressed = suppressed
+        self.eventIDs = eventIDs
+        self.firstPayload = first.payload
+    }
+
+    /// A summary carries at most this many event ids: when a period collects them, a summary goes
+    /// out at once and the period goes on, so no suppressed event is ever left out and a busy
+    /// key's state stays bounded.
+    public static let maxEventIDs = 1000
+
+    /// A compact binary form for the store.
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = [2]
+        Varint.put(&out, Varint.zigzag(until))
+        Varint.put(&out, UInt64(max(0, suppressed)))
+        Varint.put(&out, UInt64(eventIDs.count))
+        for id in eventIDs {
+            Varint.put(&out, UInt64(id.utf8.count))
+            out += id.utf8
+        }
+        Varint.put(&out, UInt64(firstPayload.count))
+        return out + firstPayload
+    }
+
+    /// Reads what ``encoded()`` wrote, or the JSON form of earlier versions; nil if damaged.
+    public init?(encoded b: [UInt8]) {
+        if b.first == UInt8(ascii: "{") {
+            struct Legacy: Decodable {
+                var until: Int64
+                var suppressed: Int
+                var eventIDs: [String]
+                var first: Alert
+            }
+            guard let l = try? JSONDecoder().decode(Legacy.self, from: Data(b)) else { return nil }
+            self.init(until: l.until, suppressed: l.suppressed, eventIDs: l.eventIDs, first: l.first)
+            return
+        }
+        self.init(binary: b)
+    }
+
+    private init?(binary b: [UInt8]) {
+        guard b.first == 2 else { return nil }
+        var i = 1
+        func varint() -> UInt64? { b.withUnsafeBytes { Varint.get($0, &i) } }
+        func bytes(_ n: UInt64) -> ArraySlice<UInt8>? {
+            guard n <= UInt64(b.count - i) else { return nil }
+            defer { i += Int(n) }
+            return b[i..<(i + Int(n))]
+        }
+        guard let u = varint(), let s = varint(), let n = varint(), n <= UInt64(b.count) else { return nil }
+        var ids: [String] = []
+        for _ in 0..<n {
+            guard let len = varint(), let id = bytes(len) else { return nil }
+            ids.append(String(decoding: id, as: UTF8.self))
+        }
+        guard let len = varint(), let payload = bytes(len) else { return nil }
+        self.init(until: Varint.unzigzag(u), suppressed: Int(s), eventIDs: ids, firstPayload: Array(payload))
+    }
+
+    init(until: Int64, suppressed: Int, eventIDs: [String], firstPayload: [UInt8]) {
+        self.until = until
+        self.suppressed = suppressed
+        self.eventIDs = eventIDs
+        self.firstPayload = firstPayload
+    }
 }
 
 /// Where rule state lives: in memory for `rules test`, in the account's database (committed with
@@ -112,7 +188,8 @@ public protocol RuleStateStore: AnyObject {
     func setLastSeen(rule: String, key: String, value: String, time: Int64) throws
     func suppression(rule: String, key: String) throws -> SuppressionState?
     func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws
-    func openSuppressions() throws -> [(rule: String, key: String, state: SuppressionState)]
+    /// Open suppression periods ending at or before `endingBy` (all when nil), ordered by rule and key.
+    func openSuppressions(endingBy: Int64?) throws -> [(rule: String, key: String, state: SuppressionState)]
     /// Records an alert; false when an alert with this id was recorded before (never emit twice).
     func record(_ alert: Alert) throws -> Bool
     /// Forgets windows whose newest event is older than `windowsBefore`, and first-seen values
@@ -132,7 +209,10 @@ public struct RuleEngine: Sendable {
     }
 
     /// Turns one file's hits into alerts (already deduplicated by id), updating `store`.
-    public func process(_ hits: [RuleHit], logFile: String, store: some RuleStateStore) throws -> [Alert] {
+    public func process(_ hits: [RuleHit], logFile: String, store backing: some RuleStateStore) throws -> [Alert] {
+        // Suppression periods are read and written once per key and file, not once per hit (an
+        // alert storm suppresses thousands of hits per file under a few keys).
+        let store = SuppressionCache(backing)
         var out: [Alert] = []
         // Thresholds: all hits of a group at once, so a file is one state update per group.
         var grouped: [String: [RuleHit]] = [:]
@@ -159,10 +239,11 @@ public struct RuleEngine: Sendable {
             let hs = grouped[k]!
             try threshold(hs, logFile: logFile, store: store, into: &out)
         }
+        try store.writeBack()
         return out
     }
 
-    func threshold(_ hits: [RuleHit], logFile: String, store: some RuleStateStore, into out: inout [Alert]) throws {
+    func threshold<B>(_ hits: [RuleHit], logFile: String, store: SuppressionCache<B>, into out: inout [Alert]) throws {
         let r = ruleSet.rules[hits[0].rule].rule
         guard let t = r.threshold else { return }
         var state = try store.window(rule: r.name, key: hits[0].group) ?? WindowState()
@@ -237,23 +318,30 @@ public struct RuleEngine: Sendable {
             sourceIP: h.context.sourceIP, eventName: h.context.eventName, eventIDs: ids,
             eventTime: Timestamp.formatISO8601(h.eventTime), count: count, logFile: logFile,
             alertID: MessageID.derive(r.name + "\u{1F}" + h.context.account + "\u{1F}" + ids.sorted().joined(separator: ",")),
-            records: records)
+            records: records,
+            extra: h.context.principalAccount.isEmpty ? [:] : ["PRINCIPAL_ACCOUNT": h.context.principalAccount])
     }
 
     /// Applies suppression and records the alert (skipping ids recorded before).
-    func emit(_ a: Alert, hit: RuleHit, store: some RuleStateStore, into out: inout [Alert]) throws {
+    func emit<B>(_ a: Alert, hit: RuleHit, store: SuppressionCache<B>, into out: inout [Alert]) throws {
         let rule = ruleSet.rules[hit.rule].rule
         if let s = rule.suppression, let key = hit.suppressionKey {
             let t = Timestamp.parseISO8601(a.eventTime) ?? hit.eventTime
-            if var open = try store.suppression(rule: rule.name, key: key) {
-                if t < open.until {
-                    open.suppressed += a.count
-                    if open.eventIDs.count < 1000 { open.eventIDs += a.eventIDs }
-                    try store.setSuppression(rule: rule.name, key: key, open)
-                    return
-                }
-                if let summary = Self.summary(open, rule: rule.name, key: key), try store.record(summary) { out.append(summary) }
+            // In place: a busy period's id list is not copied for every suppressed hit.
+            let (suppressed, summary) = try store.modify(rule: rule.name, key: key) { open -> (Bool, Alert?) in
+                guard open != nil else { return (false, nil) }
+                guard t < open!.until else { return (false, Self.summary(open!, rule: rule.name, key: key)) }
+                open!.suppressed += a.count
+                open!.eventIDs += a.eventIDs
+                guard open!.eventIDs.count >= SuppressionState.maxEventIDs else { return (true, nil) }
+                // A full summary goes out now; the period goes on.
+                let full = Self.summary(open!, rule: rule.name, key: key)
+                open!.suppressed = 0
+                open!.eventIDs.removeAll(keepingCapacity: true)
+                return (true, full)
             }
+            if let summary, try store.record(summary) { out.append(summary) }
+            if suppressed { return }
             guard try store.record(a) else { return }
             out.append(a)
             try store.setSuppression(rule: rule.name, key: key, SuppressionState(until: t + s.periodMs, suppressed: 0, eventIDs: [], first: a))
@@ -274,8 +362,7 @@ public struct RuleEngine: Sendable {
     /// Summaries of suppression periods that ended before `eventTime` minus the lateness (all of them when nil).
     public func flush(store: some RuleStateStore, before eventTime: Int64?) throws -> [Alert] {
         var out: [Alert] = []
-        for (rule, key, state) in try store.openSuppressions() {
-            if let t = eventTime, state.until > t - latenessMs { continue }
+        for (rule, key, state) in try store.openSuppressions(endingBy: eventTime.map { $0 - latenessMs }) {
             try store.setSuppression(rule: rule, key: key, nil)
             if let s = Self.summary(state, rule: rule, key: key), try store.record(s) { out.append(s) }
         }
@@ -283,14 +370,66 @@ public struct RuleEngine: Sendable {
     }
 
     static func summary(_ s: SuppressionState, rule: String, key: String) -> Alert? {
-        guard s.suppressed > 0 else { return nil }
-        var a = s.first
+        guard s.suppressed > 0, let first = s.first else { return nil }
+        var a = first
         a.count = s.suppressed
         a.eventIDs = s.eventIDs
         a.records = []
-        a.message = "\(rule): \(s.suppressed) more alerts for \(key.replacingAll("\u{1F}", with: ", ")) were suppressed until \(Timestamp.formatISO8601(s.until)) (first: \(s.first.message))"
-        a.alertID = MessageID.derive("summary\u{1F}" + s.first.alertID + "\u{1F}\(s.until)")
+        a.message = "\(rule): \(s.suppressed) more \(s.suppressed == 1 ? "alert" : "alerts") for \(key.replacingAll("\u{1F}", with: ", ")) were suppressed until \(Timestamp.formatISO8601(s.until)) (first: \(first.message))"
+        // Several summaries of one period (each full one, then the rest) differ by their first event.
+        a.alertID = MessageID.derive("summary\u{1F}" + first.alertID + "\u{1F}\(s.until)\u{1F}" + (s.eventIDs.first ?? ""))
+        a.extra["SUMMARY_OF"] = first.alertID
         return a
+    }
+}
+
+/// Holds the suppression periods one ``RuleEngine/process`` call touches and writes each back
+/// once; everything else goes straight to the backing store.
+final class SuppressionCache<Backing: RuleStateStore>: RuleStateStore {
+    let backing: Backing
+    var cached: [String: (rule: String, key: String, state: SuppressionState?, dirty: Bool)] = [:]
+
+    init(_ backing: Backing) { self.backing = backing }
+
+    func writeBack() throws {
+        for (k, c) in cached where c.dirty {
+            try backing.setSuppression(rule: c.rule, key: c.key, c.state)
+            cached[k]?.dirty = false
+        }
+    }
+
+    func suppression(rule: String, key: String) throws -> SuppressionState? {
+        let k = rule + "\u{1E}" + key
+        if let c = cached[k] { return c.state }
+        let s = try backing.suppression(rule: rule, key: key)
+        cached[k] = (rule, key, s, false)
+        return s
+    }
+    func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws {
+        cached[rule + "\u{1E}" + key] = (rule, key, state, true)
+    }
+    /// Runs `body` on the period in place (read once from the backing store), marking it written.
+    func modify<R>(rule: String, key: String, _ body: (inout SuppressionState?) throws -> R) throws -> R {
+        let k = rule + "\u{1E}" + key
+        if cached[k] == nil { cached[k] = (rule, key, try backing.suppression(rule: rule, key: key), false) }
+        cached[k]!.dirty = true
+        return try body(&cached[k]!.state)
+    }
+    func openSuppressions(endingBy: Int64?) throws -> [(rule: String, key: String, state: SuppressionState)] {
+        try writeBack()
+        return try backing.openSuppressions(endingBy: endingBy)
+    }
+    func window(rule: String, key: String) throws -> WindowState? { try backing.window(rule: rule, key: key) }
+    func setWindow(rule: String, key: String, _ state: WindowState?) throws { try backing.setWindow(rule: rule, key: key, state) }
+    func lastSeen(rule: String, key: String, value: String) throws -> (time: Int64?, keyKnown: Bool) {
+        try backing.lastSeen(rule: rule, key: key, value: value)
+    }
+    func setLastSeen(rule: String, key: String, value: String, time: Int64) throws {
+        try backing.setLastSeen(rule: rule, key: key, value: value, time: time)
+    }
+    func record(_ alert: Alert) throws -> Bool { try backing.record(alert) }
+    func expire(windowsBefore: Int64, firstSeenBefore: Int64?) throws {
+        try backing.expire(windowsBefore: windowsBefore, firstSeenBefore: firstSeenBefore)
     }
 }
 
@@ -317,8 +456,9 @@ public final class MemoryRuleState: RuleStateStore, @unchecked Sendable {
     public func setSuppression(rule: String, key: String, _ state: SuppressionState?) {
         suppressions[rule + "\u{1E}" + key] = state.map { (rule, key, $0) }
     }
-    public func openSuppressions() -> [(rule: String, key: String, state: SuppressionState)] {
-        suppressions.values.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map { ($0.0, $0.1, $0.2) }
+    public func openSuppressions(endingBy: Int64?) -> [(rule: String, key: String, state: SuppressionState)] {
+        suppressions.values.filter { s in endingBy.map { s.2.until <= $0 } ?? true }
+            .sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map { ($0.0, $0.1, $0.2) }
     }
     public func record(_ alert: Alert) -> Bool { alertIDs.insert(alert.alertID).inserted }
     public func expire(windowsBefore: Int64, firstSeenBefore: Int64?) {

@@ -3,7 +3,12 @@ import FilterPattern
 
 /// The fields every alert carries, read from the triggering record.
 public struct AlertContext: Sendable, Equatable, Codable {
+    /// The account whose log group stores the event: the account folder the file was delivered
+    /// under (in an organization trail or a cross-account call, `recipientAccountId` and
+    /// `userIdentity.accountId` can name another account).
     public var account: String
+    /// `userIdentity.accountId` (the caller's account), empty when the record has none.
+    public var principalAccount: String = ""
     public var region: String
     public var principal: String
     public var sourceIP: String
@@ -321,7 +326,8 @@ extension RuleSet {
         }
     }
 
-    /// Every hit of every rule on one record (`bytes` is the record as delivered).
+    /// Every hit of every rule on one record (`bytes` is the record as delivered). `account` is the
+    /// account of the log group that stores it (the delivery folder's), what every alert carries.
     public func hits(record bytes: UnsafeRawBufferPointer, index: Int, account: String, region: String) -> [RuleHit] {
         hits(record: bytes, index: index, account: account, region: region, evaluator: Evaluator())
     }
@@ -360,9 +366,12 @@ extension RuleSet {
         if case .string(let r, let esc)? = ev.topValue("eventTime") {
             eventTime = (esc ? Timestamp.parseISO8601(json.decodeString(r)) : Timestamp.parseISO8601(json.slice(r))) ?? 0
         }
-        let eventID = ev.topText("eventID") ?? ""
+        // Records of eventVersion 1.0 have no eventID: a key derived from the bytes stands in, so
+        // two of them never share an alert id (nor a threshold slot).
+        let eventID = ev.topText("eventID") ?? Self.derivedEventID(bytes)
         let ctx = AlertContext(
-            account: ev.topText("recipientAccountId") ?? account,
+            account: account,
+            principalAccount: ev.topText("userIdentity", "accountId") ?? "",
             region: ev.topText("awsRegion") ?? region,
             principal: ev.topText("userIdentity", "arn") ?? ev.topText("userIdentity", "principalId") ?? "",
             sourceIP: ev.topText("sourceIPAddress") ?? "",
@@ -392,6 +401,19 @@ extension RuleSet {
                 rule: i, record: index, eventTime: eventTime, eventID: eventID, context: ctx, group: group, value: value,
                 suppressionKey: r.suppression.map { key($0.key) }, message: message, raw: raw)
         }
+    }
+}
+
+extension RuleSet {
+    /// The stand-in id of a record without `eventID` (eventVersion 1.0): `no-eventID-` and 32 hex
+    /// digits of the record's 128-bit content key (the key the store deduplicates it by).
+    public static func derivedEventID(_ bytes: UnsafeRawBufferPointer) -> String {
+        let k = EventKey(bytes)
+        func hex(_ v: Int64) -> String {
+            let s = String(UInt64(bitPattern: v), radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }
+        return "no-eventID-" + hex(k.high) + hex(k.low)
     }
 }
 

@@ -8,6 +8,6 @@ struct Trailwatch: AsyncParsableCommand {
         commandName: "trailwatch",
         abstract: "Watches a mirrored CloudTrail bucket and keeps every event in a CloudWatch-Logs-style store.",
         version: version,
-        subcommands: [Run.self, Logs.self, RulesCommand.self, Verify.self, Status.self, Simulate.self]
+        subcommands: [Run.self, Logs.self, RulesCommand.self, Networks.self, Verify.self, Status.self, Simulate.self]
     )
 }

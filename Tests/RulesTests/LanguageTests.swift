@@ -182,12 +182,38 @@ func matching(_ set: RuleSet, _ event: String) -> [String] {
         #expect(ended.count == 2 && ended[1].count == 2)
     }
 
+    @Test func aBusySuppressionSummarizesEveryThousandCallsAndLosesNone() throws {
+        let rule = "rule noisy\n  when eventName = \"GetObject\"\n  suppress by userIdentity.arn for 1h\nend\n"
+        let n = 2 * SuppressionState.maxEventIDs + 501
+        let events = (0..<n).map { ev(String(format: "b%05d", $0), "2024-03-01T10:\(String(format: "%02d", $0 / 60 % 60)):\(String(format: "%02d", $0 % 60))Z") }
+        let alerts = try run(rule, events)
+        #expect(alerts.count == 4, "the first alert, two full summaries, the rest at the end")
+        #expect(alerts.dropFirst().map(\.count) == [SuppressionState.maxEventIDs, SuppressionState.maxEventIDs, 500])
+        #expect(alerts.dropFirst().allSatisfy { $0.extra["SUMMARY_OF"] == alerts[0].alertID && $0.count == $0.eventIDs.count })
+        let listed = alerts.flatMap(\.eventIDs)
+        #expect(listed.count == n && Set(listed).count == n, "every call in exactly one alert")
+        #expect(Set(alerts.map(\.alertID)).count == 4)
+    }
+
+    @Test func recordsWithoutEventIDGetTheirOwnIDs() throws {
+        // Record version 1.0 has no eventID: two different root calls must not share an alert id.
+        let rule = "rule root\n  when userIdentity.type = \"Root\"\nend\n"
+        let a = #"{"eventVersion":"1.0","eventTime":"2013-11-20T10:00:00Z","eventName":"ListBuckets","userIdentity":{"type":"Root"}}"#
+        let b = #"{"eventVersion":"1.0","eventTime":"2013-11-20T10:00:00Z","eventName":"ListUsers","userIdentity":{"type":"Root"}}"#
+        let alerts = try run(rule, [a, b, a])
+        #expect(alerts.count == 2, "two alerts; the same record again is the same alert")
+        #expect(alerts.allSatisfy { $0.eventIDs[0].hasPrefix("no-eventID-") && $0.eventIDs[0].count == 43 })
+        #expect(Set(alerts.map(\.alertID)).count == 2)
+    }
+
     @Test func alertCarriesEveryField() throws {
         let a = try #require(try run(
             "rule r\n  severity critical\n  when eventName = \"StopLogging\"\n  message \"{event_name} by {principal} ({userIdentity.type})\"\nend\n",
-            [#"{"eventTime":"2024-03-01T10:00:00Z","eventID":"x1","eventName":"StopLogging","awsRegion":"eu-west-1","recipientAccountId":"210987654321","sourceIPAddress":"203.0.113.5","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::210987654321:user/mallory"}}"#]).first)
+            [#"{"eventTime":"2024-03-01T10:00:00Z","eventID":"x1","eventName":"StopLogging","awsRegion":"eu-west-1","recipientAccountId":"210987654321","sourceIPAddress":"203.0.113.5","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::210987654321:user/mallory","accountId":"210987654321"}}"#]).first)
         #expect(a.rule == "r" && a.severity == "critical" && a.priority == 2)
-        #expect(a.account == "210987654321" && a.region == "eu-west-1" && a.sourceIP == "203.0.113.5" && a.eventName == "StopLogging")
+        // The account is the log group's (the delivery folder's: 123456789012 here), whatever the record names.
+        #expect(a.account == "123456789012" && a.region == "eu-west-1" && a.sourceIP == "203.0.113.5" && a.eventName == "StopLogging")
+        #expect(a.extra == ["PRINCIPAL_ACCOUNT": "210987654321"], "the caller's account beside it")
         #expect(a.principal == "arn:aws:iam::210987654321:user/mallory" && a.eventIDs == ["x1"] && a.count == 1)
         #expect(a.message == "StopLogging by arn:aws:iam::210987654321:user/mallory (IAMUser)")
         #expect(a.messageID.count == 32 && a.alertID.count == 32 && a.records.count == 1)
