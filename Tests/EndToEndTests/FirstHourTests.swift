@@ -122,7 +122,7 @@ import Testing
         let noLogs = try run(["run", "--once", "--state", tempDir()])
         #expect(noLogs.status == 64)
         #expect(noLogs.err.hasPrefix("Error: name at least one --logs DIR"), "\(noLogs.err)")
-        #expect(noLogs.err.contains("Usage: trailwatch run [--logs <logs> ...]"), "\(noLogs.err)")
+        #expect(noLogs.err.contains("\nUsage: trailwatch run "), "\(noLogs.err)")
         #expect(noLogs.err.contains("See 'trailwatch run --help' for more information."), "\(noLogs.err)")
         let missing = try run(["run", "--once", "--logs", "/nonexistent/bucket", "--state", tempDir()])
         #expect(missing.status == 64 && missing.err.contains("--logs /nonexistent/bucket: No such file or directory"), "\(missing.err)")
@@ -150,7 +150,7 @@ import Testing
     @Test func simulateRefusesSettingsThatWriteNothing() throws {
         for (args, says) in [
             (["--accounts", "0"], "--accounts must be at least 1"), (["--hours", "0"], "--hours must be more than 0"),
-            (["--rate", "-1"], "--rate must be more than 0"), (["--regions", "us-east-1,"], "is not a region name"),
+            (["--rate", "0"], "--rate must be more than 0"), (["--regions", "us-east-1,"], "is not a region name"),
         ] {
             let out = tempDir("sim") + "/bucket"
             let r = try run(["simulate", "--out", out] + args)
@@ -179,7 +179,8 @@ import Testing
     @Test func aCopyUnderAnotherNameIsCheckedAgainstTheBucketItsDigestsName() throws {
         let copy = tempDir("copy") + "/mirror-copy"
         try FileManager.default.copyItem(atPath: verifiedBucket, toPath: copy)
-        let logs = files(copy, containing: "_CloudTrail_")
+        let last = try lastDigestStamp(files(copy, containing: "CloudTrail-Digest_"))
+        let logs = files(copy, containing: "_CloudTrail_").filter { stamp($0, after: logMarker) < last }
         let r = try verify(copy)
         #expect(r.status == 0, "\(r.out)\(r.err)")
         #expect(r.out.hasPrefix("Bucket trail-bucket: named by its digests (the folder is called mirror-copy; --bucket NAME overrides)\n"), "\(r.out)")
@@ -208,19 +209,13 @@ import Testing
         let bucket = try copyBucket()
         let digests = files(bucket, containing: "CloudTrail-Digest_")
         let logs = files(bucket, containing: "_CloudTrail_")
-        // The newest digest's name stamp, and the logs delivered at or after it, read from the names.
-        func stamp(_ path: String, after marker: String) -> String {
-            let name = (path as NSString).lastPathComponent
-            let rest = name.components(separatedBy: marker)[1]
-            return String(rest.prefix(13))  // yyyyMMddTHHmm in both kinds of name
-        }
-        let last = try #require(digests.map { stamp($0, after: "_CloudTrail-Digest_us-east-1_management-events_us-east-1_") }.max())
-        let already = logs.filter { stamp($0, after: "_CloudTrail_us-east-1_") >= last }.count
+        let last = try lastDigestStamp(digests)
+        let already = logs.filter { stamp($0, after: logMarker) >= last }.count
         // Two more files land after the last digest.
         let template = try #require(logs.first)
         for (n, t) in ["0315Z", "0320Z"].enumerated() {
             let renamed = (template as NSString).lastPathComponent
-                .replacingOccurrences(of: stamp(template, after: "_CloudTrail_us-east-1_"), with: "20240301T" + t.dropLast())
+                .replacingOccurrences(of: stamp(template, after: logMarker), with: "20240301T" + t.dropLast())
             let name = String(renamed.dropLast(".json.gz".count + 16)) + "LATE000000000\(n)AB.json.gz"
             let dir = bucket + "/" + (template as NSString).deletingLastPathComponent
             try FileManager.default.copyItem(atPath: bucket + "/" + template, toPath: dir + "/" + name)
@@ -229,4 +224,17 @@ import Testing
         #expect(r.status == 0, "\(r.out)\(r.err)")
         #expect(r.out.contains("\(already + 2) log files newer than the last digest of their account and region"), "\(r.out)")
     }
+}
+
+let logMarker = "_CloudTrail_us-east-1_"
+
+/// The delivery stamp in a log or digest file's name, after `marker`: yyyyMMddTHHmm in both kinds.
+func stamp(_ path: String, after marker: String) -> String {
+    let rest = (path as NSString).lastPathComponent.components(separatedBy: marker)[1]
+    return String(rest.prefix(13))
+}
+
+/// The newest digest's stamp: log files delivered from then on are covered by no digest yet.
+func lastDigestStamp(_ digests: [String]) throws -> String {
+    try #require(digests.map { stamp($0, after: "_CloudTrail-Digest_us-east-1_management-events_us-east-1_") }.max())
 }
