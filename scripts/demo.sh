@@ -8,14 +8,15 @@ scripts/setup-debian.sh >/dev/null || echo "note: setup reported a problem (abov
 echo "== build: swift build -c release (the first build fetches the dependencies and compiles ~430 files: about 10 minutes on 2 cores; later builds take seconds)"
 started=$SECONDS
 # Progress: one line per 10 % of the build steps; fetches, warnings and errors in full.
-swift build -c release --product trailwatch 2>&1 | awk -v start="$started" '
+swift build -c release --product trailwatch 2>&1 | awk '
   /^\[[0-9]+\/[0-9]+\]/ {
-    split(substr($1, 2), n, "/"); pct = int(100 * n[1] / n[2])
-    if (pct >= next_pct) { printf "   %3d %% (%s) %s\n", pct, substr($1, 2, length($1) - 2), $2 " " $3; fflush(); next_pct = pct - pct % 10 + 10 }
+    split(substr($1, 2), n, "/"); tens = int(10 * n[1] / n[2])
+    # A line per 10 %; a step far back is a new phase (plugins first, then the product).
+    if (tens > last || tens < last - 2) { printf "   %3d %% (%s) %s\n", 10 * tens, substr($1, 2, length($1) - 2), $2 " " $3; fflush(); last = tens }
     next
   }
-  /^(Fetching|Cloning|Computing|Resolving|Creating|Working copy)/ { print "   " $0; fflush(); next }
-  /error|warning|Build complete|Compiling plugin/ { print "   " $0; fflush() }'
+  /^(Fetching|Cloning|Computing|Resolving|Creating|Working copy|Building for)/ { print "   " $0; fflush(); next }
+  /error|warning|Build complete/ { print "   " $0; fflush() }'
 echo "   built in $((SECONDS - started)) s: .build/release/trailwatch"
 TW=.build/release/trailwatch
 DEMO=${DEMO_DIR:-demo}

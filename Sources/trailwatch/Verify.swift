@@ -84,7 +84,7 @@ struct Verify: ParsableCommand {
             if let b = report.foundEnd { total.foundEnd = max(total.foundEnd ?? b, b) }
         }
         print("")
-        let uncovered = Self.newerThanLastDigest(digests: digests, logFiles: logFiles, endMs: endMs)
+        let uncovered = Self.newerThanLastDigest(digests: digests, logFiles: logFiles, endMs: end == nil ? nil : endMs)
         print(total.summary(requestedStart: Timestamp.formatISO8601(startMs), requestedEnd: Timestamp.formatISO8601(endMs)), terminator: "")
         if uncovered.newer > 0 {
             print("\(uncovered.newer) log files newer than the last digest of their account and region (not covered yet: the next digest lists them)")
@@ -95,9 +95,9 @@ struct Verify: ParsableCommand {
         if total.anyInvalid { throw ExitCode(1) }
     }
 
-    /// Log files delivered after the newest digest of their account and region (up to `endMs`), and
-    /// those of account-regions with no digest at all: what this check could not cover.
-    static func newerThanLastDigest(digests: [String: [DigestOnDisk]], logFiles: [String: [String]], endMs: Int64)
+    /// Log files delivered after the newest digest of their account and region (up to `endMs`, when
+    /// `--end` was given), and those of account-regions with no digest at all: what this check could not cover.
+    static func newerThanLastDigest(digests: [String: [DigestOnDisk]], logFiles: [String: [String]], endMs: Int64?)
         -> (newer: Int, undigested: Int, groups: [String])
     {
         var newer = 0
@@ -111,7 +111,7 @@ struct Verify: ParsableCommand {
                 continue
             }
             for path in paths {
-                if case .log(let k) = ObjectKeyParser.classify(path), k.deliveryTime >= last, k.deliveryTime <= endMs { newer += 1 }
+                if case .log(let k) = ObjectKeyParser.classify(path), k.deliveryTime >= last, k.deliveryTime <= endMs ?? .max { newer += 1 }
             }
         }
         return (newer, undigested, groups)
