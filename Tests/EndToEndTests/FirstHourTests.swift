@@ -4,15 +4,11 @@ import Testing
 /// The first commands an operator types, against the built binary: each says what it did, and a
 /// mistake is named with the subcommand's usage before anything is created.
 @Suite struct FirstHourTests {
-    /// The binary copied out of the source checkout: it finds no checkout rules/ above itself.
-    static let outsideCheckout: String = {
-        let path = tempDir("bin") + "/trailwatch"
-        try! FileManager.default.copyItem(atPath: trailwatchBinary, toPath: path)
-        return path
-    }()
+    /// The binary outside the source checkout (as the other tests run it): no checkout rules/ above it.
+    static let outsideCheckout = trailwatchBinary
 
-    /// Runs `binary ARGS` in `cwd` to completion.
-    func run(_ args: [String], binary: String = trailwatchBinary, cwd: String? = nil) throws -> (status: Int32, out: String, err: String) {
+    /// Runs `binary ARGS` in `cwd` to completion; by default the binary in the source checkout.
+    func run(_ args: [String], binary: String = builtBinary, cwd: String? = nil) throws -> (status: Int32, out: String, err: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
