@@ -59,7 +59,7 @@ trap - EXIT
 echo; echo "== trailwatch stopped on SIGTERM:"; cat "$DEMO/summary.txt"
 
 echo; echo "== alerts from the shipped rules: $(wc -l < "$DEMO/alerts.jsonl" 2>/dev/null || echo 0) in all; by rule:"
-python3 - "$DEMO/alerts.jsonl" <<'EOF'
+python3 - "$DEMO/alerts.jsonl" <<'EOF' || head -3 "$DEMO/alerts.jsonl" | cut -c1-220
 import collections, json, sys
 alerts = [json.loads(line) for line in open(sys.argv[1])] if len(sys.argv) > 1 else []
 by_rule = collections.Counter((a["rule"], a["severity"]) for a in alerts)

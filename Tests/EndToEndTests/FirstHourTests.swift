@@ -216,9 +216,15 @@ import Testing
             let dir = bucket + "/" + (template as NSString).deletingLastPathComponent
             try FileManager.default.copyItem(atPath: bucket + "/" + template, toPath: dir + "/" + name)
         }
+        // And one of an account that has no digest at all.
+        let account = try #require(template.split(separator: "/").dropFirst().first.map(String.init))
+        let lone = template.replacingOccurrences(of: account, with: "999999999999")
+        try FileManager.default.createDirectory(atPath: bucket + "/" + (lone as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: bucket + "/" + template, toPath: bucket + "/" + lone)
         let r = try verify(bucket)
         #expect(r.status == 0, "\(r.out)\(r.err)")
         #expect(r.out.contains("\(already + 2) log files newer than the last digest of their account and region"), "\(r.out)")
+        #expect(r.out.contains("1 log files in account-regions without any digest (999999999999/us-east-1)"), "\(r.out)")
     }
 }
 
