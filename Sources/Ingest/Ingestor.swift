@@ -31,6 +31,9 @@ package struct IngestConfig: Sendable {
     package var retentionDays: Int? = nil
     /// Rule directories or files (`--rules`); empty: no rules.
     package var rulePaths: [String] = []
+    /// Where `rulePaths` came from (named, the config file, installed, …), for the log line saying
+    /// which rules are in force; with no paths, why none were found.
+    package var rulesOrigin = "as named"
     /// How late (event time) an event may arrive and still count in a window.
     package var latenessMs: Int64 = 20 * 60_000
     /// Threads decoding files (inflate, split, rule matching); commits stay on one thread, in order.
@@ -104,7 +107,10 @@ package final class Ingestor: @unchecked Sendable {
     /// Loads the configured rules; on errors the rules in force stay and the diagnostics are returned.
     @discardableResult
     package func reloadRules() -> (loaded: Bool, diagnostics: [Diagnostic]) {
-        guard !config.rulePaths.isEmpty else { return (true, []) }
+        guard !config.rulePaths.isEmpty else {
+            logger.warning("no rules loaded (\(config.rulesOrigin)): events are stored, nothing alerts")
+            return (true, [])
+        }
         let (set, diagnostics) = RuleLoader.load(config.rulePaths)
         for d in diagnostics where d.severity == .warning {
             logger.warning("\(d.description)", metadata: ["file": "\(d.position.file)"])
@@ -116,7 +122,12 @@ package final class Ingestor: @unchecked Sendable {
             return (false, diagnostics)
         }
         rules.withLock { $0 = set }
-        logger.info("loaded \(set.rules.count) rules from \(config.rulePaths.joined(separator: ", "))")
+        let from = "from \(config.rulePaths.joined(separator: ", ")) (\(config.rulesOrigin))"
+        if set.rules.isEmpty {
+            logger.warning("loaded 0 rules \(from): no .rules file there; events are stored, nothing alerts")
+        } else {
+            logger.info("loaded \(set.rules.count) rules \(from)")
+        }
         return (true, diagnostics)
     }
     package var stopRequested: Bool { stopFlag.withLock { $0 } }
@@ -137,10 +148,7 @@ package final class Ingestor: @unchecked Sendable {
                 .invalidParameter,
                 "retention \(days) days is not one of CloudWatch's values (\(Retention.allowedDays.map(String.init).joined(separator: ", ")))")
         }
-        store = try LogStore(
-            stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate, retentionDays: config.retentionDays)
         canonicalRoots = config.roots.map { Scanner.realPath($0.path) ?? $0.path }
-        inHand = try InHand(directory: config.stateDirectory + "/in-hand")
         for root in config.roots {
             var st = stat()
             guard stat(root.path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
@@ -154,6 +162,10 @@ package final class Ingestor: @unchecked Sendable {
             }
             integrity = IntegrityMonitor(keys: ring, slackMs: config.digestSlackMs, logger: logger)
         }
+        // Last: a start that fails on its settings leaves no state directory behind.
+        store = try LogStore(
+            stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate, retentionDays: config.retentionDays)
+        inHand = try InHand(directory: config.stateDirectory + "/in-hand")
     }
 
     /// Loads every account's ledger into memory (start-up).

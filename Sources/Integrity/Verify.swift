@@ -253,3 +253,21 @@ public struct DigestChecker: Sendable {
         return report
     }
 }
+
+extension DigestChecker {
+    /// The buckets the digests say they were written to, asking the oldest readable digest of each
+    /// account and region: a mirror copied under another folder name is checked against the bucket
+    /// its digests name (one name), instead of every digest looking moved.
+    public static func bucketsNamed(by groups: some Sequence<[DigestOnDisk]>) -> Set<String> {
+        var names = Set<String>()
+        for group in groups {
+            for d in group.sorted(by: { $0.key.timestamp < $1.key.timestamp }) {
+                if let parsed = try? DigestFile(gzip: d.bytes) {
+                    names.insert(parsed.bucket)
+                    break
+                }
+            }
+        }
+        return names
+    }
+}

@@ -112,7 +112,9 @@ struct Logs: ParsableCommand {
         @Option(name: .customLong("stream"), help: "Only these streams (repeatable).") var streams: [String] = []
         @Option(help: "Start time, inclusive (ISO 8601 or epoch ms).") var start: String?
         @Option(help: "End time, inclusive (ISO 8601 or epoch ms).") var end: String?
-        @Option(help: "CloudWatch filter pattern, e.g. '{ $.eventName = ConsoleLogin }'.") var pattern: String?
+        // Unconditional: a pattern may start with "-" (an exclusion term, `-Describe`).
+        @Option(parsing: .unconditional, help: "CloudWatch filter pattern, e.g. '{ $.eventName = ConsoleLogin }' or '-Describe'.")
+        var pattern: String?
         @Option(help: "At most this many events (one page).") var limit: Int?
         @Option(help: "Token from a previous page.") var nextToken: String?
 

@@ -10,24 +10,46 @@ struct RulesCommand: ParsableCommand {
         commandName: "rules", abstract: "Check, test and document rule files.",
         subcommands: [Check.self, Test.self, Catalog.self, Bench.self])
 
-    static let defaultPaths = ["/usr/share/trailwatch/rules", "/etc/trailwatch/rules.d"]
-
-    /// The rules at `paths` (default: the installed ones); errors go to stderr and exit 1.
-    static func load(_ paths: [String]) throws -> RuleSet {
-        let (set, diagnostics) = RuleLoader.load(paths.isEmpty ? defaultPaths : paths)
+    /// The rules at `paths`, or where `run` would find them when none are named; errors go to
+    /// stderr and exit 1, and so does finding no rules at all (with a hint), so that `catalog`
+    /// never writes an empty catalog.
+    static func load(_ paths: [String], config: String? = nil) throws -> RuleSet {
+        let (set, diagnostics) = try resolveAndLoad(paths, config: config)
         for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
         guard let set else { throw ExitCode(1) }
         return set
     }
 
+    /// Resolves `paths` as `run` does (``RuleSources``) and loads them; nothing found is an error.
+    static func resolveAndLoad(_ paths: [String], config: String?) throws -> (RuleSet?, [Diagnostic]) {
+        var configured: [String] = []
+        if let config {
+            do { configured = try ConfigFile.load(config).rules } catch { throw ValidationError("\(error)") }
+        }
+        let sources = RuleSources.resolve(named: paths, config: configured)
+        guard !sources.paths.isEmpty else { throw ValidationError("no rules found (\(sources.origin)): \(RuleSources.hint)") }
+        let (set, diagnostics) = RuleLoader.load(sources.paths)
+        if let set, set.rules.isEmpty {
+            throw ValidationError("no rules in \(sources.paths.joined(separator: ", ")) (\(sources.origin)): no .rules file there")
+        }
+        return (set, diagnostics)
+    }
+
+    /// Where the rules commands look when no path is named.
+    struct Where: ParsableArguments {
+        @Argument(help: "Rule directories or files (default: as `run` finds them: the config's rules entries, else the installed rules, else the source checkout's rules/).")
+        var paths: [String] = []
+        @Option(help: "Config file whose 'rules =' entries apply when no path is named (as for `run --config`).")
+        var config: String?
+    }
+
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Lint rule and list files: errors as file:line:column with a hint; exits non-zero on errors.")
-        @Argument(help: "Rule directories or files (default: the shipped rules and /etc/trailwatch/rules.d).")
-        var paths: [String] = []
+        @OptionGroup var rules: Where
 
         func run() throws {
-            let (set, diagnostics) = RuleLoader.load(paths.isEmpty ? RulesCommand.defaultPaths : paths)
+            let (set, diagnostics) = try RulesCommand.resolveAndLoad(rules.paths, config: rules.config)
             for d in diagnostics { writeStderr(d.description + "\n") }
             let errors = diagnostics.filter { $0.severity == .error }.count
             let warnings = diagnostics.count - errors
@@ -41,13 +63,12 @@ struct RulesCommand: ParsableCommand {
 
     struct Test: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the rules' inline tests and report each.")
-        @Argument(help: "Rule directories or files.")
-        var paths: [String] = []
+        @OptionGroup var rules: Where
         @Option(help: "Only this rule (repeatable).")
         var rule: [String] = []
 
         func run() throws {
-            let set = try RulesCommand.load(paths)
+            let set = try RulesCommand.load(rules.paths, config: rules.config)
             let results = RuleTester.run(set, only: rule.isEmpty ? nil : Set(rule)) { try? Posix.readFile($0) }
             var failed = 0
             for r in results {
@@ -72,11 +93,10 @@ struct RulesCommand: ParsableCommand {
     struct Catalog: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a journald message catalog for the rules (install into /usr/lib/systemd/catalog/, then journalctl --update-catalog).")
-        @Argument(help: "Rule directories or files.")
-        var paths: [String] = []
+        @OptionGroup var rules: Where
 
         func run() throws {
-            let set = try RulesCommand.load(paths)
+            let set = try RulesCommand.load(rules.paths, config: rules.config)
             print(CatalogWriter.catalog(set) + IntegrityMonitor.catalog(), terminator: "")
         }
     }

@@ -30,59 +30,69 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Where trailwatch's own logs go: journal, stderr (default: journal under systemd, else stderr).")
     var logTo: String?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info).")
     var logLevel: String?
 
-    @Option(help: "Seconds a truncated or empty file may stay unchanged before it is declared failed.")
+    @Option(help: "Seconds a truncated or empty file may stay unchanged before it is declared failed (default: \(Run.defaults.incompleteTimeout.shown)).")
     var incompleteTimeout: Double?
 
-    @Option(help: "Seconds between full rescans of the mirror.")
+    @Option(help: "Seconds between full rescans of the mirror (default: \(Run.defaults.rescanInterval.shown)).")
     var rescanInterval: Double?
 
-    @Option(help: "Retention in days for every log group (CloudWatch's allowed values).")
+    @Option(help: "Retention in days for every log group, one of CloudWatch's allowed values (default: never expire).")
     var retentionDays: Int?
 
-    @Option(name: .customLong("rules"), help: "Rule directory or file (repeatable; default: /usr/share/trailwatch/rules and /etc/trailwatch/rules.d when present).")
+    @Option(
+        name: .customLong("rules"),
+        help: "Rule directory or file (repeatable; default: the config's rules entries, else \(RuleSources.installed.joined(separator: " and ")) when installed, else the source checkout's rules/).")
     var rules: [String] = []
 
-    @Option(name: .customLong("alerts"), help: "Alert sink: journal, stdout or jsonl:PATH (repeatable; default journal).")
+    @Option(name: .customLong("alerts"), help: "Alert sink: journal, stdout or jsonl:PATH (repeatable; default: journal).")
     var alerts: [String] = []
 
-    @Option(help: "Minutes an event may arrive late (event time) and still count in a threshold window.")
+    @Option(help: "Minutes an event may arrive late (event time) and still count in a threshold window (default: \(Double(Run.defaults.latenessMs / 60_000).shown)).")
     var lateness: Double?
 
-    @Option(help: "Threads decoding files (inflate, split, match rules); commits stay on one thread.")
+    @Option(help: "Threads decoding files (inflate, split, match rules); commits stay on one thread (default: \(Run.defaults.decoders)).")
     var decodeThreads: Int?
 
-    @Option(help: "JSON output of `aws cloudtrail list-public-keys`: check digests continuously and alert.")
+    @Option(help: "JSON output of `aws cloudtrail list-public-keys`: check digests continuously and alert (default: no digest checks).")
     var keys: String?
 
-    @Option(help: "Minutes past its hour a digest may arrive before it is overdue.")
+    @Option(help: "Minutes past its hour a digest may arrive before it is overdue (default: \(Double(Run.defaults.digestSlackMs / 60_000).shown)).")
     var digestSlack: Double?
 
-    @Option(help: "MiB one file may inflate to; larger fails as too_large (default 2048).")
+    @Option(help: "MiB one file may inflate to; larger fails as too_large (default: \(Run.defaults.limits.inflatedBytes / 1_048_576)).")
     var maxInflatedSize: Double?
 
-    @Option(help: "MiB one record may take; a larger one fails its file as too_large (default 16).")
+    @Option(help: "MiB one record may take; a larger one fails its file as too_large (default: \(Run.defaults.limits.recordBytes / 1_048_576)).")
     var maxRecordSize: Double?
+
+    /// The built-in settings, shown in `--help`.
+    static let defaults = IngestConfig(roots: [], stateDirectory: "")
 
     func run() async throws {
         var file = ConfigFile()
         if let config {
             do { file = try ConfigFile.load(config) } catch { throw ValidationError("\(error)") }
         }
+        // Everything is checked before anything is created: a start that fails leaves no state behind.
         let roots = logs.isEmpty ? file.logs : logs.map { IngestConfig.Root(path: Self.absolute($0)) }
         guard !roots.isEmpty else { throw ValidationError("name at least one --logs DIR (or 'logs =' in the config)") }
+        for root in roots {
+            var st = stat()
+            guard stat(root.path, &st) == 0 else { throw ValidationError("--logs \(root.path): \(Posix.describe(errno))") }
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ValidationError("--logs \(root.path): not a directory") }
+        }
         guard let stateDir = state ?? file.state else { throw ValidationError("name --state DIR (or 'state =' in the config)") }
         var cfg = IngestConfig(roots: roots, stateDirectory: Self.absolute(stateDir))
         cfg.groupTemplate = file.groupTemplate ?? cfg.groupTemplate
         cfg.incompleteTimeout = incompleteTimeout ?? file.incompleteTimeout ?? cfg.incompleteTimeout
         cfg.rescanInterval = rescanInterval ?? file.rescanInterval ?? cfg.rescanInterval
         cfg.retentionDays = retentionDays ?? file.retentionDays
-        cfg.rulePaths = (rules.isEmpty ? file.rules : rules).map(Self.absolute)
-        if cfg.rulePaths.isEmpty {
-            cfg.rulePaths = RulesCommand.defaultPaths.filter { access($0, R_OK) == 0 }
-        }
+        let ruleSources = RuleSources.resolve(named: rules, config: file.rules)
+        cfg.rulePaths = ruleSources.paths
+        cfg.rulesOrigin = ruleSources.paths.isEmpty ? "\(ruleSources.origin); \(RuleSources.hint)" : ruleSources.origin
         if let m = lateness ?? file.lateness { cfg.latenessMs = Int64(m * 60_000) }
         if let d = decodeThreads { cfg.decoders = max(1, d) }
         cfg.keysPath = (keys ?? file.keys).map(Self.absolute)
@@ -100,19 +110,27 @@ struct Run: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "trailwatch")
+        func refuse(_ rules: [Diagnostic]) -> ExitCode {
+            for d in rules where d.severity == .error { writeStderr(d.description + "\n") }
+            logger.critical("cannot start: the rules have errors (trailwatch rules check \(cfg.rulePaths.joined(separator: " ")))")
+            return ExitCode(2)
+        }
+        if !cfg.rulePaths.isEmpty, case (nil, let problems) = RuleLoader.load(cfg.rulePaths) { throw refuse(problems) }
         let ingestor: Ingestor
         do {
+            let sinks = try AlertSinks.make(alerts.isEmpty ? file.alerts : alerts)
             ingestor = try Ingestor(config: cfg, logger: logger)
-            ingestor.sinks = try AlertSinks.make(alerts.isEmpty ? file.alerts : alerts)
+            ingestor.sinks = sinks
         } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode(2)
         }
         let (loaded, diagnostics) = ingestor.reloadRules()
-        guard loaded else {
-            for d in diagnostics where d.severity == .error { writeStderr(d.description + "\n") }
-            logger.critical("cannot start: the rules have errors (trailwatch rules check \(cfg.rulePaths.joined(separator: " ")))")
-            throw ExitCode(2)
+        guard loaded else { throw refuse(diagnostics) }
+        for root in roots where !BucketLayout.hasAWSLogs(below: root.path) {
+            logger.warning(
+                "\(root.path): no AWSLogs/ folder below it; expected a mirrored CloudTrail bucket (BUCKET/[prefix/]AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz)",
+                metadata: ["file": "\(root.path)", "reason": "no_awslogs"])
         }
         if once {
             do { try runOnce(ingestor) } catch let e as StoreError {
@@ -274,3 +292,8 @@ final class Progress: Sendable {
 
 /// Writes text to standard error without going through C's shared `stderr` stream.
 func writeStderr(_ s: String) { try? Posix.writeAll(2, Array(s.utf8)) }
+
+extension Double {
+    /// The number as a person writes it: 600, not 600.0.
+    var shown: String { self == rounded() && abs(self) < 1e15 ? String(Int64(self)) : String(self) }
+}

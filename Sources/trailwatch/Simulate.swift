@@ -25,6 +25,19 @@ struct Simulate: ParsableCommand {
     @Option(help: "Where to write the public keys (list-public-keys JSON); default DIR/public-keys.json.")
     var publicKeys: String?
 
+    /// Settings that would write an empty or endless bucket are refused with the subcommand's usage.
+    func validate() throws {
+        guard accounts >= 1 else { throw ValidationError("--accounts must be at least 1 (got \(accounts))") }
+        guard hours > 0 else { throw ValidationError("--hours must be more than 0 (got \(hours.shown))") }
+        guard rate > 0 else { throw ValidationError("--rate must be more than 0 events per minute (got \(rate.shown))") }
+        guard speed > 0 else { throw ValidationError("--speed must be more than 0 (got \(speed.shown))") }
+        for r in regions.split(separator: ",", omittingEmptySubsequences: false) {
+            guard !r.isEmpty, r.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
+                throw ValidationError("--regions: '\(r)' is not a region name (comma-separated, like us-east-1,eu-west-1)")
+            }
+        }
+    }
+
     func run() throws {
         var o = Simulator.Options(out: out)
         o.accounts = accounts

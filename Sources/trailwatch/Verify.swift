@@ -15,11 +15,12 @@ struct Verify: ParsableCommand {
     @Option(help: "Start of the range (ISO 8601 or epoch ms; default: all).") var start: String?
     @Option(help: "End of the range (default: now).") var end: String?
     @Flag(help: "Also print valid files.") var verbose = false
-    @Option(help: "Bucket name the digests name (default: the folder's name).") var bucket: String?
+    @Option(help: "Bucket name the digests name (default: the folder's name, or the one bucket the digests name when the folder is called otherwise).")
+    var bucket: String?
 
     func run() throws {
         let root = Run.absolute(logs)
-        let bucketName = bucket ?? String(root.split(separator: "/").last ?? "")
+        let folder = String(root.split(separator: "/").last ?? "")
         let ring: PublicKeyRing
         do { ring = try PublicKeyRing(json: try Posix.readFile(keys)) } catch {
             throw ValidationError("\(keys): \(error)")
@@ -40,8 +41,20 @@ struct Verify: ParsableCommand {
                 let bytes = (try? Posix.readFile(root + "/" + rel, regularOnly: true)) ?? []
                 digests["\(k.account)/\(k.region)", default: []].append(DigestOnDisk(key: k, relativePath: rel, bytes: bytes, signature: signature))
             case .log(let k):
+                if let account, k.account != account { continue }
+                if let region, k.region != region { continue }
                 logFiles["\(k.account)/\(k.region)", default: []].append(rel)
             default: continue
+            }
+        }
+        var bucketName = bucket ?? folder
+        if bucket == nil {
+            let named = DigestChecker.bucketsNamed(by: digests.values)
+            if named.count == 1, let only = named.first, only != folder {
+                bucketName = only
+                print("Bucket \(only): named by its digests (the folder is called \(folder); --bucket NAME overrides)")
+            } else if named.count > 1, !named.contains(folder) {
+                throw ValidationError("the digests name the buckets \(named.sorted().joined(separator: ", ")), none of them the folder's name \(folder): give --bucket NAME")
             }
         }
         let checker = DigestChecker(bucket: bucketName, keys: ring)
@@ -71,7 +84,36 @@ struct Verify: ParsableCommand {
             if let b = report.foundEnd { total.foundEnd = max(total.foundEnd ?? b, b) }
         }
         print("")
+        let uncovered = Self.newerThanLastDigest(digests: digests, logFiles: logFiles, endMs: end == nil ? nil : endMs)
         print(total.summary(requestedStart: Timestamp.formatISO8601(startMs), requestedEnd: Timestamp.formatISO8601(endMs)), terminator: "")
+        if uncovered.newer > 0 {
+            print("\(uncovered.newer) log files newer than the last digest of their account and region (not covered yet: the next digest lists them)")
+        }
+        if uncovered.undigested > 0, start == nil, end == nil {
+            print("\(uncovered.undigested) log files in account-regions without any digest (\(uncovered.groups.joined(separator: ", ")))")
+        }
         if total.anyInvalid { throw ExitCode(1) }
+    }
+
+    /// Log files delivered after the newest digest of their account and region (up to `endMs`, when
+    /// `--end` was given), and those of account-regions with no digest at all: what this check could not cover.
+    static func newerThanLastDigest(digests: [String: [DigestOnDisk]], logFiles: [String: [String]], endMs: Int64?)
+        -> (newer: Int, undigested: Int, groups: [String])
+    {
+        var newer = 0
+        var undigested = 0
+        var groups: [String] = []
+        for (group, paths) in logFiles.sorted(by: { $0.key < $1.key }) {
+            let stamps = (digests[group] ?? []).filter { !$0.key.isBackfill }.compactMap { Timestamp.parseCompactSeconds($0.key.timestamp) }
+            guard let last = stamps.max() else {
+                undigested += paths.count
+                groups.append(group)
+                continue
+            }
+            for path in paths {
+                if case .log(let k) = ObjectKeyParser.classify(path), k.deliveryTime >= last, k.deliveryTime <= endMs ?? .max { newer += 1 }
+            }
+        }
+        return (newer, undigested, groups)
     }
 }

@@ -3,12 +3,21 @@ import Foundation
 import Gzip
 import Testing
 
-/// The `trailwatch` binary built beside this test bundle.
-let trailwatchBinary: String = {
+/// The `trailwatch` binary built beside this test bundle, in the source checkout.
+let builtBinary: String = {
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
     if dir.lastPathComponent == "MacOS" || dir.path.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
     return dir.appendingPathComponent("trailwatch").path
+}()
+
+/// The binary the end-to-end tests run: `builtBinary` linked (or copied) outside the checkout, as an
+/// installed binary is, so that without `--rules` it loads no rules (it would take the checkout's
+/// `rules/`) and a test sees only the alerts it asks for.
+let trailwatchBinary: String = {
+    let path = tempDir("bin") + "/trailwatch"
+    if link(builtBinary, path) != 0 { try! FileManager.default.copyItem(atPath: builtBinary, toPath: path) }
+    return path
 }()
 
 func tempDir(_ name: String = "t") -> String {
