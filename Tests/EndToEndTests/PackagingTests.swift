@@ -66,6 +66,13 @@ func installIntoRoot(_ deb: String) throws -> String {
         try fm.createDirectory(atPath: root + d, withIntermediateDirectories: true)
     }
     _ = fm.createFile(atPath: root + "/var/lib/dpkg/status", contents: nil)
+    // Merged /usr as here (/lib -> usr/lib, ...): dpkg then unpacks ./lib/systemd/system through the
+    // link, as on this machine, instead of replacing a dangling link with a directory.
+    for top in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        guard let target = try? fm.destinationOfSymbolicLink(atPath: "/" + top) else { continue }
+        try fm.createDirectory(atPath: root + "/" + target, withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: root + "/" + top, withDestinationPath: target)
+    }
     for f in ["passwd", "group", "shadow", "gshadow"] where fm.fileExists(atPath: "/etc/" + f) {
         #expect(try runCommand(["cp", "-p", "/etc/" + f, root + "/etc/" + f]).0 == 0)
     }
@@ -141,12 +148,12 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         let svc = try ServiceEmulation(root: root, unitPath: "/lib/systemd/system/trailwatch.service")
         #expect(svc.uid != 0 && svc.gid != 0, "the service must not run as root")
         #expect(svc.unit.value("User") == "trailwatch" && !svc.unit.isOn("DynamicUser"))
-        let user = try #require(userDB(root + "/etc/passwd").first { $0.name == "trailwatch" }, "the postinst created no trailwatch user")
-        #expect(user.id < 1000 && user.fields[6] == "/usr/sbin/nologin", "a system user without a shell: \(user.fields)")
+        let user = userDB(root + "/etc/passwd").first { $0.name == "trailwatch" }
+        #expect(user.map { $0.id < 1000 && $0.fields[6] == "/usr/sbin/nologin" } == true, "want a system user without a shell: \(user?.fields ?? [])")
         let config = root + "/etc/trailwatch/trailwatch.conf"
         let owner = try #require(ownership(config))
         #expect(owner.uid == 0 && owner.gid == svc.gid && owner.mode == 0o640, "config is \(owner), want root:trailwatch 0640")
-        let overrides = try String(contentsOfFile: root + "/var/lib/dpkg/statoverride", encoding: .utf8)
+        let overrides = (try? String(contentsOfFile: root + "/var/lib/dpkg/statoverride", encoding: .utf8)) ?? ""
         #expect(overrides.contains("root #\(svc.gid) 640 /etc/trailwatch/trailwatch.conf"), "the mode survives upgrades through dpkg-statoverride: \(overrides)")
 
         // The operator's steps: the mirror where the shipped config says, the JSON-lines sink switched on.
@@ -185,14 +192,14 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         #expect(svc.unit.value("KillSignal") == "SIGTERM" && svc.unit.value("TimeoutStopSec") == "90s")
         service.signal(SIGTERM)
         #expect(service.wait(timeout: 90) == 0, "stderr: \(service.stderr)")
-        #expect(!service.stderr.contains("Permission denied"), service.stderr)
+        #expect(!service.stderr.contains("Permission denied"), "\(service.stderr)")
 
         // The store: every event, in the state directory the unit gives, owned by the service.
         let state = root + "/var/lib/trailwatch"
         let stateOwner = try #require(ownership(state))
         #expect(stateOwner.uid == svc.uid && stateOwner.mode == 0o750)
         let status = try trailwatch(["status", "--state", state]), refStatus = try trailwatch(["status", "--state", refState])
-        #expect(status.out == refStatus.out && status.out.split(separator: "\n").count == 4, "service:\n\(status.out)\nreference:\n\(refStatus.out)")
+        #expect(status.out == refStatus.out && status.out.split(separator: "\n").count > 1, "service:\n\(status.out)\nreference:\n\(refStatus.out)")
         // The alerts: the same ones, in the LogsDirectory (private to the service: UMask=0077) and in journald.
         let alertsFile = root + "/var/log/trailwatch/alerts.jsonl"
         let fileOwner = try #require(ownership(alertsFile), "no alerts file")
