@@ -145,6 +145,7 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
     @Test func theInstalledUnitRunsAsItsServiceUser() throws {
         let deb = try debUnderTest.get()
         let root = try installIntoRoot(deb.path)
+        defer { try? FileManager.default.removeItem(atPath: root) }
         let svc = try ServiceEmulation(root: root, unitPath: "/lib/systemd/system/trailwatch.service")
         #expect(svc.uid != 0 && svc.gid != 0, "the service must not run as root")
         #expect(svc.unit.value("User") == "trailwatch" && !svc.unit.isOn("DynamicUser"))
@@ -178,7 +179,11 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         let notify = try NotifySocket()
         let service = try svc.start(notifySocket: notify.path, hideToolchain: deb.isRelease)
         defer { if service.process.isRunning { service.signal(SIGKILL) } }
-        var got = notify.collect(timeout: 120) { $0.contains("READY=1") }
+        var got: [String] = []
+        let startDeadline = Date().addingTimeInterval(120)
+        while !got.contains(where: { $0.contains("READY=1") }) && service.process.isRunning && Date() < startDeadline {
+            got += notify.collect(timeout: 0.5) { $0.contains("READY=1") }
+        }
         let ready = got.first { $0.contains("READY=1") }
         #expect(ready != nil, "no READY=1: \(got)\nstderr: \(service.stderr)")
         let files = try #require(ref.out.split(separator: " ").dropFirst().first, "reference summary: \(ref.out)")
@@ -186,7 +191,7 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         // ExecReload= sends SIGHUP: rules re-read, READY again.
         #expect(svc.unit.value("ExecReload") == "/bin/kill -HUP $MAINPID")
         service.signal(SIGHUP)
-        got = notify.collect(timeout: 30) { $0 == "READY=1" }
+        got = service.process.isRunning ? notify.collect(timeout: 30) { $0 == "READY=1" } : []
         #expect(got.contains { $0.hasPrefix("RELOADING=1") } && got.last == "READY=1", "\(got)")
         // Stop as systemd does: KillSignal=, within TimeoutStopSec=.
         #expect(svc.unit.value("KillSignal") == "SIGTERM" && svc.unit.value("TimeoutStopSec") == "90s")
