@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Systemd
 import Testing
 
 let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
@@ -143,6 +144,7 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
     /// config, stored every event, and delivered the same alerts as a reference run, to the JSON-lines
     /// file in its LogsDirectory and to journald under its own uid.
     @Test func theInstalledUnitRunsAsItsServiceUser() throws {
+        try #require(Journal.available, "journald is not running (its socket refuses connections): start it, as scripts/setup-debian.sh does")
         let deb = try debUnderTest.get()
         let root = try installIntoRoot(deb.path)
         defer { try? FileManager.default.removeItem(atPath: root) }
