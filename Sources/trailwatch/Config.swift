@@ -27,6 +27,30 @@ struct ConfigFile {
         var description: String
     }
 
+    /// The values each numeric setting accepts, by its config key. A value outside (or `inf`, `nan`,
+    /// `1e300`) is an error naming the setting, never a trap when it is turned into milliseconds or
+    /// bytes. The bounds are far past any sensible setting; they only keep the arithmetic finite.
+    static let bounds: [String: ClosedRange<Double>] = [
+        "retention-days": 1...36_500,
+        "incomplete-timeout": 0...31_536_000,  // seconds: a year
+        "rescan-interval": 0.01...31_536_000,  // seconds
+        "allowed-lateness": 0...525_600,  // minutes: a year
+        "digest-slack": 0...525_600,  // minutes
+        "watch-days": 0...36_500,
+        "max-inflated-size": 0.001...1_048_576,  // MiB: 1 KiB to 1 TiB
+        "max-record-size": 0.001...1_048_576,  // MiB
+    ]
+
+    /// Why `value` is not acceptable for the setting `key` (nil when it is), in words for an error.
+    static func problem(_ value: Double, for key: String, whole: Bool = false) -> String? {
+        guard let range = bounds[key] else { return nil }
+        guard value.isFinite, range.contains(value) else {
+            return "\(key) must be a number from \(range.lowerBound.shown) to \(range.upperBound.shown)"
+        }
+        if whole, value.rounded() != value { return "\(key) must be a whole number" }
+        return nil
+    }
+
     static func load(_ path: String) throws -> ConfigFile {
         let bytes: [UInt8]
         do { bytes = try Posix.readFile(path) } catch { throw ParseError(description: "\(error)") }
@@ -45,8 +69,9 @@ struct ConfigFile {
             }
             let key = String(trimmed[..<eq]).trimmedWhitespace
             let value = String(trimmed[trimmed.index(after: eq)...]).trimmedWhitespace
-            func number() throws -> Double {
+            func number(whole: Bool = false) throws -> Double {
                 guard let d = Double(value) else { throw ParseError(description: "\(path):\(n + 1): \(key) needs a number") }
+                if let problem = problem(d, for: key, whole: whole) { throw ParseError(description: "\(path):\(n + 1): \(problem)") }
                 return d
             }
             switch key {
@@ -59,7 +84,7 @@ struct ConfigFile {
                 c.logs.append(IngestConfig.Root(path: String(p), bucket: bucket))
             case "state": c.state = value
             case "group-name-template": c.groupTemplate = value
-            case "retention-days": c.retentionDays = Int(try number())
+            case "retention-days": c.retentionDays = Int(try number(whole: true))
             case "incomplete-timeout": c.incompleteTimeout = try number()
             case "rescan-interval": c.rescanInterval = try number()
             case "log-target": c.logTarget = value
@@ -69,7 +94,7 @@ struct ConfigFile {
             case "allowed-lateness": c.lateness = try number()
             case "keys": c.keys = value
             case "digest-slack": c.digestSlack = try number()
-            case "watch-days": c.watchDays = Int(try number())
+            case "watch-days": c.watchDays = Int(try number(whole: true))
             case "max-inflated-size": c.maxInflatedSize = try number()
             case "max-record-size": c.maxRecordSize = try number()
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")

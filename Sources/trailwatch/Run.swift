@@ -85,6 +85,15 @@ struct Run: AsyncParsableCommand {
             guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ValidationError("--logs \(root.path): not a directory") }
         }
         guard let stateDir = state ?? file.state else { throw ValidationError("name --state DIR (or 'state =' in the config)") }
+        for (flag, key, value) in [
+            ("--incomplete-timeout", "incomplete-timeout", incompleteTimeout), ("--rescan-interval", "rescan-interval", rescanInterval),
+            ("--retention-days", "retention-days", retentionDays.map(Double.init)), ("--lateness", "allowed-lateness", lateness),
+            ("--digest-slack", "digest-slack", digestSlack), ("--max-inflated-size", "max-inflated-size", maxInflatedSize),
+            ("--max-record-size", "max-record-size", maxRecordSize),
+        ] {
+            if let value, let problem = ConfigFile.problem(value, for: key) { throw ValidationError("\(flag): \(problem)") }
+        }
+        if let d = decodeThreads, !(1...64).contains(d) { throw ValidationError("--decode-threads must be from 1 to 64") }
         var cfg = IngestConfig(roots: roots, stateDirectory: Self.absolute(stateDir))
         cfg.groupTemplate = file.groupTemplate ?? cfg.groupTemplate
         cfg.incompleteTimeout = incompleteTimeout ?? file.incompleteTimeout ?? cfg.incompleteTimeout
@@ -94,7 +103,7 @@ struct Run: AsyncParsableCommand {
         cfg.rulePaths = ruleSources.paths
         cfg.rulesOrigin = ruleSources.paths.isEmpty ? "\(ruleSources.origin); \(RuleSources.hint)" : ruleSources.origin
         if let m = lateness ?? file.lateness { cfg.latenessMs = Int64(m * 60_000) }
-        if let d = decodeThreads { cfg.decoders = max(1, d) }
+        if let d = decodeThreads { cfg.decoders = d }
         cfg.keysPath = (keys ?? file.keys).map(Self.absolute)
         if let m = digestSlack ?? file.digestSlack { cfg.digestSlackMs = Int64(m * 60_000) }
         cfg.watchDays = file.watchDays

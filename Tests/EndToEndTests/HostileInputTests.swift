@@ -92,4 +92,40 @@ import Testing
         #expect(start.status == 2, "cannot start (a signal would show as its number): exit \(start.status)")
         #expect(start.err.contains(Self.hostile[0].error.replacingOccurrences(of: "FILE", with: rules + "/local.rules")), "\(start.err.suffix(1000))")
     }
+
+    /// Numbers in the config file or on the command line that would overflow when turned into
+    /// milliseconds or bytes (`1e300`, `inf`, `nan`, negative) are an error naming the setting (and
+    /// the config's line), exit 64, and create no state: never a trap.
+    @Test func hostileNumbersInTheConfigAndFlagsAreClearErrors() throws {
+        let bucket = tempDir("bucket") + "/b"
+        try write(logDir(bucket) + "/" + logName("20240301T1000Z", "HOSTILENUMBER001"), gz([rec(guid(1), "2024-03-01T10:00:00Z")]))
+        let dir = tempDir("numbers")
+        for (line, setting) in [
+            ("retention-days = 1e300", "retention-days"), ("allowed-lateness = 1e300", "allowed-lateness"),
+            ("incomplete-timeout = inf", "incomplete-timeout"), ("digest-slack = nan", "digest-slack"),
+            ("rescan-interval = -1", "rescan-interval"), ("watch-days = 1e20", "watch-days"),
+            ("max-inflated-size = 1e300", "max-inflated-size"), ("max-record-size = 0", "max-record-size"),
+            ("retention-days = 7.5", "retention-days"),
+        ] {
+            let config = dir + "/trailwatch.conf", state = dir + "/state-\(setting)"
+            try "logs = \(bucket)\nstate = \(state)\n\(line)\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let r = try trailwatch(["run", "--once", "--config", config])
+            #expect(r.status == 64, "\(line): a usage error, not a signal: exit \(r.status), \(r.err.prefix(300))")
+            #expect(r.err.contains("\(config):3: \(setting) must be"), "\(line): \(r.err.prefix(300))")
+            #expect(!FileManager.default.fileExists(atPath: state), "\(line): a refused start creates no state")
+        }
+        for (flag, value) in [
+            ("--lateness", "1e300"), ("--digest-slack", "inf"), ("--incomplete-timeout", "nan"), ("--max-inflated-size", "1e300"),
+            ("--max-record-size", "-5"), ("--rescan-interval", "0"), ("--decode-threads", "100000"),
+        ] {
+            let state = dir + "/state-flag"
+            let r = try trailwatch(["run", "--once", "--logs", bucket, "--state", state, flag + "=" + value])
+            #expect(r.status == 64, "\(flag) \(value): exit \(r.status), \(r.err.prefix(300))")
+            #expect(r.err.contains("\(flag)") && r.err.contains("must be"), "\(flag) \(value): \(r.err.prefix(300))")
+            #expect(!FileManager.default.fileExists(atPath: state), "\(flag) \(value): a refused start creates no state")
+        }
+        // The bounds leave every sensible setting alone.
+        let ok = try trailwatch(["run", "--once", "--logs", bucket, "--state", dir + "/state-ok", "--lateness", "1e3", "--max-record-size", "0.5"])
+        #expect(ok.status == 0, "\(ok.err.prefix(300))")
+    }
 }
