@@ -130,7 +130,10 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         let unpacked = tempDir("unpacked")
         #expect(try runCommand(["dpkg-deb", "-x", deb, unpacked]).0 == 0)
         let t = try trailwatch(["rules", "test", unpacked + "/usr/share/trailwatch/rules"])
-        #expect(t.status == 0 && t.out.contains("50 passed, 0 failed"), "\(t.out)")
+        let inCheckout = try trailwatch(["rules", "test", repoRoot.path + "/rules"])
+        let summary = inCheckout.out.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(inCheckout.status == 0 && summary.hasSuffix("passed, 0 failed"), "the checkout's rules pass: \(inCheckout.out.suffix(300))")
+        #expect(t.status == 0 && t.out.contains(summary), "the packaged rules pass as many tests as the checkout's (\(summary)): \(t.out.suffix(300))")
         let conf = try String(contentsOfFile: unpacked + "/etc/trailwatch/trailwatch.conf", encoding: .utf8)
         #expect(conf.contains("rules = /usr/share/trailwatch/rules") && conf.contains("state = /var/lib/trailwatch"))
         let (_, conffiles) = try runCommand(["dpkg-deb", "-I", deb, "conffiles"])
