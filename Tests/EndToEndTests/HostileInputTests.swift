@@ -63,15 +63,9 @@ import Testing
     }
 
     @Test func aHostileRuleFileOnReloadKeepsTheRunningRules() throws {
-        let bucket = tempDir("bucket") + "/b"
-        try FileManager.default.createDirectory(atPath: bucket, withIntermediateDirectories: true)
-        let rules = tempDir("rules")
-        let good = "rule stop\n  severity critical\n  when eventName = \"StopLogging\"\nend\n"
-        try good.write(toFile: rules + "/local.rules", atomically: true, encoding: .utf8)
-        let alerts = tempDir("alerts") + "/a.jsonl"
-        let d = try Child(["run", "--logs", bucket, "--state", tempDir("state"), "--rules", rules, "--alerts", "jsonl:" + alerts, "--log-to", "stderr"])
+        let daemon = try ReloadingDaemon()
+        let (bucket, rules, alerts, d) = (daemon.bucket, daemon.rules, daemon.alerts, daemon.child)
         defer { if d.process.isRunning { d.signal(SIGKILL) } }
-        #expect(eventually { d.stderr.contains("ready") })
         // Each hostile file in turn replaces the rules; each reload fails and names the place.
         for (n, h) in Self.hostile.enumerated() {
             try h.text.write(toFile: rules + "/local.rules", atomically: true, encoding: .utf8)

@@ -236,15 +236,9 @@ let families = [
     }
 
     @Test func aBrokenRuleFileOnReloadKeepsTheRunningRules() throws {
-        let bucket = tempDir("bucket") + "/b"
-        try FileManager.default.createDirectory(atPath: bucket, withIntermediateDirectories: true)
-        let rules = tempDir("rules")
-        let good = "rule stop\n  severity critical\n  when eventName = \"StopLogging\"\nend\n"
-        try good.write(toFile: rules + "/local.rules", atomically: true, encoding: .utf8)
-        let alerts = tempDir("alerts") + "/a.jsonl"
-        let d = try Child(["run", "--logs", bucket, "--state", tempDir("state"), "--rules", rules, "--alerts", "jsonl:" + alerts, "--log-to", "stderr"])
+        let daemon = try ReloadingDaemon()
+        let (bucket, rules, alerts, good, d) = (daemon.bucket, daemon.rules, daemon.alerts, daemon.good, daemon.child)
         defer { if d.process.isRunning { d.signal(SIGKILL) } }
-        #expect(eventually { d.stderr.contains("ready") })
         try "rule stop\n  severity critical\n  when eventName = StopLogging\nend\n".write(toFile: rules + "/local.rules", atomically: true, encoding: .utf8)
         d.signal(SIGHUP)
         #expect(eventually { d.stderr.contains("rules not loaded") })
@@ -312,3 +306,21 @@ func runCommand(_ args: [String]) throws -> (Int32, String) {
 
 @discardableResult
 func sh(_ args: [String]) throws -> String { try runCommand(args).1 }
+
+/// A running daemon over an empty bucket with one rule file (`stop`: critical on StopLogging) in its
+/// own folder and alerts to a JSON-lines file, ready: what the reload tests change under it.
+struct ReloadingDaemon {
+    let bucket: String, rules: String, alerts: String, good: String
+    let child: Child
+
+    init() throws {
+        bucket = tempDir("bucket") + "/b"
+        try FileManager.default.createDirectory(atPath: bucket, withIntermediateDirectories: true)
+        rules = tempDir("rules")
+        good = "rule stop\n  severity critical\n  when eventName = \"StopLogging\"\nend\n"
+        try good.write(toFile: rules + "/local.rules", atomically: true, encoding: .utf8)
+        alerts = tempDir("alerts") + "/a.jsonl"
+        child = try Child(["run", "--logs", bucket, "--state", tempDir("state"), "--rules", rules, "--alerts", "jsonl:" + alerts, "--log-to", "stderr"])
+        #expect(eventually { child.stderr.contains("ready") })
+    }
+}

@@ -2,19 +2,11 @@ import Foundation
 import GRDB
 import Testing
 
-/// Runs a system command (mount, umount) and returns its status and output.
+/// Runs a system command (mount, umount) and returns its status and output; one that cannot start
+/// is status -1 with the reason.
 @discardableResult
 func system(_ args: [String]) -> (status: Int32, out: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    do { try p.run() } catch { return (-1, "\(error)") }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    do { return try runCommand(args) } catch { return (-1, "\(error)") }
 }
 
 /// A tmpfs of `size` mounted on a new folder (root only; records an issue if mounting fails).

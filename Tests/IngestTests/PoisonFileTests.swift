@@ -155,13 +155,8 @@ func makeSocket(_ path: String) throws {
         #expect(try Inflater.inflateAll(bomb, limit: 8 << 20).count == 8 << 20)
     }
 
-    static let rule = """
-        rule terminate-seen
-            severity high
-            when eventName = "TerminateInstances"
-            message "{event_name} by {principal}"
-        end
-        """
+    /// The one-rule set the delivery tests use (alerts on every TerminateInstances).
+    static let rule = AlertDeliveryTests.rule
 
     /// A small file inflating beyond what may be kept for the committer's rule matching is matched
     /// on the decoder instead, part kept and part on the fly: the same alerts either way.
