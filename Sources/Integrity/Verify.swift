@@ -5,6 +5,7 @@ import FoundationEssentials
 /// its log files; the backfill chain after the standard one; unlisted log files last), and the
 /// counts of the summary.
 public struct VerifyReport: Sendable {
+    /// Every finding but valid log files (unless asked for), in the order above.
     public var findings: [IntegrityFinding] = []
     /// Digests of the standard chain valid and invalid (a digest counts once per invalid finding),
     /// digests waiting for their signature (either chain), and backfill digests valid and invalid.
@@ -23,7 +24,7 @@ public struct VerifyReport: Sendable {
     /// Keys of the digests verified in this pass.
     public var validDigests: Set<String> { Set(findings.lazy.filter { $0.kind == .digestValid }.map(\.key)) }
 
-    /// Adds a finding and counts it; a valid log file is only counted unless `keep`.
+    /// Counts a finding, and keeps it unless `keep` is false (a valid log file nobody asked to see).
     mutating func record(_ f: IntegrityFinding, keep: Bool = true) {
         switch f.kind {
         case .digestValid: if f.backfill { backfillValid += 1 } else { digestsValid += 1 }

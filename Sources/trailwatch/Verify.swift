@@ -73,7 +73,9 @@ struct Verify: ParsableCommand {
                     print(f.validateLogsLine)
                 }
             }
-            total.merge(report)
+            var counted = report
+            counted.findings = []  // printed; the total needs the counts only
+            total.merge(counted)
         }
         print("")
         let uncovered = Self.newerThanLastDigest(digests: digests, logFiles: logFiles, endMs: end == nil ? nil : endMs)
