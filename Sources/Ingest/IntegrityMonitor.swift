@@ -95,7 +95,7 @@ package final class IntegrityMonitor {
             var checker = DigestChecker(bucket: g.bucket, keys: keys)
             checker.strict = true
             var newlyVerified: [(log: String, digest: String)] = []
-            let report = checker.check(tail, logsOnDisk: logs(g.account, g.region), verbose: false) { path, expected, digest in
+            let report = checker.check(tail, logsOnDisk: logs(g.account, g.region), listValidLogs: false) { path, expected, digest in
                 if verified.contains(path) { return .some(expected) }
                 guard let bytes = try? Posix.readFile(g.root + "/" + path, regularOnly: true) else { return .none }
                 guard let h = try? LogHash.of(gzip: bytes) else { return .some(nil) }
@@ -104,41 +104,36 @@ package final class IntegrityMonitor {
             }
             var statuses: [(String, String, Int64, String, String?)] = []
             var invalid: [String: String] = [:]
-            for (line, kind) in zip(report.lines, report.kinds) {
-                guard case .digest(let uri, let status) = line, kind != .valid else { continue }
-                let path = String(uri.dropFirst("s3://\(g.bucket)/".count))
-                if kind == .pending { continue }
-                invalid[path] = status
-            }
+            for f in report.findings where !f.kind.isLog && f.kind.isInvalid { invalid[f.key] = f.status }
             // Mirror lag: the digest arrived before the logs it lists. Wait, then look again.
             var waiting = Set<String>()
             if tolerateMirrorLag {
-                for (n, kind) in report.kinds.enumerated() where kind == .logMissing {
-                    let digest = String(report.listedBy[n].dropFirst("s3://\(g.bucket)/".count))
-                    if now - (g.seen[digest] ?? 0) < slackMs { waiting.insert(report.listedBy[n]) }
+                for f in report.findings where f.kind == .logMissing {
+                    if let digest = f.listedBy, now - (g.seen[digest] ?? 0) < slackMs { waiting.insert(digest) }
                 }
                 if !waiting.isEmpty {
                     groups[id]?.dirty = true
                     groups[id]?.recheckAt = now + min(60_000, max(1_000, slackMs / 10))
                 }
             }
+            let valid = report.validDigests
             for d in tail {
                 let end = Timestamp.parseCompactSeconds(d.key.timestamp) ?? 0
-                if waiting.contains("s3://\(g.bucket)/\(d.relativePath)") {
+                if waiting.contains(d.relativePath) {
                     statuses.append((d.relativePath, g.region, end, "pending", "waiting for listed log files to be mirrored"))
                 } else if let reason = invalid[d.relativePath] {
                     statuses.append((d.relativePath, g.region, end, "invalid", reason))
-                } else if report.validDigests.contains(d.relativePath) {
+                } else if valid.contains(d.relativePath) {
                     statuses.append((d.relativePath, g.region, end, "valid", nil))
                 } else {
                     statuses.append((d.relativePath, g.region, end, "pending", nil))
                 }
             }
             try? s.recordDigests(statuses, verifiedLogs: newlyVerified, now: Posix.nowMillis())
-            for (n, (line, kind)) in zip(report.lines, report.kinds).enumerated() where kind != .valid && kind != .pending {
-                if case .gap = line, !strictGaps { continue }
-                if kind == .logMissing && waiting.contains(report.listedBy[n]) { continue }
-                if let a = alert(line, kind, g, listedBy: report.listedBy[n]) { out.append((s, a)) }
+            for f in report.findings where f.kind.isAlert {
+                if f.kind == .chainGap && !strictGaps { continue }
+                if f.kind == .logMissing, let digest = f.listedBy, waiting.contains(digest) { continue }
+                out.append((s, alert(f, g)))
             }
         }
         return out
@@ -162,7 +157,7 @@ package final class IntegrityMonitor {
 
     /// journald catalog entries for the integrity alerts, one per kind.
     package static func catalog() -> String {
-        VerifyReport.Kind.allCases.filter { $0 != .valid && $0 != .pending }.map { k in
+        IntegrityFinding.Kind.allCases.filter(\.isAlert).map { k in
             CatalogWriter.entry(
                 id: MessageID.derive("trailwatch.integrity." + k.rawValue), subject: "trailwatch \((severity[k] ?? .high).rawValue): \(k.title)",
                 description: "trailwatch checks CloudTrail's digest files (SHA-256 of every log file, chained, RSA-signed) on the mirror. \(k.title).",
@@ -170,24 +165,30 @@ package final class IntegrityMonitor {
         }.joined()
     }
 
-    static let severity: [VerifyReport.Kind: Severity] = [
+    static let severity: [IntegrityFinding.Kind: Severity] = [
         .logModified: .critical, .logMissing: .high, .logUnlisted: .high, .logInvalidFormat: .high, .digestMissing: .high,
         .signatureInvalid: .critical, .chainBroken: .critical, .digestMoved: .high, .keyMissing: .high,
         .digestInvalidFormat: .high, .digestOverdue: .medium, .chainGap: .medium,
     ]
 
-    func alert(_ line: VerifyReport.Line, _ kind: VerifyReport.Kind, _ g: Group, listedBy: String = "") -> Alert? {
-        switch line {
-        case .digest(let uri, let status):
-            return make(kind, message: "CloudTrail digest \(status.replacingAll("INVALID: ", with: "")): \(uri)", g, logFile: "", digest: uri, id: uri + status)
-        case .log(let uri, let status):
-            return make(kind, message: "CloudTrail log file \(status.replacingAll("INVALID: ", with: "")): \(uri)", g, logFile: uri, digest: listedBy, id: uri + status)
-        case .gap(let from, let to):
-            return make(kind, message: "CloudTrail digest chain gap for \(g.account)/\(g.region): no digest links \(from) to \(to) (logging stopped and restarted?)", g, logFile: "", digest: "", id: "gap\(g.account)\(g.region)\(from)\(to)")
+    /// The alert for a finding: the message says what and where, the alert ID stays the one of
+    /// earlier versions (the file's URI and its status) so a restart does not alert again.
+    func alert(_ f: IntegrityFinding, _ g: Group) -> Alert {
+        let reason = f.reason ?? f.kind.title
+        if f.kind == .chainGap {
+            let from = f.start ?? "", to = f.end ?? ""
+            return make(
+                f.kind, message: "CloudTrail digest chain gap for \(g.account)/\(g.region): no digest links \(from) to \(to) (logging stopped and restarted?)", g,
+                logFile: "", digest: "", id: "gap\(g.account)\(g.region)\(from)\(to)")
         }
+        if f.kind.isLog {
+            let digest = f.listedBy.map { "s3://\(g.bucket)/\($0)" } ?? ""
+            return make(f.kind, message: "CloudTrail log file \(reason): \(f.uri)", g, logFile: f.uri, digest: digest, id: f.uri + f.status)
+        }
+        return make(f.kind, message: "CloudTrail digest \(reason): \(f.uri)", g, logFile: "", digest: f.uri, id: f.uri + f.status)
     }
 
-    func make(_ kind: VerifyReport.Kind, message: String, _ g: Group, logFile: String, digest: String, id: String) -> Alert {
+    func make(_ kind: IntegrityFinding.Kind, message: String, _ g: Group, logFile: String, digest: String, id: String) -> Alert {
         let severity = Self.severity[kind] ?? .high
         let rule = "integrity-" + kind.rawValue
         return Alert(

@@ -1,84 +1,19 @@
 import CloudTrail
 import FoundationEssentials
 
-/// What one verification pass found; lines in the form of `aws cloudtrail validate-logs` (§C.6).
+/// What one verification pass found: the findings in order (digests oldest first, each followed by
+/// its log files; the backfill chain after the standard one; unlisted log files last), and the
+/// counts of the summary.
 public struct VerifyReport: Sendable {
-    /// What a finding means, for alerts and status.
-    public enum Kind: String, Sendable, CaseIterable {
-        case valid, pending
-        case logModified = "log-file-modified", logMissing = "log-file-missing", logUnlisted = "log-file-not-listed"
-        case logInvalidFormat = "log-file-invalid-format"
-        case digestMissing = "digest-missing", signatureInvalid = "digest-signature-invalid", chainBroken = "digest-chain-broken"
-        case digestMoved = "digest-moved", keyMissing = "public-key-missing", digestInvalidFormat = "digest-invalid-format"
-        case digestOverdue = "digest-overdue"
-        case chainGap = "digest-chain-gap"
-
-        /// One line for the catalog and alert messages.
-        public var title: String {
-            switch self {
-            case .valid: return "valid"
-            case .pending: return "digest signature pending"
-            case .logModified: return "CloudTrail log file modified"
-            case .logMissing: return "CloudTrail log file missing"
-            case .logUnlisted: return "CloudTrail log file not listed in any digest"
-            case .logInvalidFormat: return "CloudTrail log file unreadable"
-            case .digestMissing: return "CloudTrail digest missing"
-            case .signatureInvalid: return "CloudTrail digest signature invalid"
-            case .chainBroken: return "CloudTrail digest chain broken"
-            case .digestMoved: return "CloudTrail digest moved from its original location"
-            case .keyMissing: return "CloudTrail public key missing"
-            case .digestInvalidFormat: return "CloudTrail digest unreadable"
-            case .digestOverdue: return "CloudTrail digest overdue"
-            case .chainGap: return "CloudTrail digest chain gap (logging stopped and restarted?)"
-            }
-        }
-    }
-
-    /// Each line's kind, in the order of ``lines``.
-    public var kinds: [Kind] = []
-    /// For log-file lines, the digest that listed the file (empty otherwise).
-    public var listedBy: [String] = []
-    /// `(backfill) ` for lines of the backfill chain, as the CLI prints them.
-    public var prefixes: [String] = []
-    var currentPrefix = ""
-    public var backfillValid = 0, backfillInvalid = 0
-    /// Digests verified, and digests waiting for their signature.
-    public var validDigests: [String] = []
-
-    mutating func add(_ line: Line, _ kind: Kind, listedBy digest: String = "") {
-        lines.append(line)
-        kinds.append(kind)
-        listedBy.append(digest)
-        prefixes.append(currentPrefix)
-    }
-
-    /// Line `n` as printed, with its `(backfill) ` prefix if any.
-    public func text(_ n: Int) -> String { prefixes[n] + lines[n].text }
-
-    public enum Line: Sendable, Equatable {
-        case digest(uri: String, status: String)
-        case log(uri: String, status: String)
-        case gap(from: String, to: String)
-
-        public var isInvalid: Bool {
-            switch self {
-            case .digest(_, let s), .log(_, let s): return s.hasPrefix("INVALID")
-            case .gap: return false
-            }
-        }
-
-        public var text: String {
-            switch self {
-            case .digest(let u, let s): return "Digest file\t\(u)\t\(s)"
-            case .log(let u, let s): return "Log file\t\(u)\t\(s)"
-            case .gap(let a, let b): return "No log files were delivered by CloudTrail between \(a) and \(b)"
-            }
-        }
-    }
-
-    public var lines: [Line] = []
+    /// Every finding but valid log files (unless asked for), in the order above.
+    public var findings: [IntegrityFinding] = []
+    /// Digests of the standard chain valid and invalid (a digest counts once per invalid finding),
+    /// digests waiting for their signature (either chain), and backfill digests valid and invalid.
     public var digestsValid = 0, digestsInvalid = 0, digestsPending = 0
+    public var backfillValid = 0, backfillInvalid = 0
+    /// Log files whose hash matched (counted even when their findings are left out) and invalid ones.
     public var logsValid = 0, logsInvalid = 0
+    /// The hours the readable digests cover (`digestStartTime` of the oldest, `digestEndTime` of the newest).
     public var foundStart: String? = nil
     public var foundEnd: String? = nil
 
@@ -86,22 +21,34 @@ public struct VerifyReport: Sendable {
 
     public var anyInvalid: Bool { digestsInvalid > 0 || logsInvalid > 0 || backfillInvalid > 0 }
 
-    /// The summary block of the CLI.
-    public func summary(requestedStart: String, requestedEnd: String) -> String {
-        var s = "Results requested for \(requestedStart) to \(requestedEnd)\n"
-        let total = digestsValid + digestsInvalid
-        guard total > 0 || digestsPending > 0 else { return s + "No digests found\n" }
-        if let a = foundStart, let b = foundEnd { s += "Results found for \(a) to \(b):\n" }
-        func line(_ v: Int, _ i: Int, _ what: String) -> String {
-            let t = v + i
-            guard t > 0 else { return "" }
-            return "\n\(v)/\(t) \(what) valid" + (i > 0 ? ", \(i)/\(t) \(what) INVALID" : "")
+    /// Keys of the digests verified in this pass.
+    public var validDigests: Set<String> { Set(findings.lazy.filter { $0.kind == .digestValid }.map(\.key)) }
+
+    /// Counts a finding, and keeps it unless `keep` is false (a valid log file nobody asked to see).
+    mutating func record(_ f: IntegrityFinding, keep: Bool = true) {
+        switch f.kind {
+        case .digestValid: if f.backfill { backfillValid += 1 } else { digestsValid += 1 }
+        case .pending: digestsPending += 1
+        case .logValid: logsValid += 1
+        case .chainGap, .digestOverdue: break
+        case _ where f.kind.isLog: logsInvalid += 1
+        default: if f.backfill { backfillInvalid += 1 } else { digestsInvalid += 1 }
         }
-        s += line(digestsValid, digestsInvalid, "digest files")
-        s += line(backfillValid, backfillInvalid, "backfill digest files")
-        if digestsPending > 0 { s += "\n\(digestsPending) digest files pending (signature comes with the next digest)" }
-        s += line(logsValid, logsInvalid, "log files")
-        return s + "\n"
+        if keep { findings.append(f) }
+    }
+
+    /// Adds another pass's findings and counts (another account or region) to this one.
+    public mutating func merge(_ other: VerifyReport) {
+        findings += other.findings
+        digestsValid += other.digestsValid
+        digestsInvalid += other.digestsInvalid
+        digestsPending += other.digestsPending
+        backfillValid += other.backfillValid
+        backfillInvalid += other.backfillInvalid
+        logsValid += other.logsValid
+        logsInvalid += other.logsInvalid
+        if let a = other.foundStart { foundStart = min(foundStart ?? a, a) }
+        if let b = other.foundEnd { foundEnd = max(foundEnd ?? b, b) }
     }
 }
 
@@ -122,10 +69,14 @@ public struct DigestOnDisk: Sendable {
 }
 
 /// Checks digests (signature, location, chain) and the log files they list, for one account and
-/// region; file access goes through closures so the checks stay free of I/O.
+/// region; file access goes through closures so the checks stay free of I/O. The result is a
+/// ``VerifyReport`` of ``IntegrityFinding`` values, for the CLI to print and the daemon to alert on.
 public struct DigestChecker: Sendable {
+    /// The bucket the digests must name (a digest elsewhere has been moved).
     public var bucket: String
     public var keys: PublicKeyRing
+    /// Stricter than `validate-logs`: chain links of hash and signature, the first digest's missing
+    /// predecessor, and log files no digest lists.
     public var strict = true
 
     public init(bucket: String, keys: PublicKeyRing) {
@@ -133,23 +84,23 @@ public struct DigestChecker: Sendable {
         self.keys = keys
     }
 
-    func uri(_ key: String) -> String { "s3://\(bucket)/\(key)" }
-
     /// One chain (standard or backfill) of one account and region, oldest first.
     func checkChain(
         _ chain: [DigestOnDisk], backfill: Bool, report: inout VerifyReport, listed: inout Set<String>,
-        coveredStart: inout String?, coveredEnd: inout String?, verbose: Bool, logHash: (_ path: String, _ expected: String, _ listedBy: String) -> String??
+        coveredStart: inout String?, coveredEnd: inout String?, listValidLogs: Bool,
+        logHash: (_ path: String, _ expected: String, _ listedBy: String) -> String??
     ) {
         let sorted = chain.sorted { $0.key.timestamp < $1.key.timestamp }
         let parsed: [DigestFile?] = sorted.map { try? DigestFile(gzip: $0.bytes) }
-        report.currentPrefix = backfill ? "(backfill) " : ""
-        defer { report.currentPrefix = "" }
-        func invalid() { if backfill { report.backfillInvalid += 1 } else { report.digestsInvalid += 1 } }
         for (i, d) in sorted.enumerated() {
-            let u = uri(d.relativePath)
+            /// A finding about a digest of this chain (or one it names), in the checked bucket.
+            func finding(_ kind: IntegrityFinding.Kind, key: String = d.relativePath, span: DigestFile? = nil) -> IntegrityFinding {
+                IntegrityFinding(
+                    kind, backfill: backfill, bucket: bucket, key: key, account: d.key.account, region: d.key.region,
+                    start: span?.startTime, end: span?.endTime)
+            }
             guard let digest = parsed[i] else {
-                report.add(.digest(uri: u, status: "INVALID: invalid format"), .digestInvalidFormat)
-                invalid()
+                report.record(finding(.digestInvalidFormat))
                 continue
             }
             coveredStart = min(coveredStart ?? digest.startTime, digest.startTime)
@@ -161,29 +112,32 @@ public struct DigestChecker: Sendable {
                 if let j = sorted.firstIndex(where: { $0.relativePath == prevObject }) {
                     if strict, let prev = parsed[j] {
                         if let h = digest.previousHash, h != prev.hash {
-                            report.add(.digest(uri: uri(prevObject), status: "INVALID: previousDigestHashValue in the next digest doesn't match (chain broken)"), .chainBroken)
-                            invalid()
+                            var f = finding(.chainBroken, key: prevObject, span: prev)
+                            f.link = .previousHash
+                            report.record(f)
                         }
                         if let sig = sorted[j].signature, let ps = digest.previousSignature, sig != ps {
-                            report.add(.digest(uri: uri(prevObject), status: "INVALID: previousDigestSignature in the next digest doesn't match its signature (chain broken)"), .chainBroken)
-                            invalid()
+                            var f = finding(.chainBroken, key: prevObject, span: prev)
+                            f.link = .previousSignature
+                            report.record(f)
                         }
                     }
                 } else if i > 0 || strict {
-                    report.add(.digest(uri: uri(prevObject), status: "INVALID: not found"), .digestMissing)
-                    invalid()
+                    report.record(finding(.digestMissing, key: prevObject))
                 }
             } else if i > 0, let older = parsed[i - 1] {
-                report.add(.gap(from: older.endTime, to: digest.startTime), .chainGap)
+                var f = finding(.chainGap)
+                (f.start, f.end) = (older.endTime, digest.startTime)
+                report.record(f)
             }
             guard d.relativePath == digest.object && digest.bucket == bucket else {
-                report.add(.digest(uri: u, status: "INVALID: has been moved from its original location"), .digestMoved)
-                invalid()
+                report.record(finding(.digestMoved, span: digest))
                 continue
             }
             guard let key = keys[digest.fingerprint] else {
-                report.add(.digest(uri: u, status: "INVALID: public key not found in region \(d.key.region) for fingerprint \(digest.fingerprint)"), .keyMissing)
-                invalid()
+                var f = finding(.keyMissing, span: digest)
+                f.fingerprint = digest.fingerprint
+                report.record(f)
                 continue
             }
             // The signature: the sidecar, else the next digest's previousDigestSignature (offline method).
@@ -192,34 +146,26 @@ public struct DigestChecker: Sendable {
                 signature = next.previousSignature
             }
             guard let signature else {
-                report.add(.digest(uri: u, status: "PENDING: no signature yet (it comes with the next digest)"), .pending)
-                report.digestsPending += 1
+                report.record(finding(.pending, span: digest))
                 continue
             }
             guard digest.verify(signatureHex: signature, key: key.key) else {
-                report.add(.digest(uri: u, status: "INVALID: signature verification failed"), .signatureInvalid)
-                invalid()
+                report.record(finding(.signatureInvalid, span: digest))
                 continue
             }
-            if backfill { report.backfillValid += 1 } else { report.digestsValid += 1 }
-            report.add(.digest(uri: u, status: "valid"), .valid)
-            report.validDigests.append(d.relativePath)
+            report.record(finding(.digestValid, span: digest))
             for log in digest.logFiles {
-                let lu = "s3://\(log.s3Bucket)/\(log.s3Object)"
+                let kind: IntegrityFinding.Kind
                 switch logHash(log.s3Object, log.hashValue, d.relativePath) {
-                case .none:
-                    report.add(.log(uri: lu, status: "INVALID: not found"), .logMissing, listedBy: u)
-                    report.logsInvalid += 1
-                case .some(.none):
-                    report.add(.log(uri: lu, status: "INVALID: invalid format"), .logInvalidFormat, listedBy: u)
-                    report.logsInvalid += 1
-                case .some(.some(let h)) where h != log.hashValue:
-                    report.add(.log(uri: lu, status: "INVALID: hash value doesn't match"), .logModified, listedBy: u)
-                    report.logsInvalid += 1
-                case .some(.some):
-                    report.logsValid += 1
-                    if verbose { report.add(.log(uri: lu, status: "valid"), .valid, listedBy: u) }
+                case .none: kind = .logMissing
+                case .some(.none): kind = .logInvalidFormat
+                case .some(.some(let h)) where h != log.hashValue: kind = .logModified
+                case .some(.some): kind = .logValid
                 }
+                let f = IntegrityFinding(
+                    kind, backfill: backfill, bucket: log.s3Bucket, key: log.s3Object, account: d.key.account, region: d.key.region,
+                    listedBy: d.relativePath)
+                report.record(f, keep: kind != .logValid || listValidLogs)
             }
         }
     }
@@ -227,8 +173,10 @@ public struct DigestChecker: Sendable {
     /// Verifies `digests` (one account and region, any order) and the logs they list.
     /// `logHash(path, expected, digest)` returns the SHA-256 of a log file's uncompressed content (nil when
     /// missing, .some(nil) when unreadable); `logsOnDisk` are the log files present, to find unlisted ones.
+    /// Log files that match are counted, and listed as findings only with `listValidLogs` (a bucket holds many).
     public func check(
-        _ digests: [DigestOnDisk], logsOnDisk: [String], verbose: Bool, logHash: (_ path: String, _ expected: String, _ listedBy: String) -> String??
+        _ digests: [DigestOnDisk], logsOnDisk: [String], listValidLogs: Bool,
+        logHash: (_ path: String, _ expected: String, _ listedBy: String) -> String??
     ) -> VerifyReport {
         var report = VerifyReport()
         var listed = Set<String>()
@@ -236,16 +184,15 @@ public struct DigestChecker: Sendable {
         var coveredEnd: String? = nil
         checkChain(
             digests.filter { !$0.key.isBackfill }, backfill: false, report: &report, listed: &listed, coveredStart: &coveredStart,
-            coveredEnd: &coveredEnd, verbose: verbose, logHash: logHash)
+            coveredEnd: &coveredEnd, listValidLogs: listValidLogs, logHash: logHash)
         checkChain(
             digests.filter { $0.key.isBackfill }, backfill: true, report: &report, listed: &listed, coveredStart: &coveredStart,
-            coveredEnd: &coveredEnd, verbose: verbose, logHash: logHash)
+            coveredEnd: &coveredEnd, listValidLogs: listValidLogs, logHash: logHash)
         // Stricter: a log file delivered inside the covered hours but listed by no digest.
         if strict, let a = coveredStart.flatMap(Timestamp.parseISO8601), let b = coveredEnd.flatMap(Timestamp.parseISO8601) {
             for path in logsOnDisk.sorted() where !listed.contains(path) {
                 guard case .log(let k) = ObjectKeyParser.classify(path), k.deliveryTime >= a, k.deliveryTime < b else { continue }
-                report.add(.log(uri: uri(path), status: "INVALID: not listed in any digest"), .logUnlisted)
-                report.logsInvalid += 1
+                report.record(IntegrityFinding(.logUnlisted, bucket: bucket, key: path, account: k.account, region: k.region))
             }
         }
         report.foundStart = coveredStart

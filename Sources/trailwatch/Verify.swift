@@ -62,30 +62,24 @@ struct Verify: ParsableCommand {
         let header = "Validating log files for bucket \(bucketName) between \(Timestamp.formatISO8601(startMs)) and \(Timestamp.formatISO8601(endMs))"
         print(header + "\n")
         for group in digests.keys.sorted() {
-            let report = checker.check(digests[group]!, logsOnDisk: logFiles[group] ?? [], verbose: verbose) { path, _, _ in
+            let report = checker.check(digests[group]!, logsOnDisk: logFiles[group] ?? [], listValidLogs: verbose) { path, _, _ in
                 guard present.contains(path), let bytes = try? Posix.readFile(root + "/" + path, regularOnly: true) else { return .none }
                 return .some(try? LogHash.of(gzip: bytes))
             }
-            for (n, (line, kind)) in zip(report.lines, report.kinds).enumerated() {
-                if line.isInvalid {
-                    writeStderr(report.text(n) + "\n")
-                } else if kind != .valid || verbose {
-                    print(report.text(n))
+            for f in report.findings {
+                if f.kind.isInvalid {
+                    writeStderr(f.validateLogsLine + "\n")
+                } else if verbose || (f.kind != .digestValid && f.kind != .logValid) {
+                    print(f.validateLogsLine)
                 }
             }
-            total.digestsValid += report.digestsValid
-            total.digestsInvalid += report.digestsInvalid
-            total.digestsPending += report.digestsPending
-            total.logsValid += report.logsValid
-            total.logsInvalid += report.logsInvalid
-            total.backfillValid += report.backfillValid
-            total.backfillInvalid += report.backfillInvalid
-            if let a = report.foundStart { total.foundStart = min(total.foundStart ?? a, a) }
-            if let b = report.foundEnd { total.foundEnd = max(total.foundEnd ?? b, b) }
+            var counted = report
+            counted.findings = []  // printed; the total needs the counts only
+            total.merge(counted)
         }
         print("")
         let uncovered = Self.newerThanLastDigest(digests: digests, logFiles: logFiles, endMs: end == nil ? nil : endMs)
-        print(total.summary(requestedStart: Timestamp.formatISO8601(startMs), requestedEnd: Timestamp.formatISO8601(endMs)), terminator: "")
+        print(Self.summary(total, requestedStart: Timestamp.formatISO8601(startMs), requestedEnd: Timestamp.formatISO8601(endMs)), terminator: "")
         if uncovered.newer > 0 {
             print("\(uncovered.newer) log files newer than the last digest of their account and region (not covered yet: the next digest lists them)")
         }
@@ -93,6 +87,24 @@ struct Verify: ParsableCommand {
             print("\(uncovered.undigested) log files in account-regions without any digest (\(uncovered.groups.joined(separator: ", ")))")
         }
         if total.anyInvalid { throw ExitCode(1) }
+    }
+
+    /// The summary block, as `validate-logs` prints it (with the backfill and pending counts besides).
+    static func summary(_ r: VerifyReport, requestedStart: String, requestedEnd: String) -> String {
+        var s = "Results requested for \(requestedStart) to \(requestedEnd)\n"
+        let total = r.digestsValid + r.digestsInvalid
+        guard total > 0 || r.digestsPending > 0 else { return s + "No digests found\n" }
+        if let a = r.foundStart, let b = r.foundEnd { s += "Results found for \(a) to \(b):\n" }
+        func line(_ v: Int, _ i: Int, _ what: String) -> String {
+            let t = v + i
+            guard t > 0 else { return "" }
+            return "\n\(v)/\(t) \(what) valid" + (i > 0 ? ", \(i)/\(t) \(what) INVALID" : "")
+        }
+        s += line(r.digestsValid, r.digestsInvalid, "digest files")
+        s += line(r.backfillValid, r.backfillInvalid, "backfill digest files")
+        if r.digestsPending > 0 { s += "\n\(r.digestsPending) digest files pending (signature comes with the next digest)" }
+        s += line(r.logsValid, r.logsInvalid, "log files")
+        return s + "\n"
     }
 
     /// Log files delivered after the newest digest of their account and region (up to `endMs`, when
@@ -115,5 +127,15 @@ struct Verify: ParsableCommand {
             }
         }
         return (newer, undigested, groups)
+    }
+}
+
+extension IntegrityFinding {
+    /// The line `aws cloudtrail validate-logs` prints for the finding, `(backfill) ` first for the
+    /// backfill chain.
+    var validateLogsLine: String {
+        let prefix = backfill ? "(backfill) " : ""
+        if kind == .chainGap { return prefix + "No log files were delivered by CloudTrail between \(start ?? "") and \(end ?? "")" }
+        return prefix + (kind.isLog ? "Log file" : "Digest file") + "\t\(uri)\t\(status)"
     }
 }
