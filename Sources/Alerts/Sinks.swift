@@ -24,7 +24,8 @@ public struct AlertSinkError: Error, Sendable, CustomStringConvertible {
     public init(description: String) { self.description = description }
 }
 
-/// Alerts to journald: one structured entry per alert (reference §G.1), through `sd_journal_sendv`.
+/// Alerts to journald: one structured entry per alert, through `sd_journal_sendv`, with the rule's
+/// `MESSAGE_ID` and one `TRAILWATCH_*` field per alert field, so `journalctl` can select on any of them.
 public struct JournalAlertSink: AlertSink {
     public var name: String { "journal" }
     public init() {}

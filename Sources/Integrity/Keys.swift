@@ -10,7 +10,8 @@ public struct IntegrityError: Error, Sendable, Equatable, CustomStringConvertibl
     public init(_ message: String) { self.message = message }
 }
 
-/// CloudTrail's public keys, by fingerprint (the lower-hex MD5 of the key's DER bytes, reference §C.4).
+/// CloudTrail's public keys, by fingerprint: the lower-hex MD5 of the key's DER bytes, the value a
+/// digest names in `digestPublicKeyFingerprint`.
 public struct PublicKeyRing: Sendable {
     public struct Key: Sendable {
         public var fingerprint: String

@@ -1,7 +1,7 @@
 import CloudTrail
 import FoundationEssentials
 
-/// What one verification pass found; lines in the form of `aws cloudtrail validate-logs` (§C.6).
+/// What one verification pass found; lines in the form of `aws cloudtrail validate-logs`.
 public struct VerifyReport: Sendable {
     /// What a finding means, for alerts and status.
     public enum Kind: String, Sendable, CaseIterable {

@@ -159,8 +159,8 @@ struct Run: AsyncParsableCommand {
         let stats = try ingestor.runOnce()
         progress.finish()
         let summary = stats.summary(seconds: Posix.monotonicSeconds() - started)
-        // Exit 0 even when a sink refused alerts (issue 2: non-zero only if it could not run at all);
-        // the summary and the error log say what waits in the outbox.
+        // Exit 0 even when a sink refused alerts: non-zero means it could not run at all. Refused
+        // alerts wait in the outbox, and the summary and the error log say so.
         printSummary(summary, ingestor)
     }
 
