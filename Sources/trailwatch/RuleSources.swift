@@ -36,7 +36,7 @@ struct RuleSources {
     /// `rules/` of the source checkout holding this binary (`<checkout>/.build/<triple>/<config>/trailwatch`):
     /// the nearest folder above the executable with `Package.swift`, `Sources/trailwatch` and `rules/`.
     static func checkoutRules() -> String? {
-        guard var dir = Scanner.realPath("/proc/self/exe") else { return nil }
+        guard var dir = Posix.realPath("/proc/self/exe") else { return nil }
         for _ in 0..<6 {
             guard let slash = dir.lastIndex(of: "/"), slash != dir.startIndex else { return nil }
             dir = String(dir[..<slash])
