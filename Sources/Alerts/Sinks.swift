@@ -24,7 +24,8 @@ public struct AlertSinkError: Error, Sendable, CustomStringConvertible {
     public init(description: String) { self.description = description }
 }
 
-/// Alerts to journald: one structured entry per alert (reference §G.1), through `sd_journal_sendv`.
+/// Alerts to journald: one structured entry per alert, through `sd_journal_sendv`, with the rule's
+/// `MESSAGE_ID` and one `TRAILWATCH_*` field per alert field, so `journalctl` can select on any of them.
 public struct JournalAlertSink: AlertSink {
     public var name: String { "journal" }
     public init() {}
@@ -64,9 +65,7 @@ public final class JSONLinesAlertSink: AlertSink {
     /// `path` nil writes to standard output.
     public init(path: String?) throws {
         if let path {
-            let fd = Posix.retry { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640) }
-            guard fd >= 0 else { throw PosixError(call: "open", path: path, errno: errno) }
-            self.fd = fd
+            fd = try Posix.openFile(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode: 0o640)
             self.path = path
         } else {
             fd = 1
@@ -74,7 +73,7 @@ public final class JSONLinesAlertSink: AlertSink {
         }
     }
 
-    deinit { if fd > 2 { close(fd) } }
+    deinit { if fd > 2 { Posix.closeFile(fd) } }
 
     public var name: String { fd == 1 ? "stdout" : "jsonl:" + path }
 

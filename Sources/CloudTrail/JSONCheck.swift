@@ -211,8 +211,7 @@ private struct Checker {
                 case 0x75:
                     for k in 2..<6 {
                         guard j + k < n else { return fail("unterminated string", n) }
-                        let h = p[j + k] | 0x20
-                        guard (h >= 0x30 && h <= 0x39) || (h >= 0x61 && h <= 0x66) else {
+                        guard Base16.digit(p[j + k]) != nil else {
                             return fail("expected 4 hex digits after \\u", j + k)
                         }
                     }

@@ -1,4 +1,5 @@
-/// What a path inside a bucket mirror is, judged by its key alone (reference §B).
+/// What a path inside a bucket mirror is, judged by its key alone: CloudTrail names every object
+/// `[prefix/]AWSLogs/[o-org/]account/CloudTrail[-Digest|-Insight]/region/YYYY/MM/DD/name`.
 ///
 /// Parsing never touches the file system, so the watcher, the scanner and the tests share one
 /// definition of "a CloudTrail log file".
@@ -50,7 +51,8 @@ public struct LogFileKey: Sendable, Equatable, Hashable {
     public var streamName: String { "\(account)_CloudTrail_\(region)" }
 }
 
-/// The parts of a digest file's key (reference §B.2).
+/// The parts of a digest file's key,
+/// `…/CloudTrail-Digest/<region>/YYYY/MM/DD/<account>_CloudTrail-Digest_<region>_<trail>_<home-region>_<YYYYMMDDTHHmmssZ>.json.gz`.
 public struct DigestFileKey: Sendable, Equatable, Hashable {
     public var prefix: String
     public var organizationID: String?

@@ -276,15 +276,8 @@ public struct RawJSON: @unchecked Sendable {
             guard at + 4 <= r.upperBound else { return nil }
             var v: UInt32 = 0
             for k in at..<(at + 4) {
-                let b = bytes[k]
-                let d: UInt32
-                switch b {
-                case 0x30...0x39: d = UInt32(b - 0x30)
-                case 0x41...0x46: d = UInt32(b - 0x41 + 10)
-                case 0x61...0x66: d = UInt32(b - 0x61 + 10)
-                default: return nil
-                }
-                v = v << 4 | d
+                guard let d = Base16.digit(bytes[k]) else { return nil }
+                v = v << 4 | UInt32(d)
             }
             return v
         }

@@ -85,13 +85,8 @@ public struct EventKey: Sendable, Hashable {
                 pos += 1
                 continue
             }
-            let d: UInt64
-            switch b {
-            case 0x30...0x39: d = UInt64(b - 0x30)
-            case 0x61...0x66: d = UInt64(b - 0x61 + 10)
-            case 0x41...0x46: d = UInt64(b - 0x41 + 10)
-            default: return nil
-            }
+            guard let digit = Base16.digit(b) else { return nil }
+            let d = UInt64(digit)
             if n < 16 { hi = hi << 4 | d } else { lo = lo << 4 | d }
             n += 1
             pos += 1

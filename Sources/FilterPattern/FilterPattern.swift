@@ -1,6 +1,7 @@
 import CloudTrail
 
-/// A compiled CloudWatch Logs filter pattern (reference §F), evaluated on a log event's raw bytes.
+/// A compiled CloudWatch Logs filter pattern (the syntax of metric filters and FilterLogEvents),
+/// evaluated on a log event's raw bytes.
 ///
 /// Parsing happens once; matching reads only the JSON fields the pattern names, each at most once
 /// per event. The rule engine reuses this type so CIS patterns paste in unchanged.

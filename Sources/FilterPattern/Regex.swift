@@ -1,4 +1,4 @@
-/// The regular expressions CloudWatch allows inside `%…%` (reference §F.2): no groups, ASCII only.
+/// The regular expressions CloudWatch Logs filter patterns allow inside `%…%`: no groups, ASCII only.
 ///
 /// A small backtracking matcher keeps evaluation allocation-free and independent of Foundation.
 struct RegexMatcher: Sendable {

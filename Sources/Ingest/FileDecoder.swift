@@ -72,31 +72,28 @@ package enum FileDecoder {
         // A FIFO, socket or device under a log file's name would block open() or read() forever (or,
         // for a socket, fail as if unreadable): refuse it before opening, then again on the descriptor,
         // opened non-blocking, in case it was swapped in between.
-        var st = stat()
-        if lstat(path, &st) == 0, let refused = notRegular(st) { return .failure(refused) }
-        let fd = Posix.retry { open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) }
-        guard fd >= 0 else {
-            let e = errno
-            if e == ELOOP { return .failure(IngestFailure(.notRegular, "is a symbolic link")) }
-            return .failure(IngestFailure(.unreadable, "cannot open: \(Posix.describe(e))"))
+        if let st = try? Posix.linkInfo(path), let refused = notRegular(st) { return .failure(refused) }
+        let fd: Int32
+        do { fd = try Posix.openFile(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) } catch {
+            if error.errno == ELOOP { return .failure(IngestFailure(.notRegular, "is a symbolic link")) }
+            return .failure(IngestFailure(.unreadable, "cannot open: \(Posix.describe(error.errno))"))
         }
-        defer { close(fd) }
-        guard fstat(fd, &st) == 0 else { return .failure(IngestFailure(.unreadable, "cannot stat: \(Posix.describe(errno))")) }
+        defer { Posix.closeFile(fd) }
+        let st: stat
+        do { st = try Posix.fileInfo(fd: fd, path: path) } catch {
+            return .failure(IngestFailure(.unreadable, "cannot stat: \(Posix.describe(error.errno))"))
+        }
         if let refused = notRegular(st) { return .failure(refused) }
         let size = Int(st.st_size)
         guard size > 0 else { return .failure(IngestFailure(.emptyFile, "empty file (0 bytes)")) }
         guard size <= maxCompressedBytes else {
             return .failure(IngestFailure(.tooLarge, "file is \(size) bytes, over the \(maxCompressedBytes >> 20) MiB limit"))
         }
-        var data = [UInt8](repeating: 0, count: size)
-        var got = 0
-        while got < size {
-            let n = data.withUnsafeMutableBytes { p in Posix.retry { read(fd, p.baseAddress! + got, size - got) } }
-            if n < 0 { return .failure(IngestFailure(.unreadable, "read failed: \(Posix.describe(errno))")) }
-            if n == 0 { break }
-            got += n
+        let data: [UInt8]
+        do { data = try Posix.readBytes(fd, upTo: size, path: path) } catch {
+            return .failure(IngestFailure(.unreadable, "read failed: \(Posix.describe(error.errno))"))
         }
-        if got < size { data.removeLast(size - got) }
+        let got = data.count
         let mtime = Posix.mtimeMillis(st)
         return decode(bytes: data, ledgerKey: ledgerKey, key: key, size: Int64(got), mtime: mtime, rules: rules, limits: limits)
     }

@@ -30,28 +30,27 @@ package final class InHand: Sendable {
 
     /// One thread's note: holds at most one entry.
     package final class Slot: Sendable {
-        let fd: Int32
+        /// The open note, or why it could not be opened (reported by `hold`).
+        let file: Result<Int32, PosixError>
         let path: String
 
         init(path: String) {
             self.path = path
-            fd = Posix.retry { open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600) }
+            file = Result { () throws(PosixError) in try Posix.openFile(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode: 0o600) }
         }
 
-        deinit { if fd >= 0 { close(fd) } }
+        deinit { if case .success(let fd) = file { Posix.closeFile(fd) } }
 
         /// Notes `entry` as in hand (before its work starts).
         package func hold(_ entry: Entry) throws {
             let bytes = Array("\(entry.deaths)\n\(entry.account)\n\(entry.path)\n\(entry.ledgerKey)\n".utf8)
-            guard fd >= 0 else { throw PosixError(call: "open", path: path, errno: EBADF) }
-            let n = bytes.withUnsafeBytes { p in Posix.retry { pwrite(fd, p.baseAddress, p.count, 0) } }
-            guard n == bytes.count, Posix.retry({ ftruncate(fd, off_t(bytes.count)) }) == 0 else {
-                throw PosixError(call: "pwrite", path: path, errno: errno)
-            }
+            let fd = try file.get()
+            try Posix.writeAll(fd, bytes, at: 0, path: path)
+            try Posix.truncate(fd, to: bytes.count, path: path)
         }
 
         /// The work is done: nothing in hand.
-        package func clear() { if fd >= 0 { _ = Posix.retry { ftruncate(fd, 0) } } }
+        package func clear() { if case .success(let fd) = file { try? Posix.truncate(fd, to: 0, path: path) } }
     }
 
     package let directory: String
@@ -69,7 +68,7 @@ package final class InHand: Sendable {
         var out: [String: Entry] = [:]
         for name in Posix.list(directory) {
             let path = directory + "/" + name
-            defer { unlink(path) }
+            defer { try? Posix.removeFile(path) }
             guard let bytes = try? Posix.readFile(path, regularOnly: true) else { continue }
             let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
             guard lines.count >= 4, let deaths = Int(lines[0]) else { continue }

@@ -150,8 +150,7 @@ package final class Ingestor: @unchecked Sendable {
         }
         canonicalRoots = config.roots.map { Scanner.realPath($0.path) ?? $0.path }
         for root in config.roots {
-            var st = stat()
-            guard stat(root.path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            guard Posix.isDirectory(root.path) else {
                 throw IngestFailure(.unreadable, "\(root.path): not a readable directory")
             }
         }
@@ -747,14 +746,12 @@ package final class Ingestor: @unchecked Sendable {
                 }
                 // IN_CREATE alone means the writer is still busy; wait for close or rename.
                 if e.mask & UInt32(IN_CREATE) != 0 && e.mask & UInt32(IN_CLOSE_WRITE) == 0 {
-                    var st = stat()
-                    guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { continue }
+                    guard Posix.isSymbolicLink(path) else { continue }
                 }
                 let ledgerKey = root.bucket + "/" + rel
                 pending.removeValue(forKey: ledgerKey)
                 guard seen.insert(rel).inserted else { continue }
-                var st = stat()
-                let isLink = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+                let isLink = Posix.isSymbolicLink(path)
                 if let j = candidate(FoundFile(root: root.path, relative: rel, isSymlink: isLink)) { jobs.append(j) }
             }
             let now = Posix.monotonicSeconds()

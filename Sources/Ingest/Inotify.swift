@@ -29,9 +29,7 @@ package final class Inotify: @unchecked Sendable {
         guard fd >= 0 else { throw IngestFailure(.storeError, "inotify_init1: \(Posix.describe(errno))") }
     }
 
-    deinit { close(fd) }
-
-    package var watchCount: Int { byPath.count }
+    deinit { Posix.closeFile(fd) }
 
     /// Watches `directory` (absolute). Returns the kernel's refusal, nil when watched: `ENOSPC` is
     /// the watch limit, `ENOENT` a folder that vanished before it could be watched.
@@ -45,6 +43,7 @@ package final class Inotify: @unchecked Sendable {
         return nil
     }
 
+    /// True when `directory` is watched now (the kernel drops a watch when its folder goes).
     package func isWatching(_ directory: String) -> Bool { byPath[directory] != nil }
 
     /// Waits up to `timeoutMs` for events and returns them (empty on timeout).
@@ -55,8 +54,8 @@ package final class Inotify: @unchecked Sendable {
         var out: [Event] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let n = buffer.withUnsafeMutableBytes { p in Posix.retry { Glibc.read(fd, p.baseAddress!, p.count) } }
-            guard n > 0 else { break }
+            // Non-blocking: EAGAIN once the queue is drained.
+            guard let n = try? buffer.withUnsafeMutableBytes({ p in try Posix.readSome(fd, into: p, path: "inotify") }), n > 0 else { break }
             buffer.withUnsafeBytes { p in
                 var off = 0
                 let header = MemoryLayout<inotify_event>.size

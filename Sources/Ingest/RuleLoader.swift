@@ -12,9 +12,9 @@ package enum RuleLoader {
         var lists: [RuleSourceFile] = []
         var problems: [Diagnostic] = []
         for path in paths {
-            var st = stat()
-            guard stat(path, &st) == 0 else {
-                problems.append(Diagnostic(.error, SourcePosition(file: path, line: 0, column: 0), "cannot read: \(Posix.describe(errno))"))
+            let st: stat
+            do { st = try Posix.fileInfo(path) } catch {
+                problems.append(Diagnostic(.error, SourcePosition(file: path, line: 0, column: 0), "cannot read: \(Posix.describe(error.errno))"))
                 continue
             }
             let files = (st.st_mode & S_IFMT) == S_IFDIR ? Posix.list(path).sorted().map { path + "/" + $0 } : [path]

@@ -26,8 +26,7 @@ package enum Scanner {
                 let childRel = rel.isEmpty ? name : rel + "/" + name
                 var type = entryType
                 if type == UInt8(DT_UNKNOWN) {
-                    var st = stat()
-                    if lstat(root + "/" + childRel, &st) == 0 {
+                    if let st = try? Posix.linkInfo(root + "/" + childRel) {
                         switch st.st_mode & S_IFMT {
                         case S_IFDIR: type = UInt8(DT_DIR)
                         case S_IFLNK: type = UInt8(DT_LNK)
@@ -46,11 +45,7 @@ package enum Scanner {
     }
 
     /// The canonical absolute path of `path`, or nil if it does not resolve.
-    package static func realPath(_ path: String) -> String? {
-        guard let p = realpath(path, nil) else { return nil }
-        defer { free(p) }
-        return String(cString: p)
-    }
+    package static func realPath(_ path: String) -> String? { Posix.realPath(path) }
 
     /// True when `path` (canonical) lies inside `root` (canonical).
     package static func isInside(_ path: String, root: String) -> Bool {

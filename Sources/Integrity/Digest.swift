@@ -3,7 +3,8 @@ import FoundationEssentials
 import Gzip
 import _CryptoExtras
 
-/// One digest file: its fields and the exact uncompressed bytes they came from (reference §C.1).
+/// One digest file: its fields and the exact uncompressed bytes they came from (the next digest's
+/// `previousDigestHashValue` is the SHA-256 of those bytes).
 public struct DigestFile: Sendable {
     public struct LogFile: Sendable, Decodable, Equatable {
         public var s3Bucket: String
@@ -73,7 +74,8 @@ public struct DigestFile: Sendable {
         try self.init(json: json)
     }
 
-    /// `digestEndTime\nbucket/object\nhash\npreviousSignature-or-null` (reference §C.3, LF, no trailing newline).
+    /// The text CloudTrail signs: `digestEndTime\nbucket/object\nhash\npreviousSignature-or-null`
+    /// (LF line ends, no trailing newline).
     public var stringToSign: String {
         "\(endTime)\n\(bucket)/\(object)\n\(hash)\n\(previousSignature ?? "null")"
     }

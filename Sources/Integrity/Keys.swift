@@ -1,3 +1,4 @@
+import CloudTrail
 import Crypto
 import FoundationEssentials
 import _CryptoExtras
@@ -9,7 +10,8 @@ public struct IntegrityError: Error, Sendable, Equatable, CustomStringConvertibl
     public init(_ message: String) { self.message = message }
 }
 
-/// CloudTrail's public keys, by fingerprint (the lower-hex MD5 of the key's DER bytes, reference §C.4).
+/// CloudTrail's public keys, by fingerprint: the lower-hex MD5 of the key's DER bytes, the value a
+/// digest names in `digestPublicKeyFingerprint`.
 public struct PublicKeyRing: Sendable {
     public struct Key: Sendable {
         public var fingerprint: String
@@ -77,25 +79,5 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
-    public static func decode(_ s: String) -> [UInt8]? {
-        let u = Array(s.utf8)
-        guard u.count % 2 == 0 else { return nil }
-        func v(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: return c - 0x30
-            case 0x61...0x66: return c - 0x61 + 10
-            case 0x41...0x46: return c - 0x41 + 10
-            default: return nil
-            }
-        }
-        var out: [UInt8] = []
-        out.reserveCapacity(u.count / 2)
-        var i = 0
-        while i < u.count {
-            guard let hi = v(u[i]), let lo = v(u[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
-    }
+    public static func decode(_ s: String) -> [UInt8]? { Base16.decode(s) }
 }

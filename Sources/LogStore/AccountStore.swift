@@ -67,8 +67,8 @@ package final class AccountStore: @unchecked Sendable {
         do {
             return try probe(try DatabaseQueue(path: path, configuration: config))
         } catch let e as DatabaseError where e.resultCode == .SQLITE_CANTOPEN || e.resultCode == .SQLITE_READONLY {
-            guard access(path, R_OK) == 0 else {
-                throw StoreError(.readOnly, "\(path): cannot open for reading: \(Posix.describe(errno))")
+            do { try Posix.checkAccess(path, R_OK) } catch {
+                throw StoreError(.readOnly, "\(path): cannot open for reading: \(Posix.describe(error.errno))")
             }
             let escaped = path.utf8.map { b -> String in
                 b < 0x80 && b > 0x20 && b != UInt8(ascii: "%") && b != UInt8(ascii: "?") && b != UInt8(ascii: "#")

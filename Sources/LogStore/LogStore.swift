@@ -40,9 +40,8 @@ package final class LogStore: @unchecked Sendable {
             do { try Posix.makeDirectories(directory) } catch let e as PosixError where e.errno == EROFS {
                 throw StoreError(.readOnly, "state directory \(stateDirectory) is read-only (\(e)): cannot write the store")
             }
-            if access(directory, W_OK) != 0 {
-                let e = PosixError(call: "access", path: directory, errno: errno)
-                throw StoreError(.readOnly, "state directory \(stateDirectory) is read-only (\(e)): cannot write the store")
+            do { try Posix.checkAccess(directory, W_OK) } catch {
+                throw StoreError(.readOnly, "state directory \(stateDirectory) is read-only (\(error)): cannot write the store")
             }
             for p in [stateDirectory, directory] {
                 if let id = Posix.identity(p) { identities.append((p, id)) }

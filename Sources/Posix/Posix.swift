@@ -65,22 +65,20 @@ public enum Posix {
 
     /// A file's size and modification time (epoch ms), following symlinks; nil when it cannot be stat'ed.
     public static func status(_ path: String) -> (size: Int64, mtime: Int64)? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
+        guard let st = try? fileInfo(path) else { return nil }
         return (Int64(st.st_size), mtimeMillis(st))
     }
 
     /// True when `path` is a directory (following symlinks).
     public static func isDirectory(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        guard let st = try? fileInfo(path) else { return false }
+        return (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// The device and inode of `path` (following symlinks), nil when it cannot be stat'ed: tells
     /// whether a path still names the same file (a directory deleted or replaced while open).
     public static func identity(_ path: String) -> FileIdentity? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
+        guard let st = try? fileInfo(path) else { return nil }
         return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
     }
 

@@ -213,7 +213,7 @@ struct FileParser {
                 }
             case "id":
                 let id = h.rest.trimmedWhitespace.lowercased()
-                if id.count == 32 && id.allSatisfy({ $0.isHexDigit }) {
+                if id.utf8.count == 32 && Base16.decode(id) != nil {
                     rule.messageID = id
                 } else {
                     diagnostics.append(Diagnostic(.error, pos(n, h.restColumn), "a message id is 32 hex digits", hint: "generate one with systemd-id128 new"))

@@ -266,17 +266,8 @@ public struct Simulator: Sendable {
         let tmp = dir + "/." + name + ".tmp"
         let gz = Deflater.gzip(Array(f.json.utf8))
         try Posix.writeFile(tmp, gz)
-        if setMTime {
-            let secs = f.deliveryTime / 1000
-            var times = [timespec(tv_sec: Int(secs), tv_nsec: 0), timespec(tv_sec: Int(secs), tv_nsec: 0)]
-            utimensat(AT_FDCWD, tmp, &times, 0)
-        }
-        guard rename(tmp, path) == 0 else { throw SimulatorError(message: "rename \(tmp): \(String(cString: strerror(errno)))") }
-    }
-
-    public struct SimulatorError: Error, CustomStringConvertible {
-        public var message: String
-        public var description: String { message }
+        if setMTime { try Posix.setTimes(tmp, millis: f.deliveryTime / 1000 * 1000) }
+        try Posix.moveFile(tmp, to: path)
     }
 }
 

@@ -13,7 +13,7 @@ public enum Journal {
     public static var available: Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
-        defer { close(fd) }
+        defer { Posix.closeFile(fd) }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &addr.sun_path) { buf in
@@ -30,7 +30,7 @@ public enum Journal {
     /// does not exist; this returns -ENOENT then, so that an alert is kept for later instead of lost.
     @discardableResult
     public static func send(_ fields: [(String, String)]) -> Int32 {
-        guard access(socketPath, F_OK) == 0 else { return -ENOENT }
+        guard (try? Posix.checkAccess(socketPath, F_OK)) != nil else { return -ENOENT }
         // Pack every NAME=value into one buffer, then point the iovecs into it.
         var buffer: [UInt8] = []
         var ranges: [Range<Int>] = []

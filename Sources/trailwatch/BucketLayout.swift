@@ -18,8 +18,7 @@ enum BucketLayout {
                 let path = dir + "/" + name
                 var isDir = type == UInt8(DT_DIR)
                 if type == UInt8(DT_UNKNOWN) {
-                    var st = stat()
-                    isDir = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+                    isDir = (try? Posix.linkInfo(path)).map { ($0.st_mode & S_IFMT) == S_IFDIR } ?? false
                 }
                 guard isDir else { continue }
                 if name == "AWSLogs" { return true }

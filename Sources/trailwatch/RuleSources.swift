@@ -1,5 +1,6 @@
 import Glibc
 import Ingest
+import Posix
 
 /// Which rule folders and files apply when a command names none, and why.
 ///
@@ -24,7 +25,7 @@ struct RuleSources {
     static func resolve(named: [String], config: [String] = []) -> RuleSources {
         if !named.isEmpty { return RuleSources(paths: named.map(Run.absolute), origin: "as named") }
         if !config.isEmpty { return RuleSources(paths: config.map(Run.absolute), origin: "the config file's rules entries") }
-        let present = installed.filter(isDirectory)
+        let present = installed.filter(Posix.isDirectory)
         if !present.isEmpty { return RuleSources(paths: present, origin: "installed; no --rules given") }
         if let checkout = checkoutRules() {
             return RuleSources(paths: [checkout], origin: "the source checkout's rules; no --rules given, none installed")
@@ -35,19 +36,16 @@ struct RuleSources {
     /// `rules/` of the source checkout holding this binary (`<checkout>/.build/<triple>/<config>/trailwatch`):
     /// the nearest folder above the executable with `Package.swift`, `Sources/trailwatch` and `rules/`.
     static func checkoutRules() -> String? {
-        guard var dir = Scanner.realPath("/proc/self/exe") else { return nil }
+        guard var dir = Posix.realPath("/proc/self/exe") else { return nil }
         for _ in 0..<6 {
             guard let slash = dir.lastIndex(of: "/"), slash != dir.startIndex else { return nil }
             dir = String(dir[..<slash])
-            if access(dir + "/Package.swift", R_OK) == 0, isDirectory(dir + "/Sources/trailwatch"), isDirectory(dir + "/rules") {
+            if (try? Posix.checkAccess(dir + "/Package.swift", R_OK)) != nil, Posix.isDirectory(dir + "/Sources/trailwatch"),
+                Posix.isDirectory(dir + "/rules")
+            {
                 return dir + "/rules"
             }
         }
         return nil
-    }
-
-    static func isDirectory(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 }

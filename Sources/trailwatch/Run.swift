@@ -80,8 +80,8 @@ struct Run: AsyncParsableCommand {
         let roots = logs.isEmpty ? file.logs : logs.map { IngestConfig.Root(path: Self.absolute($0)) }
         guard !roots.isEmpty else { throw ValidationError("name at least one --logs DIR (or 'logs =' in the config)") }
         for root in roots {
-            var st = stat()
-            guard stat(root.path, &st) == 0 else { throw ValidationError("--logs \(root.path): \(Posix.describe(errno))") }
+            let st: stat
+            do { st = try Posix.fileInfo(root.path) } catch { throw ValidationError("--logs \(root.path): \(Posix.describe(error.errno))") }
             guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ValidationError("--logs \(root.path): not a directory") }
         }
         guard let stateDir = state ?? file.state else { throw ValidationError("name --state DIR (or 'state =' in the config)") }
@@ -159,8 +159,8 @@ struct Run: AsyncParsableCommand {
         let stats = try ingestor.runOnce()
         progress.finish()
         let summary = stats.summary(seconds: Posix.monotonicSeconds() - started)
-        // Exit 0 even when a sink refused alerts (issue 2: non-zero only if it could not run at all);
-        // the summary and the error log say what waits in the outbox.
+        // Exit 0 even when a sink refused alerts: non-zero means it could not run at all. Refused
+        // alerts wait in the outbox, and the summary and the error log say so.
         printSummary(summary, ingestor)
     }
 
@@ -183,8 +183,7 @@ struct Run: AsyncParsableCommand {
 
     static func absolute(_ p: String) -> String {
         if p.hasPrefix("/") { return p }
-        var buf = [CChar](repeating: 0, count: 4096)
-        let cwd = getcwd(&buf, buf.count).map { String(cString: $0) } ?? "."
+        let cwd = Posix.currentDirectory() ?? "."
         return cwd + "/" + (p.hasPrefix("./") ? String(p.dropFirst(2)) : p)
     }
 }
