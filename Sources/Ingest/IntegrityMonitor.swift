@@ -226,5 +226,5 @@ package enum SidecarSignature {
 
 extension String {
     /// The leading run of hex digits (xattr values may carry a trailing NUL or newline).
-    var trimmingHex: String { String(prefix { $0.isHexDigit }) }
+    var trimmingHex: String { String(prefix { $0.isASCII && $0.isHexDigit }) }
 }
