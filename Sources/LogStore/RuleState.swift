@@ -1,3 +1,4 @@
+import AlertModel
 import FoundationEssentials
 import GRDB
 import Rules
