@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "LogStore",
             dependencies: [
-                "CloudTrail", "FilterPattern", "Gzip", "Posix", "Rules", "AlertModel",
+                "CloudTrail", "FilterPattern", "Gzip", "Posix", "AlertModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],

@@ -2,6 +2,20 @@ import AlertModel
 import FoundationEssentials
 import GRDB
 
+extension WriteTransaction {
+    /// Puts an alert in the outbox; false when an alert with its id was recorded before (it must
+    /// never go out twice). The payload is built only for a new alert.
+    package func recordAlert(_ alert: Alert) throws -> Bool {
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO alerts(id, created, payload) VALUES (?, ?, x'')",
+            arguments: [alert.alertID, now])
+        guard db.changesCount > 0 else { return false }
+        try db.execute(
+            sql: "INSERT INTO alert_payloads(seq, payload) VALUES (?, ?)", arguments: [db.lastInsertedRowID, Data(alert.payload)])
+        return true
+    }
+}
+
 extension AccountStore {
     /// Alerts recorded but not yet delivered to every sink, oldest first, each with the sinks that took it.
     /// Pages by `after` (the `seq` of the last alert of the previous page). An alert's payload is decoded

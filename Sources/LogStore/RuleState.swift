@@ -1,38 +1,28 @@
-import AlertModel
 import FoundationEssentials
 import GRDB
-import Rules
 
-/// Rule state in the account's database, used inside the transaction that commits a file, so
-/// windows, first-seen values, suppressions and the alert outbox move together with the ledger.
-final class SQLiteRuleState: RuleStateStore {
-    let db: Database
-    let now: Int64
-
-    init(_ db: Database, now: Int64) {
-        self.db = db
-        self.now = now
-    }
-
-    func window(rule: String, key: String) throws -> WindowState? {
+/// Rule state rows, read and written inside the transaction that commits a file, so windows,
+/// first-seen values and suppressions move together with the file's ledger row. The store keeps
+/// each state as the bytes it is given: what they mean is the rule engine's business.
+extension WriteTransaction {
+    /// A threshold window's encoded state.
+    package func windowState(rule: String, key: String) throws -> [UInt8]? {
         let s = try db.cachedStatement(sql: "SELECT state FROM rule_windows WHERE rule = ? AND key = ?")
-        guard let data = try Data.fetchOne(s, arguments: [rule, key]) else { return nil }
-        guard let state = WindowState(encoded: [UInt8](data)) else {
-            throw DatabaseError(message: "damaged window state for rule \(rule)")
-        }
-        return state
+        return try Data.fetchOne(s, arguments: [rule, key]).map { [UInt8]($0) }
     }
 
-    func setWindow(rule: String, key: String, _ state: WindowState?) throws {
+    /// Sets (nil: forgets) a window's state; `newest` is its newest event time, by which it expires.
+    package func setWindowState(rule: String, key: String, newest: Int64, _ state: [UInt8]?) throws {
         if let state {
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO rule_windows(rule, key, newest, state) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [rule, key, state.events.last?.t ?? 0, Data(state.encoded())])
+                .execute(arguments: [rule, key, newest, Data(state)])
         } else {
             try db.cachedStatement(sql: "DELETE FROM rule_windows WHERE rule = ? AND key = ?").execute(arguments: [rule, key])
         }
     }
 
-    func lastSeen(rule: String, key: String, value: String) throws -> (time: Int64?, keyKnown: Bool) {
+    /// The last time `value` was seen for `key`; `keyKnown` tells whether the key has any history.
+    package func lastSeen(rule: String, key: String, value: String) throws -> (time: Int64?, keyKnown: Bool) {
         let t = try Int64.fetchOne(
             db.cachedStatement(sql: "SELECT t FROM first_seen WHERE rule = ? AND key = ? AND value = ?"), arguments: [rule, key, value])
         if t != nil { return (t, true) }
@@ -41,60 +31,40 @@ final class SQLiteRuleState: RuleStateStore {
         return (nil, known)
     }
 
-    func setLastSeen(rule: String, key: String, value: String, time: Int64) throws {
+    /// Notes `value` seen for `key` at `time` (never moving its time back).
+    package func setLastSeen(rule: String, key: String, value: String, time: Int64) throws {
         try db.cachedStatement(
             sql: "INSERT INTO first_seen(rule, key, value, t) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET t = max(t, excluded.t)"
         ).execute(arguments: [rule, key, value, time])
     }
 
-    func suppression(rule: String, key: String) throws -> SuppressionState? {
-        guard let data = try Data.fetchOne(db, sql: "SELECT state FROM suppressions WHERE rule = ? AND key = ?", arguments: [rule, key])
-        else { return nil }
-        return try Self.suppression([UInt8](data), rule: rule)
+    /// A suppression period's encoded state.
+    package func suppressionState(rule: String, key: String) throws -> [UInt8]? {
+        try Data.fetchOne(db, sql: "SELECT state FROM suppressions WHERE rule = ? AND key = ?", arguments: [rule, key]).map { [UInt8]($0) }
     }
 
-    func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws {
+    /// Sets (nil: ends) a suppression period; `until` is when it ends, by which it is found.
+    package func setSuppressionState(rule: String, key: String, until: Int64, _ state: [UInt8]?) throws {
         if let state {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO suppressions(rule, key, until, state) VALUES (?, ?, ?, ?)",
-                arguments: [rule, key, state.until, Data(state.encoded())])
+                arguments: [rule, key, until, Data(state)])
         } else {
             try db.execute(sql: "DELETE FROM suppressions WHERE rule = ? AND key = ?", arguments: [rule, key])
         }
     }
 
-    func openSuppressions(endingBy: Int64?) throws -> [(rule: String, key: String, state: SuppressionState)] {
+    /// Suppression periods ending at or before `endingBy` (all when nil), ordered by rule and key.
+    package func suppressionStates(endingBy: Int64?) throws -> [(rule: String, key: String, state: [UInt8])] {
         try Row.fetchAll(
             db, sql: "SELECT rule, key, state FROM suppressions WHERE until <= ? ORDER BY rule, key", arguments: [endingBy ?? Int64.max]
-        ).map {
-            ($0[0], $0[1], try Self.suppression([UInt8]($0[2] as Data), rule: $0[0]))
-        }
+        ).map { ($0[0], $0[1], [UInt8]($0[2] as Data)) }
     }
 
-    static func suppression(_ bytes: [UInt8], rule: String) throws -> SuppressionState {
-        guard let s = SuppressionState(encoded: bytes) else { throw DatabaseError(message: "damaged suppression state for rule \(rule)") }
-        return s
-    }
-
-    func expire(windowsBefore: Int64, firstSeenBefore: Int64?) throws {
+    /// Forgets windows whose newest event is older than `windowsBefore`, and first-seen values
+    /// older than `firstSeenBefore`.
+    package func expireRuleState(windowsBefore: Int64, firstSeenBefore: Int64?) throws {
         try db.execute(sql: "DELETE FROM rule_windows WHERE newest < ?", arguments: [windowsBefore])
         if let f = firstSeenBefore { try db.execute(sql: "DELETE FROM first_seen WHERE t < ?", arguments: [f]) }
-    }
-
-    func record(_ alert: Alert) throws -> Bool {
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO alerts(id, created, payload) VALUES (?, ?, x'')",
-            arguments: [alert.alertID, now])
-        guard db.changesCount > 0 else { return false }
-        try db.execute(
-            sql: "INSERT INTO alert_payloads(seq, payload) VALUES (?, ?)", arguments: [db.lastInsertedRowID, Data(alert.payload)])
-        return true
-    }
-}
-
-extension AccountStore {
-    /// Runs `body` with this account's rule state in one transaction (e.g. the end-of-run flush).
-    package func withRuleState<R>(now: Int64, _ body: (any RuleStateStore) throws -> R) throws -> R {
-        try queue.write { db in try body(SQLiteRuleState(db, now: now)) }
     }
 }
