@@ -27,7 +27,8 @@ let package = Package(
         .target(name: "CloudTrail", swiftSettings: strict),
         .target(name: "FilterPattern", dependencies: ["CloudTrail"], swiftSettings: strict),
         .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: strict),
-        .target(name: "Rules", dependencies: ["CloudTrail", "FilterPattern"], swiftSettings: strict),
+        .target(name: "AlertModel", dependencies: ["CloudTrail"], swiftSettings: strict),
+        .target(name: "Rules", dependencies: ["CloudTrail", "FilterPattern", "AlertModel"], swiftSettings: strict),
         .target(
             name: "Integrity",
             dependencies: [
@@ -37,11 +38,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "Alerts", dependencies: ["Rules", "Systemd", "Posix"], swiftSettings: strict),
+        .target(name: "Alerts", dependencies: ["AlertModel", "Systemd", "Posix"], swiftSettings: strict),
         .target(
             name: "LogStore",
             dependencies: [
-                "CloudTrail", "FilterPattern", "Gzip", "Posix", "Rules",
+                "CloudTrail", "FilterPattern", "Gzip", "Posix", "AlertModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
@@ -50,7 +51,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "CloudTrail", "Gzip", "LogStore", "Posix", "Rules", "Alerts", "Integrity",
+                "CloudTrail", "Gzip", "LogStore", "Posix", "Rules", "AlertModel", "Alerts", "Integrity",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -67,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "trailwatch",
             dependencies: [
-                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Integrity", "Posix", "Rules", "Alerts", "Systemd", "Simulator",
+                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Integrity", "Posix", "Rules", "AlertModel", "Alerts", "Systemd", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -78,14 +79,14 @@ let package = Package(
         .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail", "Gzip"], exclude: ["Fixtures"]),
         .testTarget(name: "FilterPatternTests", dependencies: ["FilterPattern", "CloudTrail"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity", "CloudTrail", "Gzip"], exclude: ["Interop"]),
-        .testTarget(name: "RulesTests", dependencies: ["Rules", "CloudTrail", "Alerts"], exclude: ["Fixtures"]),
+        .testTarget(name: "RulesTests", dependencies: ["Rules", "CloudTrail", "AlertModel", "Alerts"], exclude: ["Fixtures"]),
         .testTarget(
             name: "LogStoreTests",
             dependencies: ["LogStore", "CloudTrail", "Gzip", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "IngestTests",
             dependencies: [
-                "Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", "Alerts", "Rules", "Posix", .product(name: "Logging", package: "swift-log"),
+                "Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", "AlertModel", "Alerts", "Rules", "Posix", .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]

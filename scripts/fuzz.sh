@@ -39,7 +39,7 @@ module() {
 deps() {
     case $1 in
         FilterPattern) echo CloudTrail FilterPattern ;;
-        Rules) echo CloudTrail FilterPattern Rules ;;
+        Rules) echo CloudTrail FilterPattern AlertModel Rules ;;
         Splitter) echo CloudTrail ;;
         Gzip) echo Gzip ;;
         *) echo "fuzz: unknown target $1" >&2; exit 2 ;;

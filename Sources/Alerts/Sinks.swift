@@ -1,7 +1,7 @@
+import AlertModel
 import CloudTrail
 import Glibc
 import Posix
-import Rules
 import Synchronization
 import Systemd
 

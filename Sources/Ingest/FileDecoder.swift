@@ -68,7 +68,7 @@ package enum FileDecoder {
 
     package static func decode(
         path: String, ledgerKey: String, key: LogFileKey, rules: RuleSet? = nil, limits: DecodeLimits = DecodeLimits()
-    ) -> Result<DecodedFile, IngestFailure> {
+    ) -> Result<MatchedFile, IngestFailure> {
         // A FIFO, socket or device under a log file's name would block open() or read() forever (or,
         // for a socket, fail as if unreadable): refuse it before opening, then again on the descriptor,
         // opened non-blocking, in case it was swapped in between.
@@ -118,7 +118,7 @@ package enum FileDecoder {
     package static func decode(
         bytes data: [UInt8], ledgerKey: String, key: LogFileKey, size: Int64, mtime: Int64, rules: RuleSet? = nil,
         limits: DecodeLimits = DecodeLimits()
-    ) -> Result<DecodedFile, IngestFailure> {
+    ) -> Result<MatchedFile, IngestFailure> {
         var hits: [RuleHit] = []
         let evaluator = Evaluator()
         evaluator.startFile()
@@ -148,9 +148,10 @@ package enum FileDecoder {
                         if deferRules && raw.count + chunk.count > limits.deferredBytes {
                             // Too much to keep for the committer (a highly compressible file): match
                             // what was kept here, and the rest as it comes.
-                            var early = DecodedFile(
-                                ledgerKey: ledgerKey, key: key, size: size, mtime: mtime, compressed: [], uncompressedSize: 0,
-                                records: records, missingFields: 0, oversized: 0, skippedElements: 0)
+                            var early = MatchedFile(
+                                DecodedFile(
+                                    ledgerKey: ledgerKey, key: key, size: size, mtime: mtime, compressed: [], uncompressedSize: 0,
+                                    records: records, missingFields: 0, oversized: 0, skippedElements: 0))
                             (early.ruleSet, early.raw, early.members, early.memberRanges) = (rules, raw, members, memberRanges)
                             (raw, members, memberRanges) = ([], [], [])
                             early.matchDeferredRules()
@@ -224,12 +225,13 @@ package enum FileDecoder {
         file.invalidRecords = splitter.invalidRecords
         file.nonUTF8Records = splitter.nonUTF8Records
         file.recordProblems = splitter.problems
-        file.hits = hits
-        file.ruleSet = rules
-        file.raw = raw
-        file.members = members
-        file.memberRanges = memberRanges
-        return .success(file)
+        var matched = MatchedFile(file)
+        matched.hits = hits
+        matched.ruleSet = rules
+        matched.raw = raw
+        matched.members = members
+        matched.memberRanges = memberRanges
+        return .success(matched)
     }
 }
 

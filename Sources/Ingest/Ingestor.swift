@@ -1,3 +1,4 @@
+import AlertModel
 import Alerts
 import CloudTrail
 import Integrity
@@ -273,7 +274,7 @@ package final class Ingestor: @unchecked Sendable {
         let notes = jobs.map { InHand.Entry(ledgerKey: $0.ledgerKey, account: $0.key.account, path: $0.readPath, deaths: suspects[$0.ledgerKey] ?? 0) }
         for j in jobs { inFlight.insert(j.ledgerKey) }
         stats.update { $0.queued += jobs.count }
-        let results = OrderedResults<(Job, Result<DecodedFile, IngestFailure>)>(count: jobs.count, window: 4)
+        let results = OrderedResults<(Job, Result<MatchedFile, IngestFailure>)>(count: jobs.count, window: 4)
         let stop: @Sendable () -> Bool = { [self] in stopRequested }
         let ruleSet = self.ruleSet
         for t in 0..<min(config.decoders, jobs.count) {
@@ -311,28 +312,14 @@ package final class Ingestor: @unchecked Sendable {
         stats.update { $0.queued -= jobs.count - handled }
     }
 
-    func handle(_ job: Job, _ result: Result<DecodedFile, IngestFailure>, final: Bool) {
+    func handle(_ job: Job, _ result: Result<MatchedFile, IngestFailure>, final: Bool) {
         switch result {
         case .success(var file):
             file.matchDeferredRules()
             do {
                 let s = try store.account(job.key.account)
-                var rulesHook: ((any RuleStateStore, (Int) -> Bool) throws -> Void)? = nil
-                var produced: [Alert] = []
-                if let set = file.ruleSet {
-                    let engine = RuleEngine(ruleSet: set, latenessMs: config.latenessMs)
-                    let logFile = job.found.absolute
-                    let newest = file.records.map(\.entry.timestamp).max()
-                    rulesHook = { state, isDuplicate in
-                        let hits = file.hits.filter { !isDuplicate($0.record) }
-                        produced = try engine.process(hits, logFile: logFile, store: state)
-                        if let newest {
-                            produced += try engine.flush(store: state, before: newest)
-                            try engine.expire(store: state, watermark: newest)
-                        }
-                    }
-                }
-                let r = try s.commit(file, ingestionTime: Posix.nowMillis(), rules: rulesHook)
+                let committer = Committer(engine: file.ruleSet.map { RuleEngine(ruleSet: $0, latenessMs: config.latenessMs) })
+                let (r, produced) = try committer.commit(file, to: s, logFile: job.found.absolute, now: Posix.nowMillis())
                 if !produced.isEmpty { deliverFresh(produced, s) }
                 known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
                 pending.removeValue(forKey: job.ledgerKey)
@@ -342,7 +329,7 @@ package final class Ingestor: @unchecked Sendable {
                         metadata: ["file": "\(job.found.absolute)", "reason": "touched_after_ingest"])
                     return
                 }
-                if let rw = r.rewrite { reportRewrite(job, file, rw) }
+                if let rw = r.rewrite { reportRewrite(job, file.file, rw) }
                 integrity?.logAdded(root: job.found.root, key: job.key, store: store)
                 stats.update {
                     $0.filesIngested += 1
@@ -362,7 +349,7 @@ package final class Ingestor: @unchecked Sendable {
                         "\(job.found.absolute): \(file.missingFields) records lack eventID or eventTime (kept), \(file.skippedElements) Records elements are not objects (skipped)",
                         metadata: ["file": "\(job.found.absolute)", "reason": "record_missing_fields"])
                 }
-                if !file.recordProblems.isEmpty { logRecordProblems(file, path: job.found.absolute) }
+                if !file.recordProblems.isEmpty { logRecordProblems(file.file, path: job.found.absolute) }
                 if file.oversized > 0 {
                     logger.notice(
                         "\(job.found.absolute): \(file.oversized) records exceed CloudWatch's 256 KB event size (kept)",

@@ -1,8 +1,6 @@
 import CloudTrail
 import Glibc
-import Gzip
 import Posix
-import Rules
 import GRDB
 import GRDBSQLite
 
@@ -122,97 +120,13 @@ package final class AccountStore: @unchecked Sendable {
         }
     }
 
-    // MARK: Commit
-
-    /// Stores a decoded file's events (each eventID once per account) and marks it done, atomically.
-    /// `rules`, when given, runs in the same transaction with the rule state and a test telling which
-    /// records were duplicates (their rule hits must not count twice).
-    package func commit(
-        _ file: DecodedFile, ingestionTime: Int64,
-        rules: ((_ state: any RuleStateStore, _ isDuplicate: (Int) -> Bool) throws -> Void)? = nil
-    ) throws -> CommitResult {
-        let hash = Int64(Checksum.crc32(file.compressed))
-        return try queue.write { db in
-            // Taken before: the same sighting again, the same bytes with a new mtime, or new content.
-            let previous = try PreviousVersion.fetch(db, path: file.ledgerKey)
-            var previousRecords: Set<EventKey>? = nil
-            if let previous {
-                if previous.size == file.size && previous.mtime == file.mtime {
-                    return CommitResult(stored: 0, duplicates: 0, committed: false)
-                }
-                let stored = try previous.storedRecords(db)
-                if previous.size == file.size, stored.map({ $0.data == file.compressed }) ?? (previous.hash == hash) {
-                    try db.execute(
-                        sql: "UPDATE ledger SET mtime = ?, hash = ? WHERE path = ?", arguments: [file.mtime, hash, file.ledgerKey])
-                    return CommitResult(stored: 0, duplicates: 0, committed: false, sameContent: true)
-                }
-                previousRecords = stored?.records
-            }
-            let streamID = try ensureStream(db, name: file.key.streamName, region: file.key.region, now: ingestionTime)
-            let blockID = (try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM blocks") ?? 1)
-            var entries = file.records.map(\.entry)
-            var duplicates = 0
-            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO eventids(t, k) VALUES (?, ?)")
-            let statement = insert.sqliteStatement
-            let conn = db.sqliteConnection
-            var minTS = Int64.max
-            var maxTS = Int64.min
-            for i in entries.indices {
-                let key = file.records[i].eventKey
-                let t = entries[i].timestamp
-                let isDuplicate = try !Raw.insert(statement, db: conn, Self.seconds(t), key.key64)
-                if isDuplicate {
-                    entries[i].flags |= BlockEntry.duplicate
-                    duplicates += 1
-                } else {
-                    minTS = min(minTS, t)
-                    maxTS = max(maxTS, t)
-                }
-            }
-            if minTS > maxTS {
-                minTS = file.key.deliveryTime
-                maxTS = file.key.deliveryTime
-            }
-            let stored = entries.count - duplicates
-            let index = BlockIndex.encode(entries, base: minTS)
-            let blockInsert = try db.cachedStatement(
-                sql: """
-                    INSERT INTO blocks(id, stream, min_ts, max_ts, ingestion_time, count, stored, file, raw_size, data, idx)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-            try Raw.insertBlock(
-                blockInsert.sqliteStatement, db: conn, id: blockID, stream: streamID, minTS: minTS, maxTS: maxTS,
-                ingestion: ingestionTime, count: entries.count, stored: stored, file: file.ledgerKey,
-                rawSize: file.uncompressedSize, data: file.compressed, index: index)
-            try db.execute(
-                sql: """
-                    UPDATE streams SET first_ts = min(coalesce(first_ts, ?), ?), last_ts = max(coalesce(last_ts, ?), ?),
-                      last_ingestion = ?, events = events + ?, stored_bytes = stored_bytes + ? WHERE id = ?
-                    """,
-                arguments: [minTS, minTS, maxTS, maxTS, ingestionTime, stored, file.compressed.count, streamID])
-            let rewrite = try previous?.compare(file, entries: entries, previous: previousRecords)
-            try db.execute(
-                sql: """
-                    INSERT OR REPLACE INTO ledger(path, status, size, mtime, events, stored, duplicates, reason, done_at, block, hash, rewrites)
-                    VALUES (?, 'done', ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    file.ledgerKey, file.size, file.mtime, entries.count, stored, duplicates, ingestionTime, blockID, hash,
-                    rewrite?.count ?? 0,
-                ])
-            if let rules {
-                try rules(SQLiteRuleState(db, now: ingestionTime)) { entries[$0].isDuplicate }
-            }
-            return CommitResult(stored: stored, duplicates: duplicates, committed: true, rewrite: rewrite)
-        }
-    }
-
     /// An event time (ms) as the whole seconds `eventids` keys it by (floor, also before 1970).
     static func seconds(_ ms: Int64) -> Int64 { ms >= 0 ? ms / 1000 : (ms - 999) / 1000 }
 
+    /// Stream ids by name, filled as streams are first written.
     private var streamIDs: [String: Int64] = [:]
 
-    private func ensureStream(_ db: Database, name: String, region: String, now: Int64) throws -> Int64 {
+    func ensureStream(_ db: Database, name: String, region: String, now: Int64) throws -> Int64 {
         if let id = streamIDs[name] { return id }
         try db.execute(
             sql: "INSERT OR IGNORE INTO streams(name, region, creation_time) VALUES (?, ?, ?)",
@@ -222,6 +136,11 @@ package final class AccountStore: @unchecked Sendable {
         }
         streamIDs[name] = id
         return id
+    }
+
+    /// The newest event time stored (the account's event-time watermark).
+    package func newestEventTime() throws -> Int64? {
+        try queue.read { db in try Int64.fetchOne(db, sql: "SELECT max(last_ts) FROM streams") }
     }
 
     // MARK: Retention

@@ -1,7 +1,7 @@
 import CloudTrail
-import Rules
 
-/// A delivered log file, decoded and ready to commit: its bytes as delivered plus one entry per record.
+/// A delivered log file, decoded and ready to commit: its bytes as delivered (stored as one block)
+/// plus one entry per record. Plain data: rule matching belongs to Ingest, not the store.
 package struct DecodedFile: Sendable {
     /// `<bucket>/<key>`: the ledger's key for this file.
     package var ledgerKey: String
@@ -25,36 +25,6 @@ package struct DecodedFile: Sendable {
     package var invalidRecords = 0
     package var nonUTF8Records = 0
     package var recordProblems: [RecordProblem] = []
-    /// Rule matches found while splitting, and the rule set that found them.
-    package var hits: [RuleHit] = []
-    package var ruleSet: RuleSet? = nil
-    /// For rule matching on the committing thread: the inflated bytes and each record's top-level
-    /// members (one flat array, `memberRanges[i]` for record i). Empty when matching already ran.
-    package var raw: [UInt8] = []
-    package var members: [TopMember] = []
-    package var memberRanges: [Range<Int>] = []
-
-    /// Matches the rules now (on the calling thread) if the decoder left that to the committer.
-    package mutating func matchDeferredRules() {
-        guard let set = ruleSet, !raw.isEmpty else { return }
-        let evaluator = Evaluator()
-        evaluator.startFile()
-        var found: [RuleHit] = []
-        raw.withUnsafeBytes { all in
-            members.withUnsafeBufferPointer { m in
-                for (i, r) in records.enumerated() {
-                    let bytes = UnsafeRawBufferPointer(rebasing: all[r.entry.offset..<(r.entry.offset + r.entry.length)])
-                    found += set.hits(
-                        record: bytes, index: i, account: key.account, region: key.region, evaluator: evaluator,
-                        memberBuffer: UnsafeBufferPointer(rebasing: m[memberRanges[i]]))
-                }
-            }
-        }
-        hits = found
-        raw = []
-        members = []
-        memberRanges = []
-    }
 
     package struct Record: Sendable {
         package var entry: BlockEntry

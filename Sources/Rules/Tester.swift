@@ -1,3 +1,4 @@
+import AlertModel
 import CloudTrail
 
 /// Runs rules' inline tests: each event in order, as if each came in its own file, then the

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AlertModel
 import CloudTrail
 import Gzip
 import Ingest

@@ -1,4 +1,6 @@
+import AlertModel
 import Foundation
+import Ingest
 import LogStore
 import Rules
 import Testing

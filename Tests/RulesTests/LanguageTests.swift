@@ -1,3 +1,4 @@
+import AlertModel
 import CloudTrail
 import Foundation
 import Rules

@@ -1,0 +1,145 @@
+import AlertModel
+import CloudTrail
+import LogStore
+import Rules
+
+/// A decoded file and its rule matches: found while decoding, or left to the committer (the
+/// inflated bytes and each record's top-level members kept for ``matchDeferredRules()``).
+@dynamicMemberLookup
+package struct MatchedFile: Sendable {
+    /// What the store keeps.
+    package var file: DecodedFile
+    /// Rule matches found so far, and the rule set that found them (nil: no rules).
+    package var hits: [RuleHit] = []
+    package var ruleSet: RuleSet? = nil
+    /// For rule matching on the committing thread: the inflated bytes and each record's top-level
+    /// members (one flat array, `memberRanges[i]` for record i). Empty when matching already ran.
+    package var raw: [UInt8] = []
+    package var members: [TopMember] = []
+    package var memberRanges: [Range<Int>] = []
+
+    package init(_ file: DecodedFile) { self.file = file }
+
+    package subscript<T>(dynamicMember path: KeyPath<DecodedFile, T>) -> T { file[keyPath: path] }
+
+    /// Matches the rules now (on the calling thread) if the decoder left that to the committer.
+    package mutating func matchDeferredRules() {
+        guard let set = ruleSet, !raw.isEmpty else { return }
+        let evaluator = Evaluator()
+        evaluator.startFile()
+        var found: [RuleHit] = []
+        raw.withUnsafeBytes { all in
+            members.withUnsafeBufferPointer { m in
+                for (i, r) in file.records.enumerated() {
+                    let bytes = UnsafeRawBufferPointer(rebasing: all[r.entry.offset..<(r.entry.offset + r.entry.length)])
+                    found += set.hits(
+                        record: bytes, index: i, account: file.key.account, region: file.key.region, evaluator: evaluator,
+                        memberBuffer: UnsafeBufferPointer(rebasing: m[memberRanges[i]]))
+                }
+            }
+        }
+        hits = found
+        raw = []
+        members = []
+        memberRanges = []
+    }
+}
+
+/// Commits one file: owns the store's write transaction and runs in it, in order, the block
+/// insert (events, index, dedup keys), the rule engine on the transaction's rule state (alerts go
+/// to the outbox as they are found, each id once), and the ledger row. One transaction per file
+/// is what makes a crash harmless: a file is either wholly committed (never replayed, its alerts
+/// recorded) or leaves no trace.
+struct Committer {
+    /// Nil without rules: the block and ledger row only.
+    let engine: RuleEngine?
+
+    /// Commits `file` (its deferred rules already matched) to `store`; returns what the store did
+    /// and the alerts it recorded, to be delivered after the commit.
+    func commit(_ file: MatchedFile, to store: AccountStore, logFile: String, now: Int64) throws -> (CommitResult, [Alert]) {
+        try store.write(now: now) { tx in
+            let block: WriteTransaction.InsertedBlock
+            switch try tx.insertBlock(file.file) {
+            case .unchanged(let result): return (result, [])
+            case .inserted(let b): block = b
+            }
+            var alerts: [Alert] = []
+            if let engine {
+                let state = TransactionRuleState(tx)
+                // A duplicate record's hits counted when it was first stored.
+                let hits = file.hits.filter { !block.isDuplicate($0.record) }
+                alerts = try engine.process(hits, logFile: logFile, store: state)
+                if let newest = block.newestEventTime {
+                    alerts += try engine.flush(store: state, before: newest)
+                    try engine.expire(store: state, watermark: newest)
+                }
+            }
+            return (try tx.recordLedger(block), alerts)
+        }
+    }
+}
+
+/// The rule engine's state (``RuleStateStore``) on a store transaction: encodes and decodes what
+/// the store keeps as bytes, and records alerts in the outbox.
+final class TransactionRuleState: RuleStateStore {
+    let tx: WriteTransaction
+
+    init(_ tx: WriteTransaction) { self.tx = tx }
+
+    func window(rule: String, key: String) throws -> WindowState? {
+        guard let bytes = try tx.windowState(rule: rule, key: key) else { return nil }
+        guard let state = WindowState(encoded: bytes) else { throw DamagedRuleState(what: "window", rule: rule) }
+        return state
+    }
+
+    func setWindow(rule: String, key: String, _ state: WindowState?) throws {
+        try tx.setWindowState(rule: rule, key: key, newest: state?.events.last?.t ?? 0, state?.encoded())
+    }
+
+    func lastSeen(rule: String, key: String, value: String) throws -> (time: Int64?, keyKnown: Bool) {
+        try tx.lastSeen(rule: rule, key: key, value: value)
+    }
+
+    func setLastSeen(rule: String, key: String, value: String, time: Int64) throws {
+        try tx.setLastSeen(rule: rule, key: key, value: value, time: time)
+    }
+
+    func suppression(rule: String, key: String) throws -> SuppressionState? {
+        try tx.suppressionState(rule: rule, key: key).map { try Self.suppression($0, rule: rule) }
+    }
+
+    func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws {
+        try tx.setSuppressionState(rule: rule, key: key, until: state?.until ?? 0, state?.encoded())
+    }
+
+    func openSuppressions(endingBy: Int64?) throws -> [(rule: String, key: String, state: SuppressionState)] {
+        try tx.suppressionStates(endingBy: endingBy).map { ($0.rule, $0.key, try Self.suppression($0.state, rule: $0.rule)) }
+    }
+
+    static func suppression(_ bytes: [UInt8], rule: String) throws -> SuppressionState {
+        guard let s = SuppressionState(encoded: bytes) else { throw DamagedRuleState(what: "suppression", rule: rule) }
+        return s
+    }
+
+    func expire(windowsBefore: Int64, firstSeenBefore: Int64?) throws {
+        try tx.expireRuleState(windowsBefore: windowsBefore, firstSeenBefore: firstSeenBefore)
+    }
+
+    func record(_ alert: Alert) throws -> Bool { try tx.recordAlert(alert) }
+}
+
+/// Rule state in the store that does not decode: the file's transaction fails rather than start
+/// the rule over.
+struct DamagedRuleState: Error, CustomStringConvertible {
+    var what: String
+    var rule: String
+    var description: String { "damaged \(what) state for rule \(rule)" }
+}
+
+extension AccountStore {
+    /// Runs `body` with this account's rule state in one transaction (e.g. the end-of-run flush,
+    /// an integrity alert for the outbox).
+    package func withRuleState<R>(now: Int64, _ body: (any RuleStateStore) throws -> R) throws -> R {
+        try write(now: now) { tx in try body(TransactionRuleState(tx)) }
+    }
+}
