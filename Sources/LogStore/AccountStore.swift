@@ -138,11 +138,6 @@ package final class AccountStore: @unchecked Sendable {
         return id
     }
 
-    /// The newest event time stored (the account's event-time watermark).
-    package func newestEventTime() throws -> Int64? {
-        try queue.read { db in try Int64.fetchOne(db, sql: "SELECT max(last_ts) FROM streams") }
-    }
-
     // MARK: Retention
 
     /// Sets the group's retention (nil: never expire); only CloudWatch's allowed day values are accepted.
