@@ -3,7 +3,6 @@ import Alerts
 import CloudTrail
 import Integrity
 import Glibc
-import Posix
 import LogStore
 import Logging
 import Posix
@@ -86,11 +85,13 @@ package final class Ingestor: @unchecked Sendable {
     /// Files in hand when a previous process died (ledger key → deaths): retried first, alone.
     var suspects: [String: Int] = [:]
     let inHand: InHand
-    /// Sinks whose last delivery failed (logged once when they go down and once when they are back).
-    var failingSinks: Set<String> = []
-    /// Some alert waits for a sink: the loop retries delivery every ``alertRetryInterval`` seconds.
-    var undeliveredAlerts = false
-    package var alertRetryInterval: Double = 5
+    /// Alert delivery and sink health.
+    let outbox: Outbox
+    /// Seconds between delivery retries while an alert waits for a sink.
+    package var alertRetryInterval: Double {
+        get { outbox.retryInterval }
+        set { outbox.retryInterval = newValue }
+    }
 
     /// Why a one-shot run stopped early (a full or read-only state directory), if it did.
     var stopped: StoreError? = nil
@@ -100,7 +101,10 @@ package final class Ingestor: @unchecked Sendable {
     private let stopFlag = Mutex(false)
     private let rules = Mutex<RuleSet?>(nil)
     /// Where alerts go (journald by default).
-    package var sinks: [any AlertSink] = []
+    package var sinks: [any AlertSink] {
+        get { outbox.sinks }
+        set { outbox.sinks = newValue }
+    }
 
     /// The rules in force.
     package var ruleSet: RuleSet? { rules.withLock { $0 } }
@@ -166,6 +170,7 @@ package final class Ingestor: @unchecked Sendable {
         store = try LogStore(
             stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate, retentionDays: config.retentionDays)
         inHand = try InHand(directory: config.stateDirectory + "/in-hand")
+        outbox = Outbox(store: store, logger: logger, stats: stats)
     }
 
     /// Loads every account's ledger into memory (start-up).
@@ -320,7 +325,7 @@ package final class Ingestor: @unchecked Sendable {
                 let s = try store.account(job.key.account)
                 let committer = Committer(engine: file.ruleSet.map { RuleEngine(ruleSet: $0, latenessMs: config.latenessMs) })
                 let (r, produced) = try committer.commit(file, to: s, logFile: job.found.absolute, now: Posix.nowMillis())
-                if !produced.isEmpty { deliverFresh(produced, s) }
+                if !produced.isEmpty { outbox.deliverFresh(produced, s) }
                 known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
                 pending.removeValue(forKey: job.ledgerKey)
                 if r.sameContent {
@@ -500,114 +505,6 @@ package final class Ingestor: @unchecked Sendable {
         return Self.deliveryOrder(jobs)
     }
 
-    /// Sends alerts waiting in an account's outbox to every sink that has not taken them yet.
-    /// A sink that fails holds back only itself (in order: it gets no later alert in this pass); the
-    /// others go on. A sink known to be down is tried again only by `probe` passes (start, and the
-    /// loop's retry every ``alertRetryInterval`` seconds), not after every file.
-    /// `recovering`: a crash may have come between sends and their record. A sink gets alerts in
-    /// outbox order, so it is asked about its unrecorded alerts in order until the first it lacks.
-    /// Returns the number of alerts still pending.
-    @discardableResult
-    func deliverPending(_ s: AccountStore, recovering: Bool = false, probe: Bool = false) -> Int {
-        var left = 0
-        do {
-            var down = probe ? [] : failingSinks.intersection(sinks.map(\.name))
-            var stillAsking: Set<String> = recovering ? Set(sinks.map(\.name)) : []
-            var after: Int64 = 0
-            // Page through the whole outbox: alerts beyond a page still reach the sinks that work.
-            while sinks.isEmpty || down.count < sinks.count {
-                let page = try s.pendingAlerts(after: after, decodeFor: Set(sinks.map(\.name)).subtracting(down))
-                guard let last = page.last else { break }
-                after = last.seq
-                left += try deliver(page, s, down: &down, stillAsking: &stillAsking)
-            }
-            if down.count == sinks.count, !sinks.isEmpty { left = max(left, try s.pendingAlertCount()) }
-        } catch {
-            logger.error("alert outbox: \(error)", metadata: ["account": "\(s.account)"])
-        }
-        if left > 0 { undeliveredAlerts = true }
-        return left
-    }
-
-    /// Alerts a file just recorded: straight from memory when nothing older waits in any outbox
-    /// (they are then next in outbox order), else through the outbox.
-    func deliverFresh(_ alerts: [Alert], _ s: AccountStore) {
-        guard !undeliveredAlerts else {
-            deliverPending(s)
-            return
-        }
-        var down = failingSinks.intersection(sinks.map(\.name))
-        var none: Set<String> = []
-        do {
-            let batch = alerts.map { PendingAlert(seq: 0, id: $0.alertID, deliveredTo: [], alert: $0) }
-            if try deliver(batch, s, down: &down, stillAsking: &none) > 0 { undeliveredAlerts = true }
-        } catch {
-            undeliveredAlerts = true
-            logger.error("alert outbox: \(error)", metadata: ["account": "\(s.account)"])
-        }
-    }
-
-    /// Sends a batch (in outbox order) to each sink that lacks each alert, then records the outcome
-    /// in one transaction. Returns how many alerts some sink still lacks.
-    func deliver(_ batch: [PendingAlert], _ s: AccountStore, down: inout Set<String>, stillAsking: inout Set<String>) throws -> Int {
-        var outcomes: [(id: String, sinks: [String], complete: Bool)] = []
-        var left = 0
-        for p in batch {
-            var took: [String] = []
-            if let a = p.alert {
-                for sink in sinks where !p.deliveredTo.contains(sink.name) && !down.contains(sink.name) {
-                    if stillAsking.contains(sink.name) {
-                        if sink.delivered(a.alertID) {
-                            took.append(sink.name)
-                            continue
-                        }
-                        stillAsking.remove(sink.name)
-                    }
-                    do {
-                        try sink.send(a)
-                        took.append(sink.name)
-                        sinkRecovered(sink.name)
-                    } catch {
-                        down.insert(sink.name)
-                        stats.update { $0.alertErrors += 1 }
-                        sinkFailed(sink.name, alert: a, error: error)
-                    }
-                }
-            }
-            let complete = sinks.allSatisfy { p.deliveredTo.contains($0.name) || took.contains($0.name) }
-            if complete || !took.isEmpty { outcomes.append((p.id, took, complete)) }
-            if complete { stats.update { $0.alerts += 1 } } else { left += 1 }
-        }
-        try s.recordDeliveries(outcomes)
-        return left
-    }
-
-    /// Logs a sink going down once (not once per alert), and keeps the outbox retried until it is back.
-    func sinkFailed(_ name: String, alert: Alert, error: any Error) {
-        undeliveredAlerts = true
-        guard failingSinks.insert(name).inserted else { return }
-        logger.error(
-            "could not deliver alert \(alert.alertID) (\(alert.rule)) to \(name): \(error); alerts for \(name) stay in the outbox and are retried every \(Int(alertRetryInterval)) s",
-            metadata: ["rule": "\(alert.rule)", "sink": "\(name)"])
-    }
-
-    func sinkRecovered(_ name: String) {
-        guard failingSinks.remove(name) != nil else { return }
-        logger.notice("alert sink \(name) takes alerts again: delivering what waited", metadata: ["sink": "\(name)"])
-    }
-
-    /// Delivers every account's pending alerts (start-up: what a crash left behind).
-    /// Returns the number of alerts still pending.
-    @discardableResult
-    func deliverAllPending(recovering: Bool = true) -> Int {
-        var left = 0
-        for a in store.accounts() {
-            if let s = try? store.account(a) { left += deliverPending(s, recovering: recovering, probe: true) }
-        }
-        undeliveredAlerts = left > 0
-        return left
-    }
-
     /// Ends open suppression periods (summaries) for every account, then delivers.
     func flushRules() {
         guard let set = ruleSet else { return }
@@ -619,7 +516,7 @@ package final class Ingestor: @unchecked Sendable {
             } catch {
                 logger.error("rule flush failed: \(error)", metadata: ["account": "\(a)"])
             }
-            deliverPending(s)
+            outbox.deliverPending(s)
         }
     }
 
@@ -658,19 +555,19 @@ package final class Ingestor: @unchecked Sendable {
             }
             touched[s.account] = s
         }
-        for s in touched.values { deliverPending(s) }
+        for s in touched.values { outbox.deliverPending(s) }
     }
 
     /// Processes what is there now and returns (backfill, `--once`).
     package func runOnce() throws -> IngestStats {
         try loadLedger()
-        deliverAllPending()
+        outbox.deliverAll()
         process(scan(watcher: nil), final: true)
         if let stopped { throw stopped }
         runIntegrity()
         flushRules()
         applyRetentionIfDue(force: true)
-        let left = deliverAllPending(recovering: false)
+        let left = outbox.deliverAll(recovering: false)
         stats.update { $0.alertsPending = left }
         return stats.snapshot
     }
@@ -679,7 +576,7 @@ package final class Ingestor: @unchecked Sendable {
     /// `onReady` is called once the start-up scan is processed; `heartbeat` on every loop turn.
     package func runForever(onReady: () -> Void, heartbeat: () -> Void) throws {
         try loadLedger()
-        deliverAllPending()
+        outbox.deliverAll()
         let watcher = try Inotify()
         integrity?.tolerateMirrorLag = true
         process(scan(watcher: watcher), final: false)
@@ -751,9 +648,9 @@ package final class Ingestor: @unchecked Sendable {
                 lastPendingCheck = now
                 jobs += duePendingJobs(now: now)
             }
-            if undeliveredAlerts && now - lastAlertRetry >= alertRetryInterval {
+            if outbox.undelivered && now - lastAlertRetry >= outbox.retryInterval {
                 lastAlertRetry = now
-                deliverAllPending(recovering: false)
+                outbox.deliverAll(recovering: false)
             }
             process(Self.deliveryOrder(jobs), final: false)
             if integrity != nil && now - lastIntegrity >= 1 {
