@@ -139,8 +139,10 @@ package final class Ingestor: @unchecked Sendable {
     /// Asks the loop to stop after the file in hand.
     package func requestStop() { stopFlag.withLock { $0 = true } }
 
-    /// Continuous digest checks, when keys were given.
-    package var integrity: IntegrityMonitor? = nil
+    /// What the continuous digest checks know, when keys were given.
+    let integrity: IntegrityMonitor?
+    /// Runs the digest checks, when keys were given.
+    let integrityChecks: IntegrityScheduler?
 
     /// Called after each file with the stats (for progress and sd_notify).
     package var onProgress: (@Sendable (IngestStats) -> Void)? = nil
@@ -165,12 +167,15 @@ package final class Ingestor: @unchecked Sendable {
                 throw IngestFailure(.unreadable, "\(path): \(error)")
             }
             integrity = IntegrityMonitor(keys: ring, slackMs: config.digestSlackMs, logger: logger)
+        } else {
+            integrity = nil
         }
         // Last: a start that fails on its settings leaves no state directory behind.
         store = try LogStore(
             stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate, retentionDays: config.retentionDays)
         inHand = try InHand(directory: config.stateDirectory + "/in-hand")
         outbox = Outbox(store: store, logger: logger, stats: stats)
+        integrityChecks = integrity.map { [store, outbox, logger] in IntegrityScheduler(monitor: $0, store: store, outbox: outbox, logger: logger) }
     }
 
     /// Loads every account's ledger into memory (start-up).
@@ -526,45 +531,13 @@ package final class Ingestor: @unchecked Sendable {
         jobs.sorted { ($0.key.deliveryTime, $0.ledgerKey) < ($1.key.deliveryTime, $1.ledgerKey) }
     }
 
-    /// Checks digests with news and overdue ones; alerts go through the outbox.
-    func runIntegrity() {
-        guard let monitor = integrity else { return }
-        // The log files by account and region, built only if a digest group is due for a check.
-        var byGroup: [String: [String]]? = nil
-        let logs = { [self] (account: String, region: String) -> [String] in
-            if byGroup == nil {
-                var groups: [String: [String]] = [:]
-                for (key, entry) in known where entry.status == .done || entry.status == .failed {
-                    guard let slash = key.firstIndex(of: "/") else { continue }
-                    let rel = String(key[key.index(after: slash)...])
-                    if case .log(let k) = ObjectKeyParser.classify(rel) { groups["\(k.account)|\(k.region)", default: []].append(rel) }
-                }
-                byGroup = groups
-            }
-            return byGroup?["\(account)|\(region)"] ?? []
-        }
-        let found = monitor.check(store: store, logs: logs) + monitor.overdue(now: Posix.nowMillis(), store: store)
-        var touched: [String: AccountStore] = [:]
-        for (s, a) in found {
-            do {
-                if try s.withRuleState(now: Posix.nowMillis(), { try $0.record(a) }) {
-                    logger.warning("\(a.message)", metadata: ["rule": "\(a.rule)"])
-                }
-            } catch {
-                logger.error("integrity alert not recorded: \(error)")
-            }
-            touched[s.account] = s
-        }
-        for s in touched.values { outbox.deliverPending(s) }
-    }
-
     /// Processes what is there now and returns (backfill, `--once`).
     package func runOnce() throws -> IngestStats {
         try loadLedger()
         outbox.deliverAll()
         process(scan(watcher: nil), final: true)
         if let stopped { throw stopped }
-        runIntegrity()
+        integrityChecks?.run(ledger: known)
         flushRules()
         applyRetentionIfDue(force: true)
         let left = outbox.deliverAll(recovering: false)
@@ -580,11 +553,10 @@ package final class Ingestor: @unchecked Sendable {
         let watcher = try Inotify()
         integrity?.tolerateMirrorLag = true
         process(scan(watcher: watcher), final: false)
-        runIntegrity()
+        integrityChecks?.run(ledger: known)
         onReady()
         var lastScan = Posix.monotonicSeconds()
         var lastPendingCheck = lastScan
-        var lastIntegrity = 0.0
         var lastAlertRetry = lastScan
         var lastStateCheck = lastScan
         while !stopRequested {
@@ -653,10 +625,7 @@ package final class Ingestor: @unchecked Sendable {
                 outbox.deliverAll(recovering: false)
             }
             process(Self.deliveryOrder(jobs), final: false)
-            if integrity != nil && now - lastIntegrity >= 1 {
-                lastIntegrity = now
-                runIntegrity()
-            }
+            integrityChecks?.runIfDue(now: now, ledger: known)
             applyRetentionIfDue(force: false)
         }
     }
