@@ -96,7 +96,7 @@ extension Ingestor {
     /// death, it is quarantined: ledgered as failed (`crashed`), logged and counted, and skipped
     /// like any failed file until it changes (`touch` releases it).
     func recoverInHand() {
-        for e in inHand.leftovers() where known[e.ledgerKey]?.status != .done {
+        for e in inHand.leftovers() where watcher.known[e.ledgerKey]?.status != .done {
             let deaths = e.deaths + 1
             guard deaths >= 2 else {
                 suspects[e.ledgerKey] = deaths

@@ -73,14 +73,10 @@ package final class Ingestor: @unchecked Sendable {
     package let stats = StatsBox()
     let logger: Logger
     let store: LogStore
-    /// Canonical root paths, in config order.
-    let canonicalRoots: [String]
+    /// Finds the files to take and keeps what is known of each.
+    let watcher: Watcher
 
     // Touched only by the orchestrating thread.
-    var known: [String: LedgerEntry] = [:]
-    var inFlight: Set<String> = []
-    var reported: Set<String> = []
-    var pending: [String: (job: Job, size: Int64, mtime: Int64, since: Double)] = [:]
     var lastRetention: Double = 0
     /// Files in hand when a previous process died (ledger key → deaths): retried first, alone.
     var suspects: [String: Int] = [:]
@@ -155,7 +151,6 @@ package final class Ingestor: @unchecked Sendable {
                 .invalidParameter,
                 "retention \(days) days is not one of CloudWatch's values (\(Retention.allowedDays.map(String.init).joined(separator: ", ")))")
         }
-        canonicalRoots = config.roots.map { Scanner.realPath($0.path) ?? $0.path }
         for root in config.roots {
             guard Posix.isDirectory(root.path) else {
                 throw IngestFailure(.unreadable, "\(root.path): not a readable directory")
@@ -175,6 +170,7 @@ package final class Ingestor: @unchecked Sendable {
             stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate, retentionDays: config.retentionDays)
         inHand = try InHand(directory: config.stateDirectory + "/in-hand")
         outbox = Outbox(store: store, logger: logger, stats: stats)
+        watcher = Watcher(config: config, logger: logger, stats: stats, store: store, integrity: integrity)
         integrityChecks = integrity.map { [store, outbox, logger] in IntegrityScheduler(monitor: $0, store: store, outbox: outbox, logger: logger) }
     }
 
@@ -182,91 +178,15 @@ package final class Ingestor: @unchecked Sendable {
     package func loadLedger() throws {
         for account in store.accounts() {
             let s = try store.account(account)
-            known.merge(try s.ledger()) { $1 }
+            watcher.known.merge(try s.ledger()) { $1 }
         }
         recoverInHand()
     }
 
-    package var ledgerSize: Int { known.count }
+    package var ledgerSize: Int { watcher.known.count }
 
-    // MARK: Candidates
-
-    func rootIndex(_ found: FoundFile) -> Int { config.roots.firstIndex { $0.path == found.root } ?? 0 }
-
-    /// Decides what to do with a found file: a job, or nothing (done already, set aside, refused).
-    func candidate(_ found: FoundFile) -> Job? {
-        let rootIdx = rootIndex(found)
-        let bucket = config.roots[rootIdx].bucket
-        let ledgerKey = bucket + "/" + found.relative
-        if inFlight.contains(ledgerKey) || pending[ledgerKey] != nil { return nil }
-        var previous: LedgerEntry? = nil
-        if let k = known[ledgerKey], k.status == .done {
-            // Taken already. Unchanged on disk: nothing to do. Rewritten in place (same name, new
-            // size or mtime): the digest checks look again, and the file is read again so that its
-            // new events are stored (the commit compares, dedup keeps the rest, the log says so).
-            guard case .log(let key) = ObjectKeyParser.classify(found.relative),
-                let now = Posix.status(found.absolute), now.size != k.size || now.mtime != k.mtime
-            else { return nil }
-            integrity?.logChanged(root: found.root, relative: found.relative, account: key.account, region: key.region, store: store)
-            previous = k
-        }
-        let kind = ObjectKeyParser.classify(found.relative)
-        let key: LogFileKey
-        switch kind {
-        case .log(let k): key = k
-        case .digest(let k):
-            integrity?.note(root: found.root, bucket: bucket, relative: found.relative, key: k)
-            if reported.insert(ledgerKey).inserted {
-                stats.update { $0.setAside += 1 }
-            }
-            return nil
-        case .digestSidecar(let digestPath):
-            integrity?.noteSidecar(root: found.root, digestPath: digestPath)
-            if reported.insert(ledgerKey).inserted {
-                stats.update { $0.setAside += 1 }
-            }
-            return nil
-        case .insight:
-            if reported.insert(ledgerKey).inserted {
-                stats.update { $0.setAside += 1 }
-                logger.debug("set aside (not a log file)", metadata: ["file": "\(found.absolute)"])
-            }
-            return nil
-        case .temporary:
-            return nil
-        case .other(let reason):
-            // Only report names below AWSLogs/: other files in a bucket are none of our business.
-            if found.relative.contains("AWSLogs/") || found.relative.hasSuffix(".json.gz") {
-                reportOnce(ledgerKey, found.absolute, IngestFailure(.badName, "not a CloudTrail log file name: \(reason)"))
-            }
-            return nil
-        }
-        var readPath = found.absolute
-        if found.isSymlink {
-            guard let target = Scanner.realPath(found.absolute) else {
-                reportOnce(ledgerKey, found.absolute, IngestFailure(.unreadable, "symbolic link to a missing file"))
-                return nil
-            }
-            guard Scanner.isInside(target, root: canonicalRoots[rootIdx]) else {
-                reportOnce(
-                    ledgerKey, found.absolute,
-                    IngestFailure(.symlinkOutside, "symbolic link leads out of the bucket root (to \(target)); refused"))
-                return nil
-            }
-            readPath = target
-        }
-        if let k = known[ledgerKey], k.status == .failed {
-            // Retry a failed file only once it has changed.
-            if let now = Posix.status(readPath), now.size == k.size, now.mtime == k.mtime { return nil }
-        }
-        return Job(found: found, readPath: readPath, ledgerKey: ledgerKey, key: key, previous: previous)
-    }
-
-    func reportOnce(_ ledgerKey: String, _ path: String, _ failure: IngestFailure) {
-        guard reported.insert(ledgerKey).inserted else { return }
-        stats.update { $0.errors[failure.code, default: 0] += 1 }
-        logger.error("\(path): \(failure.reason)", metadata: ["file": "\(path)", "reason": "\(failure.code.rawValue)"])
-    }
+    /// Watches a folder (see ``Watcher/watch(_:root:relative:)``).
+    package func watch(_ inotify: Inotify, root: String, relative rel: String) { watcher.watch(inotify, root: root, relative: rel) }
 
     // MARK: Processing
 
@@ -282,7 +202,7 @@ package final class Ingestor: @unchecked Sendable {
             return
         }
         let notes = jobs.map { InHand.Entry(ledgerKey: $0.ledgerKey, account: $0.key.account, path: $0.readPath, deaths: suspects[$0.ledgerKey] ?? 0) }
-        for j in jobs { inFlight.insert(j.ledgerKey) }
+        for j in jobs { watcher.inFlight.insert(j.ledgerKey) }
         stats.update { $0.queued += jobs.count }
         let results = OrderedResults<(Job, Result<MatchedFile, IngestFailure>)>(count: jobs.count, window: 4)
         let stop: @Sendable () -> Bool = { [self] in stopRequested }
@@ -310,7 +230,7 @@ package final class Ingestor: @unchecked Sendable {
         while let (job, result) = results.take() {
             if case .success = result { _ = takeInHand(committing, notes[handled]) }
             handled += 1
-            inFlight.remove(job.ledgerKey)
+            watcher.inFlight.remove(job.ledgerKey)
             stats.update { $0.queued -= 1 }
             handle(job, result, final: final)
             committing.clear()
@@ -318,7 +238,7 @@ package final class Ingestor: @unchecked Sendable {
             onProgress?(stats.snapshot)
         }
         // Jobs not reached because of a stop stay unledgered: the next start takes them.
-        for job in jobs.dropFirst(handled) { inFlight.remove(job.ledgerKey) }
+        for job in jobs.dropFirst(handled) { watcher.inFlight.remove(job.ledgerKey) }
         stats.update { $0.queued -= jobs.count - handled }
     }
 
@@ -331,8 +251,8 @@ package final class Ingestor: @unchecked Sendable {
                 let committer = Committer(engine: file.ruleSet.map { RuleEngine(ruleSet: $0, latenessMs: config.latenessMs) })
                 let (r, produced) = try committer.commit(file, to: s, logFile: job.found.absolute, now: Posix.nowMillis())
                 if !produced.isEmpty { outbox.deliverFresh(produced, s) }
-                known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
-                pending.removeValue(forKey: job.ledgerKey)
+                watcher.known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
+                watcher.pending.removeValue(forKey: job.ledgerKey)
                 if r.sameContent {
                     logger.info(
                         "\(job.found.absolute): changed on disk after it was ingested (size or mtime) but its bytes are the same: nothing new",
@@ -352,7 +272,7 @@ package final class Ingestor: @unchecked Sendable {
                     $0.skippedElements += file.skippedElements
                     $0.invalidRecords += file.invalidRecords
                     $0.nonUTF8Records += file.nonUTF8Records
-                    $0.pending = pending.count
+                    $0.pending = watcher.pending.count
                 }
                 if file.missingFields > 0 || file.skippedElements > 0 {
                     logger.warning(
@@ -386,16 +306,16 @@ package final class Ingestor: @unchecked Sendable {
                     return
                 }
                 let now = Posix.monotonicSeconds()
-                if let p = pending[job.ledgerKey], p.size == size, p.mtime == mtime {
+                if let p = watcher.pending[job.ledgerKey], p.size == size, p.mtime == mtime {
                     if now - p.since >= config.incompleteTimeout {
-                        pending.removeValue(forKey: job.ledgerKey)
+                        watcher.pending.removeValue(forKey: job.ledgerKey)
                         fail(job, IngestFailure(failure.code, failure.reason + " and unchanged for \(Int(config.incompleteTimeout)) s"), ledger: true)
                     }
                 } else {
-                    pending[job.ledgerKey] = (job, size, mtime, now)
+                    watcher.pending[job.ledgerKey] = (job, size, mtime, now)
                     logger.debug("incomplete, will retry", metadata: ["file": "\(job.found.absolute)", "reason": "\(failure.reason)"])
                 }
-                stats.update { $0.pending = pending.count }
+                stats.update { $0.pending = watcher.pending.count }
                 return
             }
             let ledger = failure.code != .unreadable && failure.code != .storeError
@@ -425,7 +345,7 @@ package final class Ingestor: @unchecked Sendable {
             // A file taken before, rewritten with content that cannot be read: what was stored stays;
             // say so once, count it, and look again only when it changes again.
             let (size, mtime) = Posix.status(job.readPath) ?? (-1, -1)
-            known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: size, mtime: mtime)
+            watcher.known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: size, mtime: mtime)
             do {
                 try store.account(job.key.account).recordUnreadableRewrite(
                     ledgerKey: job.ledgerKey, size: size, mtime: mtime, reason: "\(failure.code.rawValue): \(failure.reason)")
@@ -444,14 +364,14 @@ package final class Ingestor: @unchecked Sendable {
         if ledger {
             ledgerFailure(job.ledgerKey, account: job.key.account, path: job.found.absolute, readPath: job.readPath, failure)
         } else {
-            reportOnce(job.ledgerKey, job.found.absolute, failure)
+            watcher.reportOnce(job.ledgerKey, job.found.absolute, failure)
         }
     }
 
     /// Ledgers a file as failed (skipped until it changes), with one log line and a counter.
     func ledgerFailure(_ ledgerKey: String, account: String, path: String, readPath: String, _ failure: IngestFailure) {
         let (size, mtime) = Posix.status(readPath) ?? (-1, -1)
-        known[ledgerKey] = LedgerEntry(path: ledgerKey, status: .failed, size: size, mtime: mtime, reason: failure.reason)
+        watcher.known[ledgerKey] = LedgerEntry(path: ledgerKey, status: .failed, size: size, mtime: mtime, reason: failure.reason)
         do {
             try store.account(account).recordFailure(
                 ledgerKey: ledgerKey, size: size, mtime: mtime, reason: "\(failure.code.rawValue): \(failure.reason)")
@@ -463,52 +383,6 @@ package final class Ingestor: @unchecked Sendable {
     }
 
     // MARK: Runs
-
-    var watchRefused = false
-
-    /// Watches a folder unless it is a day folder older than `watchDays`; says why if the kernel
-    /// refuses (the watch limit warns once; a folder that vanished is only noted).
-    package func watch(_ watcher: Inotify, root: String, relative rel: String) {
-        let parts = rel.split(separator: "/")
-        if let watchDays = config.watchDays, parts.count >= 3, let d = Int(parts[parts.count - 1]), let m = Int(parts[parts.count - 2]), let y = Int(parts[parts.count - 3]),
-            parts[parts.count - 3].count == 4, (1...12).contains(m), (1...31).contains(d)
-        {
-            let day = Timestamp.daysFromCivil(Int64(y), Int64(m), Int64(d)) * 86_400_000
-            if Posix.nowMillis() - day > Int64(watchDays + 1) * 86_400_000 { return }
-        }
-        let folder = rel.isEmpty ? root : root + "/" + rel
-        guard let refused = watcher.watch(folder) else { return }
-        switch refused.errno {
-        case ENOENT, ENOTDIR:
-            // Gone between listing and watching (a mirror tool renaming or removing it): nothing to watch.
-            logger.info(
-                "folder vanished before it could be watched (\(Posix.describe(refused.errno))): \(folder)",
-                metadata: ["file": "\(folder)", "reason": "folder_vanished"])
-        case ENOSPC where !watchRefused:
-            watchRefused = true
-            logger.warning(
-                "inotify watch limit reached (\(folder)): raise fs.inotify.max_user_watches, or set watch-days; until then new files in unwatched folders are found by the rescan every \(Int(config.rescanInterval)) s",
-                metadata: ["file": "\(folder)", "reason": "inotify_limit"])
-        case ENOSPC:
-            break
-        default:
-            logger.warning(
-                "cannot watch \(folder): \(Posix.describe(refused.errno)); new files there are found by the rescan every \(Int(config.rescanInterval)) s",
-                metadata: ["file": "\(folder)", "reason": "inotify_refused"])
-        }
-    }
-
-    /// Scans every root and returns jobs, optionally adding inotify watches (watch first, then list).
-    func scan(watcher: Inotify?) -> [Job] {
-        var jobs: [Job] = []
-        for root in config.roots {
-            let found = Scanner.walk(root: root.path) { rel in
-                if let watcher { watch(watcher, root: root.path, relative: rel) }
-            }
-            jobs += found.compactMap(candidate)
-        }
-        return Self.deliveryOrder(jobs)
-    }
 
     /// Ends open suppression periods (summaries) for every account, then delivers.
     func flushRules() {
@@ -525,19 +399,13 @@ package final class Ingestor: @unchecked Sendable {
         }
     }
 
-    /// Files in the order CloudTrail delivered them (the time in their names, then the path), so a
-    /// backfill sees events as a live tail would and event-time windows expire correctly.
-    static func deliveryOrder(_ jobs: [Job]) -> [Job] {
-        jobs.sorted { ($0.key.deliveryTime, $0.ledgerKey) < ($1.key.deliveryTime, $1.ledgerKey) }
-    }
-
     /// Processes what is there now and returns (backfill, `--once`).
     package func runOnce() throws -> IngestStats {
         try loadLedger()
         outbox.deliverAll()
-        process(scan(watcher: nil), final: true)
+        process(watcher.scan(), final: true)
         if let stopped { throw stopped }
-        integrityChecks?.run(ledger: known)
+        integrityChecks?.run(ledger: watcher.known)
         flushRules()
         applyRetentionIfDue(force: true)
         let left = outbox.deliverAll(recovering: false)
@@ -550,15 +418,13 @@ package final class Ingestor: @unchecked Sendable {
     package func runForever(onReady: () -> Void, heartbeat: () -> Void) throws {
         try loadLedger()
         outbox.deliverAll()
-        let watcher = try Inotify()
+        try watcher.startWatching()
         integrity?.tolerateMirrorLag = true
-        process(scan(watcher: watcher), final: false)
-        integrityChecks?.run(ledger: known)
+        process(watcher.scan(), final: false)
+        integrityChecks?.run(ledger: watcher.known)
         onReady()
-        var lastScan = Posix.monotonicSeconds()
-        var lastPendingCheck = lastScan
-        var lastAlertRetry = lastScan
-        var lastStateCheck = lastScan
+        var lastAlertRetry = Posix.monotonicSeconds()
+        var lastStateCheck = lastAlertRetry
         while !stopRequested {
             heartbeat()
             if Posix.monotonicSeconds() - lastStateCheck >= stateCheckInterval {
@@ -571,78 +437,16 @@ package final class Ingestor: @unchecked Sendable {
                     throw StoreError(.stateLost, message)
                 }
             }
-            let events = watcher.read(timeoutMs: 250)
-            var jobs: [Job] = []
-            var seen = Set<String>()
-            var rescan = false
-            for e in events {
-                if e.overflowed {
-                    rescan = true
-                    continue
-                }
-                guard let dir = e.directory, !e.name.isEmpty else { continue }
-                let path = dir + "/" + e.name
-                guard let root = config.roots.first(where: { Scanner.isInside(path, root: $0.path) }) else { continue }
-                let rel = String(path.dropFirst(root.path.count + 1))
-                if e.isDirectory {
-                    // A new folder: watch it, then list it (files may have landed before the watch existed).
-                    for f in Scanner.walk(root: root.path, sub: rel, onDirectory: { watch(watcher, root: root.path, relative: $0) })
-                    where seen.insert(f.relative).inserted {
-                        if let j = candidate(f) { jobs.append(j) }
-                    }
-                    continue
-                }
-                if Inotify.isGone(e.mask) {
-                    // A taken log file vanished: if a digest vouched for it, check that digest again.
-                    let ledgerKey = root.bucket + "/" + rel
-                    if let monitor = integrity, known[ledgerKey]?.status == .done, case .log(let k) = ObjectKeyParser.classify(rel) {
-                        monitor.logChanged(root: root.path, relative: rel, account: k.account, region: k.region, store: store)
-                    }
-                    continue
-                }
-                // IN_CREATE alone means the writer is still busy; wait for close or rename.
-                if e.mask & UInt32(IN_CREATE) != 0 && e.mask & UInt32(IN_CLOSE_WRITE) == 0 {
-                    guard Posix.isSymbolicLink(path) else { continue }
-                }
-                let ledgerKey = root.bucket + "/" + rel
-                pending.removeValue(forKey: ledgerKey)
-                guard seen.insert(rel).inserted else { continue }
-                let isLink = Posix.isSymbolicLink(path)
-                if let j = candidate(FoundFile(root: root.path, relative: rel, isSymlink: isLink)) { jobs.append(j) }
-            }
+            let jobs = watcher.poll(timeoutMs: 250)
             let now = Posix.monotonicSeconds()
-            if rescan || now - lastScan >= config.rescanInterval {
-                if rescan { logger.warning("inotify queue overflowed: rescanning") }
-                jobs += scan(watcher: watcher).filter { !seen.contains($0.found.relative) }
-                lastScan = now
-            }
-            if now - lastPendingCheck >= 1 {
-                lastPendingCheck = now
-                jobs += duePendingJobs(now: now)
-            }
             if outbox.undelivered && now - lastAlertRetry >= outbox.retryInterval {
                 lastAlertRetry = now
                 outbox.deliverAll(recovering: false)
             }
-            process(Self.deliveryOrder(jobs), final: false)
-            integrityChecks?.runIfDue(now: now, ledger: known)
+            process(jobs, final: false)
+            integrityChecks?.runIfDue(now: now, ledger: watcher.known)
             applyRetentionIfDue(force: false)
         }
-    }
-
-    /// Pending files that changed since their last attempt, or whose wait has run out.
-    func duePendingJobs(now: Double) -> [Job] {
-        var out: [Job] = []
-        for (key, p) in pending {
-            guard let (size, mtime) = Posix.status(p.job.readPath) else {
-                pending.removeValue(forKey: key)  // removed or renamed away: its new name arrives by itself
-                continue
-            }
-            if size != p.size || mtime != p.mtime || now - p.since >= config.incompleteTimeout {
-                out.append(p.job)
-            }
-        }
-        return out
     }
 
     func applyRetentionIfDue(force: Bool) {
