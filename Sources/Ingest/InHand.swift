@@ -79,10 +79,10 @@ package final class InHand: Sendable {
     }
 }
 
-extension Ingestor {
+extension Pipeline {
     /// Notes a file as in hand before decoding; if the note cannot be written (state directory
     /// unwritable) the file is not decoded: a death then could not be traced to it.
-    func takeInHand(_ slot: InHand.Slot, _ entry: InHand.Entry) -> IngestFailure? {
+    static func takeInHand(_ slot: InHand.Slot, _ entry: InHand.Entry) -> IngestFailure? {
         do {
             try slot.hold(entry)
             return nil

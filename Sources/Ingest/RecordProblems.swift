@@ -2,7 +2,7 @@ import CloudTrail
 import LogStore
 import Logging
 
-extension Ingestor {
+extension Pipeline {
     /// One log line per file holding records that are not valid JSON or not UTF-8: how many, and
     /// the first few by number and uncompressed byte offset with the reason. They are stored as
     /// delivered (docs/store.md), so the line is a warning, not a failure.
