@@ -1,73 +1,22 @@
-import AlertModel
 import Alerts
-import CloudTrail
 import Integrity
-import Glibc
 import LogStore
 import Logging
 import Posix
 import Rules
 import Synchronization
 
-/// Settings for ingest, from the config file and flags.
-package struct IngestConfig: Sendable {
-    /// A mirrored bucket: its root folder and its bucket name (the folder's name unless configured).
-    package struct Root: Sendable, Equatable {
-        package var path: String
-        package var bucket: String
-        package init(path: String, bucket: String? = nil) {
-            self.path = path
-            self.bucket = bucket ?? String(path.split(separator: "/").last ?? "bucket")
-        }
-    }
-    package var roots: [Root]
-    package var stateDirectory: String
-    package var groupTemplate = "aws-cloudtrail-logs-{account}"
-    /// A file that stays truncated or empty, unchanged, this long is declared failed.
-    package var incompleteTimeout: Double = 600
-    /// Full rescan period: catches what inotify cannot see (NFS, FUSE, files changed while stopped).
-    package var rescanInterval: Double = 300
-    /// Retention in days for every group (nil: never expire).
-    package var retentionDays: Int? = nil
-    /// Rule directories or files (`--rules`); empty: no rules.
-    package var rulePaths: [String] = []
-    /// Where `rulePaths` came from (named, the config file, installed, …), for the log line saying
-    /// which rules are in force; with no paths, why none were found.
-    package var rulesOrigin = "as named"
-    /// How late (event time) an event may arrive and still count in a window.
-    package var latenessMs: Int64 = 20 * 60_000
-    /// Threads decoding files (inflate, split, rule matching); commits stay on one thread, in order.
-    package var decoders = 1
-    /// When set, day folders (YYYY/MM/DD) older than this many days are not watched (the rescan still
-    /// covers them, changes included): for mirrors whose folders exceed the kernel's watch limit.
-    package var watchDays: Int? = nil
-    /// `aws cloudtrail list-public-keys` output: enables continuous digest checks.
-    package var keysPath: String? = nil
-    /// How long after its hour a digest may come before it is overdue.
-    package var digestSlackMs: Int64 = 30 * 60_000
-    /// Bounds on one file's inflated size, record size and record count (gzip bombs).
-    package var limits = DecodeLimits()
-
-    package init(roots: [Root], stateDirectory: String) {
-        self.roots = roots
-        self.stateDirectory = stateDirectory
-    }
-}
-
-/// A file ready to decode.
-struct Job: Sendable {
-    var found: FoundFile
-    var readPath: String
-    var ledgerKey: String
-    var key: LogFileKey
-    /// The ledger row when the file was taken before and has changed on disk since (rewritten in place).
-    var previous: LedgerEntry? = nil
-}
-
-/// Takes every delivered log file under the roots exactly once into the store.
+/// Takes every delivered log file under the roots exactly once into the store, and runs the loop
+/// that ties the parts together: the ``Watcher`` finds files, the ``Pipeline`` decodes and commits
+/// them (``Committer``), the ``Outbox`` delivers alerts, the ``IntegrityScheduler`` checks digests.
 ///
 /// The ledger (one row per file, committed with the file's events) is the only memory of what was
 /// done: no high-water mark, so files may land in any order, late, twice or in pieces.
+///
+/// `@unchecked Sendable`: the parts are confined to the thread that runs ``runOnce()`` or
+/// ``runForever(onReady:heartbeat:)`` (set ``sinks``, ``alertRetryInterval`` and ``onProgress``
+/// before it starts); other threads use only ``stats``, ``requestStop()``, ``reloadRules()`` and
+/// ``ruleSet``, which are protected by their own locks.
 package final class Ingestor: @unchecked Sendable {
     package let config: IngestConfig
     package let stats = StatsBox()
@@ -75,29 +24,42 @@ package final class Ingestor: @unchecked Sendable {
     let store: LogStore
     /// Finds the files to take and keeps what is known of each.
     let watcher: Watcher
-
-    // Touched only by the orchestrating thread.
-    var lastRetention: Double = 0
     /// Decodes and commits the files found.
     let pipeline: Pipeline
     /// Alert delivery and sink health.
     let outbox: Outbox
+    /// What the continuous digest checks know, when keys were given.
+    let integrity: IntegrityMonitor?
+    /// Runs the digest checks, when keys were given.
+    let integrityChecks: IntegrityScheduler?
+    private let stop = StopFlag()
+    private let rules = Mutex<RuleSet?>(nil)
+    private var lastRetention: Double = 0
+
+    /// Seconds between checks that the state directory and its databases are still the files opened.
+    package var stateCheckInterval: Double = 5
+
+    /// Where alerts go (journald by default).
+    package var sinks: [any AlertSink] {
+        get { outbox.sinks }
+        set { outbox.sinks = newValue }
+    }
+
     /// Seconds between delivery retries while an alert waits for a sink.
     package var alertRetryInterval: Double {
         get { outbox.retryInterval }
         set { outbox.retryInterval = newValue }
     }
 
-    /// Seconds between checks that the state directory and its databases are still the files opened.
-    package var stateCheckInterval: Double = 5
-
-    private let stop = StopFlag()
-    private let rules = Mutex<RuleSet?>(nil)
-    /// Where alerts go (journald by default).
-    package var sinks: [any AlertSink] {
-        get { outbox.sinks }
-        set { outbox.sinks = newValue }
+    /// Called after each file with the stats (for progress and sd_notify).
+    package var onProgress: (@Sendable (IngestStats) -> Void)? {
+        get { pipeline.onProgress }
+        set { pipeline.onProgress = newValue }
     }
+
+    package var stopRequested: Bool { stop.isSet }
+    /// Asks the loop to stop after the file in hand.
+    package func requestStop() { stop.set() }
 
     /// The rules in force.
     package var ruleSet: RuleSet? { rules.withLock { $0 } }
@@ -127,20 +89,6 @@ package final class Ingestor: @unchecked Sendable {
             logger.info("loaded \(set.rules.count) rules \(from)")
         }
         return (true, diagnostics)
-    }
-    package var stopRequested: Bool { stop.isSet }
-    /// Asks the loop to stop after the file in hand.
-    package func requestStop() { stop.set() }
-
-    /// What the continuous digest checks know, when keys were given.
-    let integrity: IntegrityMonitor?
-    /// Runs the digest checks, when keys were given.
-    let integrityChecks: IntegrityScheduler?
-
-    /// Called after each file with the stats (for progress and sd_notify).
-    package var onProgress: (@Sendable (IngestStats) -> Void)? {
-        get { pipeline.onProgress }
-        set { pipeline.onProgress = newValue }
     }
 
     package init(config: IngestConfig, logger: Logger) throws {
@@ -174,7 +122,7 @@ package final class Ingestor: @unchecked Sendable {
         pipeline = Pipeline(
             config: config, logger: logger, stats: stats, store: store, watcher: watcher, outbox: outbox, integrity: integrity,
             inHand: inHand, stop: stop)
-        integrityChecks = integrity.map { [store, outbox, logger] in IntegrityScheduler(monitor: $0, store: store, outbox: outbox, logger: logger) }
+        integrityChecks = integrity.map { [store, outbox] in IntegrityScheduler(monitor: $0, store: store, outbox: outbox, logger: logger) }
     }
 
     /// Loads every account's ledger into memory (start-up).
@@ -191,7 +139,7 @@ package final class Ingestor: @unchecked Sendable {
     /// Watches a folder (see ``Watcher/watch(_:root:relative:)``).
     package func watch(_ inotify: Inotify, root: String, relative rel: String) { watcher.watch(inotify, root: root, relative: rel) }
 
-    // MARK: Runs
+    // MARK: The loop
 
     /// Ends open suppression periods (summaries) for every account, then delivers.
     func flushRules() {
@@ -258,6 +206,7 @@ package final class Ingestor: @unchecked Sendable {
         }
     }
 
+    /// Removes events past the retention, once an hour (`force`: now).
     func applyRetentionIfDue(force: Bool) {
         let now = Posix.monotonicSeconds()
         guard config.retentionDays != nil, force || now - lastRetention >= 3600 else { return }
@@ -271,5 +220,4 @@ package final class Ingestor: @unchecked Sendable {
             }
         }
     }
-
 }
