@@ -43,7 +43,7 @@ final class Watcher {
 
     // MARK: Candidates
 
-    func rootIndex(_ found: FoundFile) -> Int { config.roots.firstIndex { $0.path == found.root } ?? 0 }
+    private func rootIndex(_ found: FoundFile) -> Int { config.roots.firstIndex { $0.path == found.root } ?? 0 }
 
     /// Decides what to do with a found file: a job, or nothing (done already, set aside, refused).
     func candidate(_ found: FoundFile) -> Job? {
@@ -178,8 +178,10 @@ final class Watcher {
     func poll(timeoutMs: Int32) -> [Job] {
         guard let watcher = inotify else { return [] }
         if lastScan == nil {
-            lastScan = Posix.monotonicSeconds()
-            lastPendingCheck = lastScan!
+            // The first poll starts the clocks: the start-up scan has just run.
+            let start = Posix.monotonicSeconds()
+            lastScan = start
+            lastPendingCheck = start
         }
         let events = watcher.read(timeoutMs: timeoutMs)
         var jobs: [Job] = []
