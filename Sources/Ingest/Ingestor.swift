@@ -13,48 +13,51 @@ import Synchronization
 /// The ledger (one row per file, committed with the file's events) is the only memory of what was
 /// done: no high-water mark, so files may land in any order, late, twice or in pieces.
 ///
-/// `@unchecked Sendable`: the parts are confined to the thread that runs ``runOnce()`` or
-/// ``runForever(onReady:heartbeat:)`` (set ``sinks``, ``alertRetryInterval`` and ``onProgress``
-/// before it starts); other threads use only ``stats``, ``requestStop()``, ``reloadRules()`` and
-/// ``ruleSet``, which are protected by their own locks.
-package final class Ingestor: @unchecked Sendable {
+/// The parts are made when a run starts and live on the thread that runs it; what other threads
+/// touch (settings made before the run, stats, the stop request, the rules in force) is locked.
+package final class Ingestor: Sendable {
     package let config: IngestConfig
     package let stats = StatsBox()
     let logger: Logger
     let store: LogStore
-    /// Finds the files to take and keeps what is known of each.
-    let watcher: Watcher
-    /// Decodes and commits the files found.
-    let pipeline: Pipeline
-    /// Alert delivery and sink health.
-    let outbox: Outbox
-    /// What the continuous digest checks know, when keys were given.
-    let integrity: IntegrityMonitor?
-    /// Runs the digest checks, when keys were given.
-    let integrityChecks: IntegrityScheduler?
+    let inHand: InHand
+    /// The digest signers' keys, when given: enables the continuous digest checks.
+    let keys: PublicKeyRing?
     private let stop = StopFlag()
     private let rules = Mutex<RuleSet?>(nil)
-    private var lastRetention: Double = 0
+    private let settings = Mutex(Settings())
+    private let ledgerCount = Mutex(0)
 
-    /// Seconds between checks that the state directory and its databases are still the files opened.
-    package var stateCheckInterval: Double = 5
+    /// What is set before a run and taken by it when it starts.
+    private struct Settings {
+        var sinks: [any AlertSink] = []
+        var alertRetryInterval: Double = 5
+        var stateCheckInterval: Double = 5
+        var onProgress: (@Sendable (IngestStats) -> Void)? = nil
+    }
 
     /// Where alerts go (journald by default).
     package var sinks: [any AlertSink] {
-        get { outbox.sinks }
-        set { outbox.sinks = newValue }
+        get { settings.withLock { $0.sinks } }
+        set { settings.withLock { $0.sinks = newValue } }
     }
 
     /// Seconds between delivery retries while an alert waits for a sink.
     package var alertRetryInterval: Double {
-        get { outbox.retryInterval }
-        set { outbox.retryInterval = newValue }
+        get { settings.withLock { $0.alertRetryInterval } }
+        set { settings.withLock { $0.alertRetryInterval = newValue } }
+    }
+
+    /// Seconds between checks that the state directory and its databases are still the files opened.
+    package var stateCheckInterval: Double {
+        get { settings.withLock { $0.stateCheckInterval } }
+        set { settings.withLock { $0.stateCheckInterval = newValue } }
     }
 
     /// Called after each file with the stats (for progress and sd_notify).
     package var onProgress: (@Sendable (IngestStats) -> Void)? {
-        get { pipeline.onProgress }
-        set { pipeline.onProgress = newValue }
+        get { settings.withLock { $0.onProgress } }
+        set { settings.withLock { $0.onProgress = newValue } }
     }
 
     package var stopRequested: Bool { stop.isSet }
@@ -105,44 +108,61 @@ package final class Ingestor: @unchecked Sendable {
             }
         }
         if let path = config.keysPath {
-            let ring: PublicKeyRing
-            do { ring = try PublicKeyRing(json: try Posix.readFile(path)) } catch {
+            do { keys = try PublicKeyRing(json: try Posix.readFile(path)) } catch {
                 throw IngestFailure(.unreadable, "\(path): \(error)")
             }
-            integrity = IntegrityMonitor(keys: ring, slackMs: config.digestSlackMs, logger: logger)
         } else {
-            integrity = nil
+            keys = nil
         }
         // Last: a start that fails on its settings leaves no state directory behind.
         store = try LogStore(
             stateDirectory: config.stateDirectory, groupTemplate: config.groupTemplate, retentionDays: config.retentionDays)
-        let inHand = try InHand(directory: config.stateDirectory + "/in-hand")
-        outbox = Outbox(store: store, logger: logger, stats: stats)
-        watcher = Watcher(config: config, logger: logger, stats: stats, store: store, integrity: integrity)
-        pipeline = Pipeline(
-            config: config, logger: logger, stats: stats, store: store, watcher: watcher, outbox: outbox, integrity: integrity,
-            inHand: inHand, stop: stop)
-        integrityChecks = integrity.map { [store, outbox] in IntegrityScheduler(monitor: $0, store: store, outbox: outbox, logger: logger) }
+        inHand = try InHand(directory: config.stateDirectory + "/in-hand")
     }
 
-    /// Loads every account's ledger into memory (start-up).
-    package func loadLedger() throws {
+    /// Files in the ledger, as of the start-up scan (for the daemon's ready line).
+    package var ledgerSize: Int { ledgerCount.withLock { $0 } }
+
+    /// Watches a folder as a run's watcher does (see ``Watcher/watch(_:root:relative:)``).
+    package func watch(_ inotify: Inotify, root: String, relative rel: String) {
+        Watcher(config: config, logger: logger, stats: stats, store: store, integrity: nil).watch(inotify, root: root, relative: rel)
+    }
+
+    // MARK: The loop
+
+    /// The parts of one run, made when it starts; confined to the thread that runs it.
+    private struct Parts {
+        let watcher: Watcher
+        let pipeline: Pipeline
+        let outbox: Outbox
+        /// What the digest checks know, and what runs them, when keys were given.
+        let integrity: IntegrityMonitor?
+        let integrityChecks: IntegrityScheduler?
+    }
+
+    /// Makes the parts of a run and loads every account's ledger into its watcher.
+    private func start() throws -> Parts {
+        let set = settings.withLock { $0 }
+        let outbox = Outbox(store: store, logger: logger, stats: stats)
+        outbox.sinks = set.sinks
+        outbox.retryInterval = set.alertRetryInterval
+        let integrity = keys.map { IntegrityMonitor(keys: $0, slackMs: config.digestSlackMs, logger: logger) }
+        let watcher = Watcher(config: config, logger: logger, stats: stats, store: store, integrity: integrity)
+        let pipeline = Pipeline(
+            config: config, logger: logger, stats: stats, store: store, watcher: watcher, outbox: outbox, integrity: integrity,
+            inHand: inHand, stop: stop)
+        pipeline.onProgress = set.onProgress
+        let checks = integrity.map { IntegrityScheduler(monitor: $0, store: store, outbox: outbox, logger: logger) }
         for account in store.accounts() {
             let s = try store.account(account)
             watcher.known.merge(try s.ledger()) { $1 }
         }
         pipeline.recoverInHand()
+        return Parts(watcher: watcher, pipeline: pipeline, outbox: outbox, integrity: integrity, integrityChecks: checks)
     }
 
-    package var ledgerSize: Int { watcher.known.count }
-
-    /// Watches a folder (see ``Watcher/watch(_:root:relative:)``).
-    package func watch(_ inotify: Inotify, root: String, relative rel: String) { watcher.watch(inotify, root: root, relative: rel) }
-
-    // MARK: The loop
-
     /// Ends open suppression periods (summaries) for every account, then delivers.
-    func flushRules() {
+    private func flushRules(_ outbox: Outbox) {
         guard let set = ruleSet else { return }
         let engine = RuleEngine(ruleSet: set, latenessMs: config.latenessMs)
         for a in store.accounts() {
@@ -158,14 +178,14 @@ package final class Ingestor: @unchecked Sendable {
 
     /// Processes what is there now and returns (backfill, `--once`).
     package func runOnce() throws -> IngestStats {
-        try loadLedger()
-        outbox.deliverAll()
-        pipeline.process(watcher.scan(), rules: ruleSet, final: true)
-        if let stopped = pipeline.stopped { throw stopped }
-        integrityChecks?.run(ledger: watcher.known)
-        flushRules()
-        applyRetentionIfDue(force: true)
-        let left = outbox.deliverAll(recovering: false)
+        let p = try start()
+        p.outbox.deliverAll()
+        p.pipeline.process(p.watcher.scan(), rules: ruleSet, final: true)
+        if let stopped = p.pipeline.stopped { throw stopped }
+        p.integrityChecks?.run(ledger: p.watcher.known)
+        flushRules(p.outbox)
+        if config.retentionDays != nil { applyRetention() }
+        let left = p.outbox.deliverAll(recovering: false)
         stats.update { $0.alertsPending = left }
         return stats.snapshot
     }
@@ -173,15 +193,18 @@ package final class Ingestor: @unchecked Sendable {
     /// Runs until ``requestStop()``: start-up scan, then inotify events, pending retries and periodic rescans.
     /// `onReady` is called once the start-up scan is processed; `heartbeat` on every loop turn.
     package func runForever(onReady: () -> Void, heartbeat: () -> Void) throws {
-        try loadLedger()
-        outbox.deliverAll()
-        try watcher.startWatching()
-        integrity?.tolerateMirrorLag = true
-        pipeline.process(watcher.scan(), rules: ruleSet, final: false)
-        integrityChecks?.run(ledger: watcher.known)
+        let p = try start()
+        let stateCheckInterval = self.stateCheckInterval
+        p.outbox.deliverAll()
+        try p.watcher.startWatching()
+        p.integrity?.tolerateMirrorLag = true
+        p.pipeline.process(p.watcher.scan(), rules: ruleSet, final: false)
+        p.integrityChecks?.run(ledger: p.watcher.known)
+        ledgerCount.withLock { $0 = p.watcher.known.count }
         onReady()
         var lastAlertRetry = Posix.monotonicSeconds()
         var lastStateCheck = lastAlertRetry
+        var lastRetention = 0.0
         while !stopRequested {
             heartbeat()
             if Posix.monotonicSeconds() - lastStateCheck >= stateCheckInterval {
@@ -194,23 +217,23 @@ package final class Ingestor: @unchecked Sendable {
                     throw StoreError(.stateLost, message)
                 }
             }
-            let jobs = watcher.poll(timeoutMs: 250)
+            let jobs = p.watcher.poll(timeoutMs: 250)
             let now = Posix.monotonicSeconds()
-            if outbox.undelivered && now - lastAlertRetry >= outbox.retryInterval {
+            if p.outbox.undelivered && now - lastAlertRetry >= p.outbox.retryInterval {
                 lastAlertRetry = now
-                outbox.deliverAll(recovering: false)
+                p.outbox.deliverAll(recovering: false)
             }
-            pipeline.process(jobs, rules: ruleSet, final: false)
-            integrityChecks?.runIfDue(now: now, ledger: watcher.known)
-            applyRetentionIfDue(force: false)
+            p.pipeline.process(jobs, rules: ruleSet, final: false)
+            p.integrityChecks?.runIfDue(now: now, ledger: p.watcher.known)
+            if config.retentionDays != nil, Posix.monotonicSeconds() - lastRetention >= 3600 {
+                lastRetention = Posix.monotonicSeconds()
+                applyRetention()
+            }
         }
     }
 
-    /// Removes events past the retention, once an hour (`force`: now).
-    func applyRetentionIfDue(force: Bool) {
-        let now = Posix.monotonicSeconds()
-        guard config.retentionDays != nil, force || now - lastRetention >= 3600 else { return }
-        lastRetention = now
+    /// Removes every account's events past the retention.
+    private func applyRetention() {
         for account in store.accounts() {
             do {
                 let removed = try store.account(account).applyRetention(now: Posix.nowMillis())

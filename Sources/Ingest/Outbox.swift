@@ -8,7 +8,7 @@ import Logging
 /// Alerts are recorded in the outbox with the file (or digest check) that produced them, then sent;
 /// each sink's receipt is recorded, so a crash between the two sends nothing twice that a sink can
 /// vouch for (``deliverAll(recovering:)`` at start). A sink that fails holds back only itself.
-/// Confined to the thread that runs the ``Ingestor`` (set ``sinks`` before it starts).
+/// Made when a run starts and confined to the thread that runs the ``Ingestor``.
 final class Outbox {
     let store: LogStore
     let logger: Logger
