@@ -43,7 +43,6 @@ final class Pipeline {
         self.stop = stop
     }
 
-
     /// Decodes jobs on worker threads while this thread commits them in order, one transaction per file.
     /// `final`: incomplete files are reported instead of kept pending (used by `--once`).
     func process(_ jobs: [Job], rules ruleSet: RuleSet?, final: Bool) {
@@ -96,7 +95,9 @@ final class Pipeline {
         stats.update { $0.queued -= jobs.count - handled }
     }
 
-    func handle(_ job: Job, _ result: Result<MatchedFile, IngestFailure>, final: Bool) {
+    /// Commits a decoded file and records the outcome, or records why it failed (pending when it
+    /// may be half-written, ledgered, or reported once).
+    private func handle(_ job: Job, _ result: Result<MatchedFile, IngestFailure>, final: Bool) {
         switch result {
         case .success(var file):
             file.matchDeferredRules()
@@ -178,7 +179,7 @@ final class Pipeline {
     }
 
     /// Logs and counts a file rewritten in place after it was ingested: never silent, digests or not.
-    func reportRewrite(_ job: Job, _ file: DecodedFile, _ rw: Rewrite) {
+    private func reportRewrite(_ job: Job, _ file: DecodedFile, _ rw: Rewrite) {
         stats.update {
             $0.rewritten += 1
             $0.rewrittenEventsStored += rw.added
@@ -194,7 +195,9 @@ final class Pipeline {
             ])
     }
 
-    func fail(_ job: Job, _ failure: IngestFailure, ledger: Bool) {
+    /// A file that cannot be taken: ledgered as failed (`ledger`) or reported once; a rewritten
+    /// file keeps what was stored from it.
+    private func fail(_ job: Job, _ failure: IngestFailure, ledger: Bool) {
         if let previous = job.previous, failure.code != .storeError, failure.code != .unreadable {
             // A file taken before, rewritten with content that cannot be read: what was stored stays;
             // say so once, count it, and look again only when it changes again.

@@ -236,7 +236,7 @@ final class Watcher {
     }
 
     /// Pending files that changed since their last attempt, or whose wait has run out.
-    func duePendingJobs(now: Double) -> [Job] {
+    private func duePendingJobs(now: Double) -> [Job] {
         var out: [Job] = []
         for (key, p) in pending {
             guard let (size, mtime) = Posix.status(p.job.readPath) else {
