@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Issue 9: libdeflate whole-buffer inflate against zlib streaming, in one run.
 
-Usage: bench/inflate.py [--work DIR] [--rate EVENTS_PER_MIN] [--hours H] [--rounds N]
+Usage: bench/inflate.py [--work DIR] [--rate EVENTS_PER_MIN] [--hours H] [--rounds N] [--before BIN]
 
 Over the simulated corpus (as bench/bench.py makes it), measures in the same run:
   - `gzip -dc` over the corpus files (the baseline bench.py's throughput ratio uses);
   - `trailwatch run --once` with TRAILWATCH_INFLATE=zlib (every file streamed through zlib, as
     before issue 9) and with the default decoder (libdeflate whole-buffer inflate for
     single-member files claiming at most 64 MiB, zlib streaming for the rest);
-alternating the two trailwatch runs --rounds times (fresh state each) and keeping the best wall
+and with --before, a binary built from the commit before (no libdeflate at all); alternating the
+trailwatch runs --rounds times (fresh state each) and keeping the best wall
 time and the best CPU time (user+sys, wait4) of each. Also counts the files the whole-buffer path
 takes, from their trailers. Needs a release build (`swift build -c release --product trailwatch`).
 Figures are ratios within the run: these machines are shared.
@@ -97,6 +98,7 @@ def main():
     ap.add_argument("--rate", type=float, default=120, help="events/min per account-region (120 -> ~1.04M events)")
     ap.add_argument("--hours", type=float, default=24)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--before", help="also time this trailwatch binary (a release build of the commit before issue 9)")
     a = ap.parse_args()
     if not os.path.exists(BIN):
         subprocess.run(["swift", "build", "-c", "release", "--product", "trailwatch"], cwd=ROOT, check=True)
@@ -116,18 +118,21 @@ def main():
 
     gz_wall, gz_cpu = [], []
     runs = {"zlib": ([], []), "libdeflate": ([], [])}
+    if a.before:
+        runs["before"] = ([], [])
     for r in range(a.rounds):
         w, c = gzip_dc(files)
         gz_wall.append(w)
         gz_cpu.append(c)
-        for name in ("zlib", "libdeflate") if r % 2 == 0 else ("libdeflate", "zlib"):
+        order = list(runs) if r % 2 == 0 else list(reversed(runs))
+        for name in order:
             state = os.path.join(a.work, "state-" + name)
             shutil.rmtree(state, ignore_errors=True)
             env = dict(os.environ)
             env.pop("TRAILWATCH_INFLATE", None)
             if name == "zlib":
                 env["TRAILWATCH_INFLATE"] = "zlib"
-            w, c = timed([BIN, "run", "--once", "--logs", bucket, "--state", state], env)
+            w, c = timed([a.before if name == "before" else BIN, "run", "--once", "--logs", bucket, "--state", state], env)
             runs[name][0].append(w)
             runs[name][1].append(c)
         print(f"round {r + 1}: gzip -dc {gz_wall[-1]:.2f} s wall {gz_cpu[-1]:.2f} s cpu; "
@@ -144,10 +149,14 @@ def main():
         res[f"{n}_ratio_vs_gzip"] = round(g / min(wall), 2)
     res["cpu_after_over_before"] = round(min(runs["libdeflate"][1]) / min(runs["zlib"][1]), 3)
     res["wall_after_over_before"] = round(min(runs["libdeflate"][0]) / min(runs["zlib"][0]), 3)
-    print(f"run --once vs gzip -dc (best wall of {a.rounds}): before (zlib) {res['zlib_ratio_vs_gzip']}x, "
-          f"after (libdeflate) {res['libdeflate_ratio_vs_gzip']}x")
-    print(f"CPU user+sys (best of {a.rounds}, alternating): before {res['zlib_cpu_s']} s, after {res['libdeflate_cpu_s']} s "
+    print(f"run --once vs gzip -dc (best wall of {a.rounds}): zlib {res['zlib_ratio_vs_gzip']}x, "
+          f"libdeflate {res['libdeflate_ratio_vs_gzip']}x" + (f", before binary {res['before_ratio_vs_gzip']}x" if a.before else ""))
+    print(f"CPU user+sys (best of {a.rounds}, alternating): zlib {res['zlib_cpu_s']} s, libdeflate {res['libdeflate_cpu_s']} s "
           f"-> {res['cpu_after_over_before']}x; wall {res['wall_after_over_before']}x")
+    if a.before:
+        res["cpu_after_over_before_binary"] = round(min(runs["libdeflate"][1]) / min(runs["before"][1]), 3)
+        print(f"against the before binary: CPU {res['before_cpu_s']} s -> {res['libdeflate_cpu_s']} s = "
+              f"{res['cpu_after_over_before_binary']}x")
     with open(os.path.join(a.work, "inflate-results.json"), "w") as fh:
         json.dump(res, fh, indent=1)
     print(json.dumps(res))
