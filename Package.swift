@@ -21,12 +21,13 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CXattr"),
         .target(name: "Posix", dependencies: ["CXattr"], swiftSettings: strict),
         .target(name: "CloudTrail", swiftSettings: strict),
         .target(name: "FilterPattern", dependencies: ["CloudTrail"], swiftSettings: strict),
-        .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "Gzip", dependencies: ["CZlib", "CLibdeflate"], swiftSettings: strict),
         .target(name: "AlertModel", dependencies: ["CloudTrail"], swiftSettings: strict),
         .target(name: "Rules", dependencies: ["CloudTrail", "FilterPattern", "AlertModel"], swiftSettings: strict),
         .target(

@@ -11,6 +11,10 @@ public struct GzipError: Error, Sendable, Equatable, CustomStringConvertible {
         case resources
         /// The output would exceed the caller's limit (a gzip bomb).
         case tooLarge
+        /// ``WholeInflater`` could not inflate the buffer in one piece: it does not inflate to the
+        /// size its trailer claims, or more gzip members follow. Not a verdict on the file: inflate
+        /// it with ``Inflater``.
+        case notWhole
     }
     public var code: Code
     public var detail: String

@@ -50,21 +50,42 @@ package struct DecodeLimits: Sendable, Equatable {
     /// Inflated bytes kept for the committing thread's rule matching, at most; beyond it the
     /// decoder matches itself, so a small file that inflates hugely never sits whole in memory.
     package var deferredBytes = 32 << 20
+    /// Inflated size up to which a single-member file is inflated whole, by libdeflate (about twice
+    /// zlib's speed), rather than streamed through zlib: the most inflated bytes held at once for
+    /// that speed. Capped by ``inflatedBytes``; 0 always streams.
+    package var wholeBytes = 64 << 20
 
     package init() {}
 }
 
 /// Reads one delivered log file and splits it into records, keeping its bytes as delivered.
 ///
-/// Memory is the compressed file plus one inflate chunk plus the largest record (bounded by
-/// ``DecodeLimits``), plus at most ``DecodeLimits/deferredBytes`` of inflated bytes kept for rule matching;
-/// the uncompressed document is never held whole.
+/// A file whose gzip trailer claims an inflated size up to ``DecodeLimits/wholeBytes`` (and
+/// ``DecodeLimits/inflatedBytes``) is inflated whole by libdeflate into a buffer of exactly that
+/// size; the claim is only a hint (an attacker writes it), so a file that does not inflate to
+/// exactly it, holds several gzip members, or is damaged is streamed through zlib instead, which
+/// gives the precise failure. Either way the splitter is fed the same bounded chunks and every
+/// limit is checked the same.
+///
+/// Memory is the compressed file plus the largest record (bounded by ``DecodeLimits``), plus at
+/// most ``DecodeLimits/deferredBytes`` of inflated bytes kept for rule matching, plus one inflate
+/// chunk when streaming or the whole inflated document (at most ``DecodeLimits/wholeBytes``) when
+/// inflated whole. A bomb claiming a small size fails the whole inflate as soon as its output
+/// passes the claim, then streams and fails as `too_large`: it is never held past those bounds.
 package enum FileDecoder {
     /// Compressed size up to which rule matching is left to the committing thread.
     package static let deferLimit = 4 << 20
 
     /// Files larger than this (compressed) are refused; CloudTrail's own limit is 50 MB.
     package static let maxCompressedBytes = 128 << 20
+
+    /// Inflated bytes handed to the splitter at a time, whole or streaming alike (zlib's
+    /// ``Inflater/chunkSize``), so the record-size check sees the same partial records either way.
+    static let feedBytes = 256 * 1024
+
+    /// `TRAILWATCH_INFLATE=zlib` in the environment streams every file through zlib, as before
+    /// libdeflate: for `bench/inflate.py` to compare the two paths in one binary.
+    static let forceStreaming: Bool = getenv("TRAILWATCH_INFLATE").map { String(cString: $0) == "zlib" } ?? false
 
     package static func decode(
         path: String, ledgerKey: String, key: LogFileKey, rules: RuleSet? = nil, limits: DecodeLimits = DecodeLimits()
@@ -132,76 +153,98 @@ package enum FileDecoder {
         var records: [DecodedFile.Record] = []
         var missing = 0
         var oversized = 0
-        let inflater: Inflater
-        do { inflater = try Inflater() } catch { return .failure(IngestFailure(.storeError, "zlib: \(error)")) }
-        do {
-            try data.withUnsafeBytes { input in
-                // Feed compressed input in slices so the splitter sees bounded chunks.
-                var offset = 0
-                let slice = 64 * 1024
-                while offset < input.count {
-                    let end = min(input.count, offset + slice)
-                    try inflater.inflate(UnsafeRawBufferPointer(rebasing: input[offset..<end])) { chunk in
-                        guard inflater.totalOut <= limits.inflatedBytes else {
-                            throw IngestFailure(.tooLarge, "inflates to more than \(size: limits.inflatedBytes) (max-inflated-size); refused")
-                        }
-                        if deferRules && raw.count + chunk.count > limits.deferredBytes {
-                            // Too much to keep for the committer (a highly compressible file): match
-                            // what was kept here, and the rest as it comes.
-                            var early = MatchedFile(
-                                DecodedFile(
-                                    ledgerKey: ledgerKey, key: key, size: size, mtime: mtime, compressed: [], uncompressedSize: 0,
-                                    records: records, missingFields: 0, oversized: 0, skippedElements: 0))
-                            (early.ruleSet, early.raw, early.members, early.memberRanges) = (rules, raw, members, memberRanges)
-                            (raw, members, memberRanges) = ([], [], [])
-                            early.matchDeferredRules()
-                            hits = early.hits
-                            deferRules = false
-                        }
-                        if deferRules { raw.append(contentsOf: chunk) }
-                        try splitter.feed(chunk) { recordOffset, bytes, fields in
-                            guard records.count < limits.records else {
-                                throw IngestFailure(.tooLarge, "holds more than \(limits.records) records; refused")
-                            }
-                            var flags: UInt8 = 0
-                            let info: RecordInfo? = RecordInfo.from(bytes, fields: fields)
-                            var ts = info?.eventTime
-                            var eventKey = info?.eventKey
-                            if ts == nil || eventKey == nil {
-                                flags |= BlockEntry.missingFields
-                                missing += 1
-                                ts = ts ?? key.deliveryTime
-                                eventKey = eventKey ?? EventKey(bytes)
-                            }
-                            if bytes.count > maxEventBytes {
-                                flags |= BlockEntry.oversized
-                                oversized += 1
-                            }
-                            if deferRules {
-                                let start = members.count
-                                members.append(contentsOf: fields.members)
-                                memberRanges.append(start..<members.count)
-                            } else if let rules {
-                                hits += rules.hits(
-                                    record: bytes, index: records.count, account: key.account, region: key.region,
-                                    evaluator: evaluator, members: fields.members)
-                            }
-                            records.append(
-                                DecodedFile.Record(
-                                    entry: BlockEntry(timestamp: ts!, offset: recordOffset, length: bytes.count, flags: flags),
-                                    eventKey: eventKey!))
-                        }
-                        // The splitter holds the record (or other value) in progress: bound it.
-                        guard splitter.bufferedBytes <= limits.recordBytes else {
-                            throw IngestFailure(
-                                .tooLarge,
-                                "record \(records.count + 1) exceeds \(size: limits.recordBytes) (max-record-size); refused")
-                        }
-                    }
-                    offset = end
-                }
+        var totalOut = 0
+        // True when the document was inflated whole and that buffer is kept for the committer as is.
+        var keepWhole = false
+        /// Takes the next inflated chunk: checks the limits, keeps it for deferred rule matching or
+        /// matches here, splits it into records.
+        func consume(_ chunk: UnsafeRawBufferPointer) throws {
+            totalOut += chunk.count
+            guard totalOut <= limits.inflatedBytes else {
+                throw IngestFailure(.tooLarge, "inflates to more than \(size: limits.inflatedBytes) (max-inflated-size); refused")
             }
-            try inflater.finish()
+            if deferRules && !keepWhole && raw.count + chunk.count > limits.deferredBytes {
+                // Too much to keep for the committer (a highly compressible file): match
+                // what was kept here, and the rest as it comes.
+                var early = MatchedFile(
+                    DecodedFile(
+                        ledgerKey: ledgerKey, key: key, size: size, mtime: mtime, compressed: [], uncompressedSize: 0,
+                        records: records, missingFields: 0, oversized: 0, skippedElements: 0))
+                (early.ruleSet, early.raw, early.members, early.memberRanges) = (rules, raw, members, memberRanges)
+                (raw, members, memberRanges) = ([], [], [])
+                early.matchDeferredRules()
+                hits = early.hits
+                deferRules = false
+            }
+            if deferRules && !keepWhole { raw.append(contentsOf: chunk) }
+            try splitter.feed(chunk) { recordOffset, bytes, fields in
+                guard records.count < limits.records else {
+                    throw IngestFailure(.tooLarge, "holds more than \(limits.records) records; refused")
+                }
+                var flags: UInt8 = 0
+                let info: RecordInfo? = RecordInfo.from(bytes, fields: fields)
+                var ts = info?.eventTime
+                var eventKey = info?.eventKey
+                if ts == nil || eventKey == nil {
+                    flags |= BlockEntry.missingFields
+                    missing += 1
+                    ts = ts ?? key.deliveryTime
+                    eventKey = eventKey ?? EventKey(bytes)
+                }
+                if bytes.count > maxEventBytes {
+                    flags |= BlockEntry.oversized
+                    oversized += 1
+                }
+                if deferRules {
+                    let start = members.count
+                    members.append(contentsOf: fields.members)
+                    memberRanges.append(start..<members.count)
+                } else if let rules {
+                    hits += rules.hits(
+                        record: bytes, index: records.count, account: key.account, region: key.region,
+                        evaluator: evaluator, members: fields.members)
+                }
+                records.append(
+                    DecodedFile.Record(
+                        entry: BlockEntry(timestamp: ts!, offset: recordOffset, length: bytes.count, flags: flags),
+                        eventKey: eventKey!))
+            }
+            // The splitter holds the record (or other value) in progress: bound it.
+            guard splitter.bufferedBytes <= limits.recordBytes else {
+                throw IngestFailure(
+                    .tooLarge,
+                    "record \(records.count + 1) exceeds \(size: limits.recordBytes) (max-record-size); refused")
+            }
+        }
+        do {
+            if let whole = Self.inflateWhole(data, limits: limits) {
+                keepWhole = deferRules && whole.count <= limits.deferredBytes
+                try whole.withUnsafeBytes { all in
+                    var offset = 0
+                    while offset < all.count {
+                        let end = min(all.count, offset + Self.feedBytes)
+                        try consume(UnsafeRawBufferPointer(rebasing: all[offset..<end]))
+                        offset = end
+                    }
+                }
+                if keepWhole { raw = whole }
+            } else {
+                let inflater: Inflater
+                do { inflater = try Inflater(chunkSize: Self.feedBytes) } catch {
+                    return .failure(IngestFailure(.storeError, "zlib: \(error)"))
+                }
+                try data.withUnsafeBytes { input in
+                    // Feed compressed input in slices so the splitter sees bounded chunks.
+                    var offset = 0
+                    let slice = 64 * 1024
+                    while offset < input.count {
+                        let end = min(input.count, offset + slice)
+                        try inflater.inflate(UnsafeRawBufferPointer(rebasing: input[offset..<end])) { try consume($0) }
+                        offset = end
+                    }
+                }
+                try inflater.finish()
+            }
             try splitter.finish()
         } catch let e as IngestFailure {
             return .failure(e)
@@ -220,7 +263,7 @@ package enum FileDecoder {
         }
         var file = DecodedFile(
             ledgerKey: ledgerKey, key: key, size: size, mtime: mtime, compressed: data,
-            uncompressedSize: inflater.totalOut, records: records, missingFields: missing, oversized: oversized,
+            uncompressedSize: totalOut, records: records, missingFields: missing, oversized: oversized,
             skippedElements: splitter.nonObjectElements)
         file.invalidRecords = splitter.invalidRecords
         file.nonUTF8Records = splitter.nonUTF8Records
@@ -232,6 +275,17 @@ package enum FileDecoder {
         matched.members = members
         matched.memberRanges = memberRanges
         return .success(matched)
+    }
+
+    /// The file inflated whole by libdeflate, or nil to stream it through zlib: when its trailer
+    /// claims more than the whole-buffer limit (or nothing), or it does not inflate to exactly the
+    /// claim as one gzip member (``WholeInflater`` explains why; zlib then names any fault).
+    static func inflateWhole(_ data: [UInt8], limits: DecodeLimits) -> [UInt8]? {
+        let limit = Self.forceStreaming ? 0 : min(limits.wholeBytes, limits.inflatedBytes)
+        return data.withUnsafeBytes { input -> [UInt8]? in
+            guard let claimed = WholeInflater.claimedSize(input), claimed > 0, claimed <= limit else { return nil }
+            return try? WholeInflater().inflate(input, claimedSize: claimed, limit: limit)
+        }
     }
 }
 
