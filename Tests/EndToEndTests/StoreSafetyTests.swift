@@ -20,7 +20,7 @@ func tmpfs(size: String) -> String? {
     return dir
 }
 
-/// Issue 7 ("nothing ingested may be lost or doubled silently") and issue 8 (mistyped --state), against the real binary.
+/// Nothing ingested may be lost or doubled silently, and a mistyped --state is caught: against the real binary.
 @Suite(.serialized) struct StoreSafetyTests {
     let group = "aws-cloudtrail-logs-123456789012"
 

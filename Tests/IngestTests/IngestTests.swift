@@ -415,7 +415,7 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
 }
 
 @Suite struct WatchTests {
-    /// Issue 7: a folder that vanished between listing and watching was reported as the watch limit.
+    /// A folder that vanishes between listing and watching is not reported as the watch limit (it once was).
     @Test func aVanishedFolderIsNotCalledTheWatchLimit() throws {
         let bucket = tempDir("bucket") + "/b"
         try FileManager.default.createDirectory(atPath: bucket, withIntermediateDirectories: true)
