@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Rule files and patterns built to crash a parser: the real binary answers each with a
 /// file:line:column (or column) error and a non-zero exit, and a running daemon keeps its rules.

@@ -2,6 +2,7 @@ import Foundation
 import Gzip
 import Systemd
 import Testing
+import TestSupport
 
 @Suite(.serialized) struct IntegrityDaemonTests {
     @Test func theDaemonVerifiesDigestsAndAlertsOnChangesAtOnce() throws {

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Systemd
 import Testing
+import TestSupport
 
 let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
 

@@ -1,6 +1,7 @@
 import Foundation
 import Gzip
 import Testing
+import TestSupport
 
 /// The alert file cannot be broken or forged by a record: the real binary on a bucket
 /// holding a real record pretty-printed over many lines, records crafted to smuggle alert lines

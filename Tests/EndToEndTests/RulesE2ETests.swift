@@ -1,6 +1,7 @@
 import Foundation
 import Systemd
 import Testing
+import TestSupport
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let labelled = repoRoot.appendingPathComponent("Tests/EndToEndTests/Fixtures/labelled")
@@ -288,20 +289,6 @@ let families = [
         let listed = try sh(["journalctl", "--list-catalog", ids[0]])
         #expect(listed.contains("trailwatch"), "\(listed)")
     }
-}
-
-/// Runs a command (through env) and returns its status and combined output.
-func runCommand(_ args: [String]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
 @discardableResult

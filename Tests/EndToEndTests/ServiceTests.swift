@@ -1,6 +1,7 @@
 import Foundation
 import Systemd
 import Testing
+import TestSupport
 
 @Suite struct ServiceTests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

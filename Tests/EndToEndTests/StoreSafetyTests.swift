@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 
 /// Runs a system command (mount, umount) and returns its status and output; one that cannot start
 /// is status -1 with the reason.

@@ -5,12 +5,7 @@ import GRDB
 import Gzip
 import LogStore
 import Testing
-
-func tempDir() -> String {
-    let p = NSTemporaryDirectory() + "trailwatch-test-" + UUID().uuidString
-    try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-    return p
-}
+import TestSupport
 
 let account = "123456789012"
 
