@@ -40,6 +40,11 @@ func journal(_ match: String) -> [[String: Any]] {
     return data.split(separator: UInt8(ascii: "\n")).compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
 }
 
+/// Whether a child can be started with journald hidden from it: root, /usr/bin/unshare, and a
+/// private mount namespace with a tmpfs over /run/systemd/journal allowed here.
+let canHideJournald: Bool = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
+    && (try? runCommand(["unshare", "--mount", "sh", "-c", "mount -t tmpfs none /run/systemd/journal"]))?.0 == 0
+
 let families = [
     "root-usage": "root_usage", "unknown-source-ip": "unknown_ip", "terminate-instances-burst": "terminate_burst",
     "trail-tampering": "trail_tampering", "console-login-without-mfa": "console_no_mfa",
@@ -160,16 +165,20 @@ let families = [
         let args = ["run", "--logs", bucket, "--state", state, "--rules", repoRoot.appendingPathComponent("rules").path, "--rules", try labelledLists(),
                     "--alerts", "jsonl:" + alerts, "--log-to", "stderr"]
         let first = try Child(args)
+        defer { if first.process.isRunning { first.signal(SIGKILL) } }
         // Polled often: the whole corpus takes ~0.3 s, and the kill must land inside it.
-        _ = eventually(timeout: 20, interval: 0.005) { !((try? Data(contentsOf: URL(fileURLWithPath: alerts)))?.isEmpty ?? true) }
+        let alerted = eventually(timeout: 20, interval: 0.005) { !((try? Data(contentsOf: URL(fileURLWithPath: alerts)))?.isEmpty ?? true) }
         first.signal(SIGKILL)
-        first.wait(timeout: 10)
-        let before = jsonLines(alerts).count
-        #expect(before < 131, "the crash came before the run was over (\(before) alerts)")
+        #expect(first.wait(timeout: 10) != nil, "the first run ended on SIGKILL")
+        // The crash landed mid-run: some alerts were already in the file, and some were still to come.
+        let before = jsonLines(alerts).map { $0["alert_id"] as! String }
+        #expect(alerted && !before.isEmpty, "an alert was sent before the crash")
+        #expect(before.count < 131, "the crash came before the run was over (\(before.count) of 131 alerts)")
         #expect(try trailwatch(["run", "--once"] + args.dropFirst()).status == 0)
         let ids = jsonLines(alerts).map { $0["alert_id"] as! String }
         #expect(ids.count == Set(ids).count, "no alert emitted twice")
         #expect(ids.count == 131, "all alerts of a clean run: \(ids.count)")
+        #expect(Array(ids.prefix(before.count)) == before, "the restart appended to what was sent before the crash")
     }
 
     @Test func aSinkThatRefusesAlertsHoldsBackOnlyItself() throws {
@@ -193,13 +202,11 @@ let families = [
         #expect(try !trailwatch(["status", "--state", state]).out.contains("wait in the outbox"))
     }
 
-    @Test func withJournaldGoneAlertsReachTheFileAndFollowToJournaldLater() throws {
-        // journald "gone" for this process only: a private mount namespace with an empty
-        // /run/systemd/journal (CI met a socket file with no journald behind it; libsystemd drops
-        // entries silently when the socket is missing). Needs root for unshare.
-        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
-            (try? runCommand(["unshare", "--mount", "sh", "-c", "mount -t tmpfs none /run/systemd/journal"]))?.0 == 0
-        else { return }
+    // journald "gone" for this process only: a private mount namespace with an empty
+    // /run/systemd/journal (CI met a socket file with no journald behind it; libsystemd drops
+    // entries silently when the socket is missing).
+    @Test(.enabled(if: canHideJournald, "hiding journald takes root, /usr/bin/unshare and a private mount namespace allowed here"))
+    func withJournaldGoneAlertsReachTheFileAndFollowToJournaldLater() throws {
         guard Journal.available else {
             Issue.record("journald is not running (its socket refuses connections): start it, as scripts/setup-debian.sh does")
             return
@@ -272,12 +279,18 @@ let families = [
             .write(toFile: failing + "/f.rules", atomically: true, encoding: .utf8)
         let t = try trailwatch(["rules", "test", failing])
         #expect(t.status == 1 && t.out.contains("FAIL  x: wrong") && t.out.contains("expected 0 alerts, got 1"), "\(t.out)")
-        // The catalog installs, and journalctl knows each rule's MESSAGE_ID.
         let catalog = try trailwatch(["rules", "catalog", shipped])
         #expect(catalog.status == 0)
         let ids = catalog.out.split(separator: "\n").filter { $0.hasPrefix("-- ") }.map { String($0.dropFirst(3)) }
         #expect(ids.count == 19 + 12 && Set(ids).count == ids.count, "19 rules and 12 integrity alerts, each its own MESSAGE_ID")
-        guard getuid() == 0 else { return }
+    }
+
+    @Test(.enabled(if: getuid() == 0, "installing a journald catalog writes /usr/lib/systemd/catalog: root"))
+    func theCatalogInstallsAndJournalctlKnowsEachRule() throws {
+        let catalog = try trailwatch(["rules", "catalog", repoRoot.appendingPathComponent("rules").path])
+        #expect(catalog.status == 0)
+        let ids = catalog.out.split(separator: "\n").filter { $0.hasPrefix("-- ") }.map { String($0.dropFirst(3)) }
+        let first = try #require(ids.first, "the catalog has entries: \(catalog.out)")
         let path = "/usr/lib/systemd/catalog/trailwatch-test.catalog"
         try FileManager.default.createDirectory(atPath: "/usr/lib/systemd/catalog", withIntermediateDirectories: true)
         try catalog.out.write(toFile: path, atomically: true, encoding: .utf8)
@@ -286,7 +299,7 @@ let families = [
             _ = try? sh(["journalctl", "--update-catalog"])
         }
         _ = try sh(["journalctl", "--update-catalog"])
-        let listed = try sh(["journalctl", "--list-catalog", ids[0]])
+        let listed = try sh(["journalctl", "--list-catalog", first])
         #expect(listed.contains("trailwatch"), "\(listed)")
     }
 }
