@@ -283,6 +283,7 @@ let families = [
         #expect(ids.count == 19 + 12 && Set(ids).count == ids.count, "19 rules and 12 integrity alerts, each its own MESSAGE_ID")
     }
 
+    /// The catalog installs, and journalctl knows a rule's MESSAGE_ID.
     @Test(.enabled(if: getuid() == 0, "installing a journald catalog writes /usr/lib/systemd/catalog: root"))
     func theCatalogInstallsAndJournalctlKnowsEachRule() throws {
         let catalog = try trailwatch(["rules", "catalog", repoRoot.appendingPathComponent("rules").path])
