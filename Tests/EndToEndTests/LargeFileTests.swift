@@ -1,6 +1,7 @@
 import Foundation
 import Gzip
 import Testing
+import TestSupport
 
 @Suite struct LargeFileTests {
     @Test func aFiftyMegabyteFileWithLargeRecordsStaysWithinMemory() throws {

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Systemd
 import Testing
+import TestSupport
 
 let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
 
@@ -140,8 +141,8 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         #expect(conffiles.contains("/etc/trailwatch/trailwatch.conf"))
     }
 
-    /// Issue 8: the unit ran as a DynamicUser and the config was root:root 0640, so the service could
-    /// not read it. Installs the package into a root as dpkg does here (postinst included), then starts
+    /// The service user must be able to read the config (a unit that ran as a DynamicUser beside a
+    /// root:root 0640 config once could not). Installs the package into a root as dpkg does here (postinst included), then starts
     /// the unit's ExecStart as systemd would (its user, groups, directories, environment, sandbox; see
     /// ServiceEmulation) over a simulated bucket at the config's `logs =` path, and checks it read the
     /// config, stored every event, and delivered the same alerts as a reference run, to the JSON-lines

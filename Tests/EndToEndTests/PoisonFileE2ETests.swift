@@ -1,6 +1,7 @@
 import Foundation
 import Gzip
 import Testing
+import TestSupport
 
 /// One file must never stop the others: FIFOs, gzip bombs and files that kill the process, with
 /// the real binary.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 let versionsFixture = repoRoot.appendingPathComponent("Tests/EndToEndTests/Fixtures/versions")
 

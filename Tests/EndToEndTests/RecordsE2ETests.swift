@@ -1,8 +1,9 @@
 import Foundation
 import Gzip
 import Testing
+import TestSupport
 
-/// Issue 7, "the alert file cannot be broken or forged by a record": the real binary on a bucket
+/// The alert file cannot be broken or forged by a record: the real binary on a bucket
 /// holding a real record pretty-printed over many lines, records crafted to smuggle alert lines
 /// into the JSON-lines file, records that are not JSON, and a record with bytes that are not UTF-8.
 @Suite(.serialized) struct RecordsE2ETests {

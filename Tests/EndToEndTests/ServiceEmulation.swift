@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// A unit file's `[Service]` section as systemd reads it: a setting given twice keeps both values
 /// (in order), an empty assignment resets it, `#`/`;` start comments, a trailing `\` continues a line.

@@ -1,15 +1,12 @@
 import Foundation
-import Systemd
 import Testing
+import TestSupport
 
 @Suite struct ServiceTests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func ownLogsGoToJournaldWithStructuredFields() throws {
-        guard Journal.available else {
-            Issue.record("journald is not running (its socket refuses connections): start it, as scripts/setup-debian.sh does")
-            return
-        }
+        guard journaldRunning() else { return }
         let bucket = tempDir("bucket") + "/b"
         let bad = logDir(bucket) + "/" + logName("20240301T1000Z", "JOURNAL000000001")
         try write(bad, Array("definitely not gzip".utf8))

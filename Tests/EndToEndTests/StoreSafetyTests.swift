@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 
 /// Runs a system command (mount, umount) and returns its status and output; one that cannot start
 /// is status -1 with the reason.
@@ -20,7 +21,7 @@ func tmpfs(size: String) -> String? {
     return dir
 }
 
-/// Issue 7 ("nothing ingested may be lost or doubled silently") and issue 8 (mistyped --state), against the real binary.
+/// Nothing ingested may be lost or doubled silently, and a mistyped --state is caught: against the real binary.
 @Suite(.serialized) struct StoreSafetyTests {
     let group = "aws-cloudtrail-logs-123456789012"
 

@@ -1,7 +1,7 @@
-import CloudTrail
 import Foundation
-import Gzip
+import Systemd
 import Testing
+import TestSupport
 
 /// The `trailwatch` binary built beside this test bundle, in the source checkout.
 let builtBinary: String = {
@@ -19,12 +19,6 @@ let trailwatchBinary: String = {
     if link(builtBinary, path) != 0 { try! FileManager.default.copyItem(atPath: builtBinary, toPath: path) }
     return path
 }()
-
-func tempDir(_ name: String = "t") -> String {
-    let p = NSTemporaryDirectory() + "trailwatch-e2e-\(name)-" + UUID().uuidString
-    try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-    return p
-}
 
 /// A child process with its output collected in files (no pipe can fill up and block it).
 final class Child: @unchecked Sendable {
@@ -61,6 +55,13 @@ final class Child: @unchecked Sendable {
     }
 }
 
+/// Whether journald takes entries; when it does not, records an issue (a test that reads them back cannot run).
+func journaldRunning(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+    if Journal.available { return true }
+    Issue.record("journald is not running (its socket refuses connections): start it, as scripts/setup-debian.sh does", sourceLocation: sourceLocation)
+    return false
+}
+
 /// Runs `trailwatch ARGS` to completion.
 func trailwatch(_ args: [String], timeout: Double = 120) throws -> (status: Int32, out: String, err: String) {
     let c = try Child(args)
@@ -72,35 +73,12 @@ func trailwatch(_ args: [String], timeout: Double = 120) throws -> (status: Int3
     return (s, c.stdout, c.stderr)
 }
 
-/// Polls `condition` until true or `timeout` seconds pass.
-func eventually(timeout: Double = 30, interval: Double = 0.1, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try condition() { return true }
-        Thread.sleep(forTimeInterval: interval)
-    }
-    return try condition()
-}
-
-func rec(_ id: String, _ time: String, name: String = "DescribeInstances") -> String {
-    #"{"eventVersion":"1.10","eventTime":"\#(time)","eventSource":"ec2.amazonaws.com","eventName":"\#(name)","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","eventID":"\#(id)","eventType":"AwsApiCall","recipientAccountId":"123456789012"}"#
-}
-
-func guid(_ n: Int) -> String { String(format: "%08x-1111-4222-8333-%012x", n, n) }
-
-func gz(_ records: [String]) -> [UInt8] { Deflater.gzip(Array(("{\"Records\":[" + records.joined(separator: ",") + "]}").utf8)) }
-
 func logDir(_ bucket: String, day: String = "01") -> String {
     "\(bucket)/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/\(day)"
 }
 
 func logName(_ stamp: String, _ unique: String) -> String {
     "123456789012_CloudTrail_us-east-1_\(stamp)_\(unique).json.gz"
-}
-
-func write(_ path: String, _ bytes: [UInt8]) throws {
-    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    try Data(bytes).write(to: URL(fileURLWithPath: path))
 }
 
 /// Every event the CLI returns for every group, as eventIDs (read from each JSON line's escaped message).

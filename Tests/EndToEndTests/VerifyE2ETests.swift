@@ -1,6 +1,7 @@
 import Foundation
 import Gzip
 import Testing
+import TestSupport
 
 /// A simulated bucket with digests, made once and copied for each case.
 let verifiedBucket: String = {

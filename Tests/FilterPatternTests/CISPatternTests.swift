@@ -27,7 +27,7 @@ func expectMatches(_ pattern: String, _ yes: [[String: Any]], _ no: [[String: An
 
 nonisolated(unsafe) let root: [String: Any] = ["type": "Root", "principalId": "123456789012", "arn": "arn:aws:iam::123456789012:root"]
 
-/// The CIS AWS Foundations metric-filter patterns, verbatim (reference §F.5).
+/// The metric-filter patterns of the CIS Amazon Web Services Foundations Benchmark's monitoring controls, verbatim.
 @Suite struct CISPatternTests {
     @Test func rootUsage() throws {
         for p in [

@@ -11,6 +11,7 @@ import Alerts
 import Rules
 import Posix
 import Testing
+import TestSupport
 
 @Suite struct IngestTests {
     @Test func generatedBucketOfThreeAccountsAndTwoRegionsExactlyOnce() throws {
@@ -173,7 +174,7 @@ import Testing
 
     @Test func truncatedFileInTheDaemonIsRetriedThenFailedAfterTheTimeout() throws {
         let bucket = tempDir("bucket") + "/b"
-        let full = Deflater.gzip(Array(("{\"Records\":[" + rec(guid(1), "2024-03-01T10:20:00Z") + "]}").utf8))
+        let full = gz([rec(guid(1), "2024-03-01T10:20:00Z")])
         let path = try writeLog(bucket: bucket, stamp: "20240301T1025Z", unique: "TRUNCATED0000001", records: [], raw: Array(full.prefix(10)))
         let state = tempDir("state")
         let (ingestor, logs) = try makeIngestor(bucket: bucket, state: state) { $0.incompleteTimeout = 1.5 }
@@ -183,8 +184,7 @@ import Testing
             try? box.value.runForever(onReady: {}, heartbeat: {})
             done.signal()
         }
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline && ingestor.stats.snapshot.errors[.truncated] == nil { Thread.sleep(forTimeInterval: 0.1) }
+        _ = eventually(timeout: 15) { ingestor.stats.snapshot.errors[.truncated] != nil }
         ingestor.requestStop()
         done.wait()
         #expect(ingestor.stats.snapshot.errors[.truncated] == 1)
@@ -307,7 +307,7 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
         let store = try LogStore(stateDirectory: state, readOnly: true)
         #expect(try store.account("123456789012").pendingAlerts().isEmpty)
         // Delivered alerts keep their id (never recorded twice) but not their payload.
-        let left = try sh(["python3", "-c", """
+        let left = try commandOutput(["python3", "-c", """
             import sqlite3, sys
             db = sqlite3.connect(sys.argv[1])
             print(*db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM alerts").fetchone())
@@ -327,7 +327,7 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
         #expect(first.reloadRules().loaded)
         first.sinks = [try JSONLinesAlertSink(path: file), SwitchableSink()]
         #expect(try first.runOnce().alertsPending == 5)
-        _ = try sh(["python3", "-c", """
+        _ = try commandOutput(["python3", "-c", """
             import sqlite3, sys
             db = sqlite3.connect(sys.argv[1])
             db.execute("DELETE FROM alert_deliveries WHERE id IN (SELECT id FROM alerts ORDER BY seq DESC LIMIT ?)", (int(sys.argv[2]),))
@@ -389,12 +389,7 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
         Thread.sleep(forTimeInterval: 0.5)
         #expect(flaky.received.isEmpty)
         flaky.down = false
-        var delivered = false
-        for _ in 0..<50 where !delivered {
-            Thread.sleep(forTimeInterval: 0.1)
-            delivered = flaky.received.count == 1
-        }
-        #expect(delivered, "the loop retried the outbox without a new file")
+        #expect(eventually(timeout: 5) { flaky.received.count == 1 }, "the loop retried the outbox without a new file")
         ingestor.requestStop()
         #expect(done.wait(timeout: .now() + 10) == .success)
         #expect(flaky.received.count == 1)
@@ -416,7 +411,7 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
 }
 
 @Suite struct WatchTests {
-    /// Issue 7: a folder that vanished between listing and watching was reported as the watch limit.
+    /// A folder that vanishes between listing and watching is not reported as the watch limit (it once was).
     @Test func aVanishedFolderIsNotCalledTheWatchLimit() throws {
         let bucket = tempDir("bucket") + "/b"
         try FileManager.default.createDirectory(atPath: bucket, withIntermediateDirectories: true)

@@ -8,6 +8,7 @@ import LogStore
 import Posix
 import Synchronization
 import Testing
+import TestSupport
 
 /// A gzip file streamed from pieces: `prefix`, `piece` × `count`, `suffix`.
 func gzipStream(prefix: String, repeating piece: [UInt8], count: Int, suffix: String) -> [UInt8] {
@@ -16,7 +17,7 @@ func gzipStream(prefix: String, repeating piece: [UInt8], count: Int, suffix: St
 
 /// The ledger rows of one account: path → (status, reason).
 func ledgerRows(state: String, account: String = "123456789012") throws -> [String: (status: String, reason: String)] {
-    let out = try sh(["python3", "-c", """
+    let out = try commandOutput(["python3", "-c", """
         import sqlite3, sys, json
         db = sqlite3.connect(sys.argv[1])
         print(json.dumps({p: [s, r or ""] for p, s, r in db.execute("SELECT path, status, reason FROM ledger")}))

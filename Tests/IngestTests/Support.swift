@@ -5,25 +5,7 @@ import Ingest
 import InMemoryLogging
 import LogStore
 import Logging
-
-func tempDir(_ name: String = "t") -> String {
-    let p = NSTemporaryDirectory() + "trailwatch-\(name)-" + UUID().uuidString
-    try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-    return p
-}
-
-/// Runs a command and returns its standard output.
-func sh(_ args: [String]) throws -> Data {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return data
-}
+import TestSupport
 
 /// What an independent reader finds in a bucket: gunzip with the system's gzip, parse with JSONSerialization.
 struct Truth {
@@ -36,7 +18,7 @@ struct Truth {
         let files = FileManager.default.enumerator(atPath: bucket)!.compactMap { $0 as? String }
             .filter { $0.hasSuffix(".json.gz") && $0.contains("/CloudTrail/") && !$0.split(separator: "/").last!.hasPrefix(".") }
         for f in files {
-            let raw = try sh(["gzip", "-dc", bucket + "/" + f])
+            let raw = try commandOutput(["gzip", "-dc", bucket + "/" + f])
             let doc = try JSONSerialization.jsonObject(with: raw) as! [String: Any]
             let parts = f.split(separator: "/")
             let i = parts.firstIndex(of: "CloudTrail")!
@@ -85,16 +67,7 @@ func writeLog(
     records: [String], raw: [UInt8]? = nil
 ) throws -> String {
     let y = stamp.prefix(4), m = stamp.dropFirst(4).prefix(2), d = stamp.dropFirst(6).prefix(2)
-    let dir = "\(bucket)/AWSLogs/\(account)/CloudTrail/\(region)/\(y)/\(m)/\(d)"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let path = "\(dir)/\(account)_CloudTrail_\(region)_\(stamp)_\(unique).json.gz"
-    let bytes = raw ?? Deflater.gzip(Array(("{\"Records\":[" + records.joined(separator: ",") + "]}").utf8))
-    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    let path = "\(bucket)/AWSLogs/\(account)/CloudTrail/\(region)/\(y)/\(m)/\(d)/\(account)_CloudTrail_\(region)_\(stamp)_\(unique).json.gz"
+    try write(path, raw ?? gz(records))
     return path
 }
-
-func rec(_ id: String, _ time: String, name: String = "DescribeInstances", account: String = "123456789012") -> String {
-    #"{"eventVersion":"1.10","eventTime":"\#(time)","eventSource":"ec2.amazonaws.com","eventName":"\#(name)","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","eventID":"\#(id)","eventType":"AwsApiCall","recipientAccountId":"\#(account)"}"#
-}
-
-func guid(_ n: Int) -> String { String(format: "%08x-1111-4222-8333-%012x", n, n) }

@@ -3,6 +3,7 @@ import Gzip
 import Ingest
 import LogStore
 import Testing
+import TestSupport
 
 /// libdeflate's whole-buffer inflate (``WholeInflater``) and the decoder's use of it: the trailer's
 /// claimed size is only a hint, and whatever it claims the decoder gives the same result (records,

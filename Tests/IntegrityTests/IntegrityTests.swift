@@ -25,7 +25,7 @@ func digestJSON(end: String = "2024-03-01T01:00:00Z", object: String = "AWSLogs/
         #expect(throws: IntegrityError.self) { try PublicKeyRing(json: Array(#"{"PublicKeyList":[{"Value":"AAAA"}]}"#.utf8)) }
     }
 
-    @Test func signsWhatTheReferenceSaysAndVerifiesStrictly() throws {
+    @Test func signsTheStringCloudTrailDocumentsAndVerifiesStrictly() throws {
         let signer = try DigestSigner.generate()
         let json = digestJSON(fingerprint: signer.fingerprint)
         let d = try DigestFile(json: json)

@@ -5,12 +5,7 @@ import GRDB
 import Gzip
 import LogStore
 import Testing
-
-func tempDir() -> String {
-    let p = NSTemporaryDirectory() + "trailwatch-test-" + UUID().uuidString
-    try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-    return p
-}
+import TestSupport
 
 let account = "123456789012"
 
@@ -155,8 +150,8 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
         #expect(try store.commit(makeFile([(uuid(1), now - 3 * 86_400_000)], name: "old-again"), ingestionTime: 2).stored == 1)
     }
 
-    /// Issue 7: retention deleted the dedup keys of events older than the cutoff even where their
-    /// file's block was kept, so a late re-delivery of such an event was stored twice.
+    /// Retention keeps the dedup keys of events older than the cutoff where their file's block is kept:
+    /// deleting them (as it once did) stored a late re-delivery of such an event twice.
     @Test func retentionKeepsDedupForEveryEventStillStored() throws {
         let store = try AccountStore(directory: tempDir(), account: account)
         try store.setRetention(days: 1)
@@ -178,7 +173,7 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
         #expect(try store.commit(makeFile([(uuid(3), now - 5 * 86_400_000)], name: "expired-again"), ingestionTime: 2).stored == 1)
     }
 
-    /// Issue 7: a file rewritten in place (same ledger key, new size/mtime) was ignored by the commit.
+    /// A file rewritten in place (same ledger key, new size/mtime) is not ignored by the commit (it once was).
     @Test func aRewrittenFileStoresOnlyItsNewEventsAndSaysWhatChanged() throws {
         let dir = tempDir()
         let store = try AccountStore(directory: dir, account: account)

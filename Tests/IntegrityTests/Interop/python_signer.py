@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent digest signer following the reference (§C.3), with the `cryptography` package.
+"""An independent digest signer following the CloudTrail digest-file validation AWS documents, with the `cryptography` package.
 
 Usage: python_signer.py BUCKET_DIR OUT_KEYS_JSON [--mode correct|reserialized|gzip-hash]
 
