@@ -124,7 +124,7 @@ def main():
             os.makedirs(lists, exist_ok=True)
             shutil.copy(corpus_networks, os.path.join(lists, "known-networks.list"))
             rule_args += ["--rules", lists]
-        out = subprocess.run([BIN, "rules", "bench"] + rule_args + [bucket], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([BIN, "rules", "bench", "--no-each"] + rule_args + [bucket], capture_output=True, text=True, check=True).stdout
         res["rules_eval_events_per_s"] = int(out.split(": ")[1].split(" events/s")[0])
         print(f"rules: evaluation alone, 19 shipped rules, one core: {res['rules_eval_events_per_s']:,} events/s (target >= 1,000,000)")
         # The same pipeline with and without rules, alternating, in this run.
