@@ -98,7 +98,11 @@ def main():
 
     state = os.path.join(a.work, "state")
     shutil.rmtree(state, ignore_errors=True)
-    tw_s, rss, proc = timed([BIN, "run", "--once", "--logs", bucket, "--state", state], capture_output=True, text=True)
+    # No rules: an empty rule directory (without --rules a build in this checkout loads rules/).
+    no_rules = os.path.join(a.work, "no-rules")
+    os.makedirs(no_rules, exist_ok=True)
+    no_rule_args = ["--rules", no_rules]
+    tw_s, rss, proc = timed([BIN, "run", "--once", "--logs", bucket, "--state", state] + no_rule_args, capture_output=True, text=True)
     summary = proc.stdout.strip()
     records = int(summary.split("(")[1].split(" records")[0])
     stored = int(summary.split(": ")[1].split(" events")[0])
@@ -146,7 +150,9 @@ def main():
                 if os.path.exists(alerts):
                     os.remove(alerts)
                 cmd = [BIN, "run", "--once", "--logs", bucket, "--state", st]
-                if kind == "rules":
+                if kind == "none":
+                    cmd += no_rule_args
+                elif kind == "rules":
                     cmd += rule_args + ["--alerts", "jsonl:" + alerts]
                 elif kind == "storm":
                     cmd += ["--rules", rules_dir, "--alerts", "jsonl:" + alerts]
