@@ -34,6 +34,7 @@ package struct RecordLocator {
     /// Non-duplicate records by eventID key (unique: a second one is a duplicate).
     let byKey: [EventKey: Int]
 
+    /// Indexes the block's stored records (a file's worth: built once, on its first alert with records).
     package init(_ block: WriteTransaction.InsertedBlock) {
         blockID = block.blockID
         entries = block.entries

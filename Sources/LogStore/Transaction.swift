@@ -116,7 +116,8 @@ package struct WriteTransaction {
         let rewrite = try previous?.compare(file, entries: entries, previous: previousRecords)
         return .inserted(
             InsertedBlock(
-                ledgerKey: file.ledgerKey, size: file.size, mtime: file.mtime, blockID: blockID, hash: hash, entries: entries, keys: file.records.map(\.eventKey),
+                ledgerKey: file.ledgerKey, size: file.size, mtime: file.mtime, blockID: blockID, hash: hash, entries: entries,
+                keys: file.records.map(\.eventKey),
                 stored: stored, duplicates: duplicates, rewrite: rewrite))
     }
 
