@@ -42,6 +42,10 @@ package final class AccountStore: @unchecked Sendable {
                 _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
             }
             try Schema.migrator.migrate(queue)
+            // Pages a migration freed (v7 drops the table of a key row per event) go back to the file system.
+            try queue.writeWithoutTransaction { db in
+                if try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0 > 0 { try db.execute(sql: "PRAGMA incremental_vacuum") }
+            }
             try queue.write { db in
                 try db.execute(
                     sql: "INSERT OR IGNORE INTO meta(key, value) VALUES ('account', ?), ('group', ?), ('creation_time', ?)",

@@ -51,16 +51,18 @@ import TestSupport
         #expect(pendingBefore.records.count == 1)
 
         let store = try AccountStore(directory: dir, account: Self.fixtureAccount)
-        let (after, packed, oldTable) = try DatabaseQueue(path: path).read { db in
+        let (after, packed, oldTable, free) = try DatabaseQueue(path: path).read { db in
             (
                 try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"),
                 try Int.fetchOne(db, sql: "SELECT sum(length(keys)) / 8 FROM eventkeys") ?? -1,
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE name = 'eventids'") ?? -1
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE name = 'eventids'") ?? -1,
+                try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? -1
             )
         }
         #expect(after.last == "v7-compact-store")
         #expect(packed == 1214, "every key moved")
         #expect(oldTable == 0)
+        #expect(free == 0, "the old table's pages went back to the file system")
         // Every event reads back, each once.
         let events = try allEvents(store)
         #expect(events.count == 1214)
