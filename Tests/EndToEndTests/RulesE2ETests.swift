@@ -26,10 +26,10 @@ func jsonLines(_ path: String) -> [[String: Any]] {
     }
 }
 
-func journal(_ match: String) -> [[String: Any]] {
+func journal(_ match: String, after cursor: String? = nil) -> [[String: Any]] {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/journalctl")
-    p.arguments = ["-o", "json", "--no-pager", "--all", match]
+    p.arguments = ["-o", "json", "--no-pager", "--all", match] + (cursor.map { ["--after-cursor", $0] } ?? [])
     let out = Pipe()
     p.standardOutput = out
     p.standardError = FileHandle.nullDevice
@@ -37,6 +37,14 @@ func journal(_ match: String) -> [[String: Any]] {
     let data = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return data.split(separator: UInt8(ascii: "\n")).compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+}
+
+/// The journal's current end, for reading only what came after it: a match on `_PID` alone also
+/// finds an earlier process that had the same PID (PIDs wrap at 32,768 here).
+func journalCursor() throws -> String {
+    let out = try sh(["journalctl", "-n", "0", "--show-cursor", "--no-pager"])
+    let line = try #require(out.split(separator: "\n").last { $0.hasPrefix("-- cursor: ") }, "journalctl gave no cursor: \(out)")
+    return String(line.dropFirst("-- cursor: ".count))
 }
 
 /// Whether a child can be started with journald hidden from it: root, /usr/bin/unshare, and a
