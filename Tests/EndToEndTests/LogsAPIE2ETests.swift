@@ -113,7 +113,7 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
     return r.out.split(separator: "\n").map { object(String($0)) }
 }
 
-@Suite(.serialized) struct LogsAPITests {
+@Suite(.serialized) struct LogsAPIE2ETests {
     @Test func awsCLIDescribesAndFiltersExactlyAsTrailwatchLogsDoes() async throws {
         let state = apiStore
         let groups = try fixtureGroups(state)
