@@ -97,6 +97,19 @@ func pyClient(_ args: [String]) throws -> Any {
     return try JSONSerialization.jsonObject(with: data)
 }
 
+/// The address a `trailwatch serve` child logs once it listens (`--listen 127.0.0.1:0`), or nil
+/// when it logs none within 30 s.
+func servedURL(_ serve: Child, scheme: String) -> String? {
+    var url: String? = nil
+    _ = eventually(timeout: 30) {
+        guard let r = serve.stderr.range(of: scheme + "://127.0.0.1:") else { return false }
+        let port = serve.stderr[r.upperBound...].prefix { $0.isNumber }
+        if !port.isEmpty { url = "\(scheme)://127.0.0.1:\(port)" }
+        return url != nil
+    }
+    return url
+}
+
 /// Parses a JSON object from text.
 func object(_ text: String) -> [String: Any] {
     (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
@@ -317,14 +330,7 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
             serve.signal(SIGTERM)
             serve.wait(timeout: 10)
         }
-        var url = ""
-        #expect(eventually(timeout: 30) {
-            guard let r = serve.stderr.range(of: "http://127.0.0.1:") else { return false }
-            let port = serve.stderr[r.upperBound...].prefix { $0.isNumber }
-            url = "http://127.0.0.1:\(port)"
-            return !port.isEmpty
-        }, "serve logs where it listens: \(serve.stderr)")
-        try #require(!url.isEmpty)
+        let url = try #require(servedURL(serve, scheme: "http"), "serve logs where it listens: \(serve.stderr)")
         for _ in 0..<3 {
             let r = try awsLogs(url, ["describe-log-groups"])
             #expect(r.status == 255 && r.err.contains("MissingAuthenticationTokenException"), "\(r.err)")
@@ -385,14 +391,7 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
             serve.signal(SIGTERM)
             serve.wait(timeout: 10)
         }
-        var url = ""
-        #expect(eventually(timeout: 30) {
-            guard let r = serve.stderr.range(of: "https://127.0.0.1:") else { return false }
-            let port = serve.stderr[r.upperBound...].prefix { $0.isNumber }
-            url = "https://127.0.0.1:\(port)"
-            return !port.isEmpty
-        }, "serve logs an https address: \(serve.stderr)")
-        try #require(!url.isEmpty)
+        let url = try #require(servedURL(serve, scheme: "https"), "serve logs an https address: \(serve.stderr)")
         let r = try awsLogs(url, ["describe-log-groups", "--no-verify-ssl"])
         #expect(r.status == 255 && r.err.contains("MissingAuthenticationTokenException"), "over TLS: \(r.err)")
         let m = try #require(try pyClient(["metrics", url]) as? [String: Any])
