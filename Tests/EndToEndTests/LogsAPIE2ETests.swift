@@ -427,4 +427,32 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
         }
         #expect(answer?["status"] as? Int == 200, "\(String(describing: answer))")
     }
+
+    /// The API against `trailwatch logs` over the same store, in the same run (bench/api.sh runs it):
+    /// boto3 paging a whole stream with GetLogEvents (no limit: ~1 MB pages) and a whole group with
+    /// FilterLogEvents, against the CLI's `logs get` and `logs filter` printing the same events.
+    /// Prints the ratios; asserts only that both sides returned the same number of events.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["TRAILWATCH_BENCH"] != nil))
+    func benchmarkAgainstTheCLI() async throws {
+        let state = apiStore
+        let group = try #require(try fixtureGroups(state).first)
+        let stream = try #require(try fixtureStreams(state, group).first?["logStreamName"] as? String)
+        let server = try await InProcessAPI(state: state, authenticate: testOnlyAcceptAnyRequest)
+        func time<T>(_ body: () throws -> T) rethrows -> (Double, T) {
+            let t = Date()
+            let r = try body()
+            return (Date().timeIntervalSince(t), r)
+        }
+        for _ in 0..<3 {
+            let (cliGet, g) = try time { try trailwatch(["logs", "get", "--state", state, "--group", group, "--stream", stream], timeout: 300) }
+            let (apiGet, a) = try time { try pyClient(["get", server.url, group, stream, "0"]) as? [String: Any] }
+            let (cliFilter, f) = try time { try trailwatch(["logs", "filter", "--state", state, "--group", group], timeout: 300) }
+            let (apiFilter, b) = try time { try pyClient(["filter", server.url, group]) as? [String: Any] }
+            let n = g.out.split(separator: "\n").count
+            #expect((a?["forward"] as? [Any])?.count == n && (b?["events"] as? [Any])?.count == f.out.split(separator: "\n").count)
+            print(String(
+                format: "api bench: %d events; get: CLI %.2f s, API (boto3, both directions) %.2f s, ratio %.2f per direction; filter: CLI %.2f s, API %.2f s, ratio %.2f",
+                n, cliGet, apiGet, apiGet / 2 / cliGet, cliFilter, apiFilter, apiFilter / cliFilter))
+        }
+    }
 }
