@@ -10,8 +10,8 @@ extension WriteTransaction {
     /// records all lie in the block this transaction stored keeps where they lie (block id, offset and
     /// length of each) instead of a copy: an alert storm then writes each record once, in its block.
     package func recordAlert(_ alert: Alert, records: RecordLocator? = nil) throws -> Bool {
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO alerts(id, created, payload) VALUES (?, ?, x'')")
-            .execute(arguments: [alert.alertID, now])
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO alerts(id, created, payload, rule) VALUES (?, ?, x'', ?)")
+            .execute(arguments: [alert.alertID, now, alert.rule])
         guard db.changesCount > 0 else { return false }
         let seq = db.lastInsertedRowID
         let insert = try db.cachedStatement(sql: "INSERT INTO alert_payloads(seq, payload, block, refs) VALUES (?, ?, ?, ?)")

@@ -103,6 +103,10 @@ enum Schema {
             try DedupKeys.pack(from: db)
             try db.execute(sql: "DROP TABLE eventids")
         }
+        m.registerMigration("v8-alert-rule") { db in
+            // The rule of each alert, kept after delivery (the payload is not), for per-rule counts.
+            try db.execute(sql: "ALTER TABLE alerts ADD COLUMN rule TEXT")
+        }
         return m
     }
 }
