@@ -150,7 +150,7 @@ package struct AccessFile: Sendable, Equatable {
             if let first = d.values[key] {
                 throw AccessFileError(.unknownKey, path: path, line: lineNumber, "'\(key)' is already set for [\(d.name)] at line \(first.line)")
             }
-            try check(key: key, value: value, path: path, line: lineNumber)
+            try check(key: key, value: value, path: path, line: lineNumber, limits: limits)
             d.values[key] = (value, lineNumber)
             current = d
         }
@@ -208,13 +208,15 @@ package struct AccessFile: Sendable, Equatable {
         s.utf8.count == 12 && s.utf8.allSatisfy { (0x30...0x39).contains($0) }
     }
 
-    private static func check(key: String, value: String, path: String, line: Int) throws(AccessFileError) {
+    private static func check(key: String, value: String, path: String, line: Int, limits: Limits) throws(AccessFileError) {
         switch key {
         case "access-key-id" where !isValidKeyId(value):
             throw AccessFileError(.invalidValue, path: path, line: line, "access-key-id must be 16 to 128 upper-case letters and digits")
         case "secret-access-key" where !isValidSecret(value):
             throw AccessFileError(
                 .invalidValue, path: path, line: line, "secret-access-key must be 16 to 128 printable characters without spaces or '#'")
+        case "accounts": _ = try grant((value, line), path: path, limits: limits)
+        case "retention": _ = try retention((value, line), path: path)
         case "created" where value.isEmpty:
             throw AccessFileError(.invalidValue, path: path, line: line, "created needs a time (ISO 8601)")
         default: return
