@@ -41,19 +41,28 @@ extension AccessFile {
         return out
     }
 
-    /// `text` with `principal`'s stanza added at the end, after checking the result parses and
-    /// the name and key are new.
+    /// The comment a new access file starts with.
+    package static let header = """
+        # trailwatch access file: who may call the CloudWatch Logs API, and read which accounts.
+        # One stanza per principal; see trailwatch(8), ACCESS FILE. It holds secrets: mode 0600
+        # (or 0640 for the service's group), owned by root. 'trailwatch access add|list|revoke'.
+
+        """
+
+    /// `text` with `principal`'s stanza added at the end (after `header` when `text` is empty),
+    /// after checking the result parses and the name and key are new.
     package static func appending(_ p: Principal, to text: String, path: String) throws(AccessFileError) -> String {
+        if text.isEmpty { return try appending(p, to: header, path: path) }
         var out = text
         if !out.isEmpty && !out.hasSuffix("\n") { out += "\n" }
-        if !out.isEmpty { out += "\n" }
+        if !out.hasSuffix("\n\n") { out += "\n" }
         out += stanza(p)
         _ = try parse(out, path: path)
         return out
     }
 
     /// `text` without the stanza of the principal named `nameOrKey` (its name or access key id):
-    /// its header line up to the next header (or the end), trailing blank lines kept once.
+    /// its header line and settings; the comments and blank lines after them stay.
     package static func removing(_ nameOrKey: String, from text: String, path: String) throws(AccessFileError) -> (text: String, removed: Principal) {
         let file = try parse(text, path: path)
         guard let p = file.principal(named: nameOrKey) ?? file.principal(accessKeyId: nameOrKey) else {
@@ -67,8 +76,8 @@ extension AccessFile {
         for n in p.line..<next where !stripComment(all[n - 1]).isEmpty { last = n }
         var kept = Array(all[..<(p.line - 1)])
         var rest = Array(all[last...])
-        // One blank line between what was before and after, not two.
-        if kept.last?.isBlank == true, rest.first?.isBlank == true { rest.removeFirst() }
+        // One blank line between what was before and after, not two (none at the top).
+        if kept.last?.isBlank ?? true, rest.first?.isBlank == true { rest.removeFirst() }
         kept += rest
         var out = kept.joined(separator: "\n")
         while out.hasSuffix("\n\n") { out.removeLast() }

@@ -22,6 +22,7 @@ struct ConfigFile {
     var watchDays: Int?
     var maxInflatedSize: Double?
     var maxRecordSize: Double?
+    var accessFile: String?
 
     struct ParseError: Error, CustomStringConvertible {
         var description: String
@@ -97,6 +98,7 @@ struct ConfigFile {
             case "watch-days": c.watchDays = Int(try number(whole: true))
             case "max-inflated-size": c.maxInflatedSize = try number()
             case "max-record-size": c.maxRecordSize = try number()
+            case "access-file": c.accessFile = value
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }
         }
