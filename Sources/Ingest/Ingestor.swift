@@ -184,7 +184,7 @@ package final class Ingestor: Sendable {
         if let stopped = p.pipeline.stopped { throw stopped }
         p.integrityChecks?.run(ledger: p.watcher.known)
         flushRules(p.outbox)
-        if config.retentionDays != nil { applyRetention() }
+        applyRetention()
         let left = p.outbox.deliverAll(recovering: false)
         stats.update { $0.alertsPending = left }
         return stats.snapshot
@@ -225,7 +225,9 @@ package final class Ingestor: Sendable {
             }
             p.pipeline.process(jobs, rules: ruleSet, final: false)
             p.integrityChecks?.runIfDue(now: now, ledger: p.watcher.known)
-            if config.retentionDays != nil, Posix.monotonicSeconds() - lastRetention >= 3600 {
+            // Every group's own retention row (the config's value, or one set through the API by
+            // `trailwatch serve`) is read at each pass, so an API change takes effect within the hour.
+            if Posix.monotonicSeconds() - lastRetention >= 3600 {
                 lastRetention = Posix.monotonicSeconds()
                 applyRetention()
             }

@@ -10,7 +10,8 @@ package final class LogStore: @unchecked Sendable {
     package let groupTemplate: String
     /// The state directory as given.
     package let stateDirectory: String
-    /// Retention set on every group when it is opened for writing, new ones included (nil: leave as is).
+    /// Retention set on every group when it is opened for writing, new ones included (nil: leave as
+    /// is), except on groups whose retention was set through the API.
     package let retentionDays: Int?
     private var open: [String: AccountStore] = [:]
     private let readOnly: Bool
@@ -71,7 +72,11 @@ package final class LogStore: @unchecked Sendable {
         } catch {
             throw StoreError.storeWide(error, stateDirectory: stateDirectory) ?? error
         }
-        if !readOnly, let days = retentionDays, try s.retentionDays() != days { try s.setRetention(days: days) }
+        // The configured retention applies to every group except one whose retention was set
+        // through the API (PutRetentionPolicy/DeleteRetentionPolicy): that choice stands.
+        if !readOnly, let days = retentionDays, try s.retentionSource() != "api", try s.retentionDays() != days {
+            try s.setRetention(days: days)
+        }
         open[account] = s
         return s
     }

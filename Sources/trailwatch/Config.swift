@@ -22,6 +22,12 @@ struct ConfigFile {
     var watchDays: Int?
     var maxInflatedSize: Double?
     var maxRecordSize: Double?
+    /// `serve`: HOST:PORT, TLS files, seconds a client has for its body, seconds a silent connection stays open.
+    var listen: String?
+    var tlsCertificate: String?
+    var tlsKey: String?
+    var apiBodyTimeout: Double?
+    var apiIdleTimeout: Double?
     var accessFile: String?
 
     struct ParseError: Error, CustomStringConvertible {
@@ -40,6 +46,8 @@ struct ConfigFile {
         "watch-days": 0...36_500,
         "max-inflated-size": 0.001...1_048_576,  // MiB: 1 KiB to 1 TiB
         "max-record-size": 0.001...1_048_576,  // MiB
+        "api-body-timeout": 0.1...3600,  // seconds
+        "api-idle-timeout": 0.1...86_400,  // seconds
     ]
 
     /// Why `value` is not acceptable for the setting `key` (nil when it is), in words for an error.
@@ -98,6 +106,11 @@ struct ConfigFile {
             case "watch-days": c.watchDays = Int(try number(whole: true))
             case "max-inflated-size": c.maxInflatedSize = try number()
             case "max-record-size": c.maxRecordSize = try number()
+            case "listen": c.listen = value
+            case "tls-certificate": c.tlsCertificate = value
+            case "tls-key": c.tlsKey = value
+            case "api-body-timeout": c.apiBodyTimeout = try number()
+            case "api-idle-timeout": c.apiIdleTimeout = try number()
             case "access-file": c.accessFile = value
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }
