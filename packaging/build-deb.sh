@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds trailwatch_<version>_<arch>.deb: the binary, the systemd unit, the sysusers.d entry of its
+# Builds trailwatch_<version>_<arch>.deb: the binary, the systemd units (the daemon, the API server), the sysusers.d entry of its
 # user, the config (a conffile), the shipped rules, the journald message catalog, the manual pages,
 # shell completions and the docs. Lintian-clean (CI runs `lintian --fail-on error,warning` on it).
 # Usage: packaging/build-deb.sh [BINARY] [OUTDIR]
@@ -31,6 +31,7 @@ install -d -m 755 "$ROOT"
 install -D -m 755 "$BIN" "$ROOT/usr/bin/trailwatch"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$ROOT/usr/bin/trailwatch"
 install -D -m 644 systemd/trailwatch.service "$ROOT/lib/systemd/system/trailwatch.service"
+install -D -m 644 systemd/trailwatch-serve.service "$ROOT/lib/systemd/system/trailwatch-serve.service"
 install -D -m 644 packaging/sysusers.conf "$ROOT/usr/lib/sysusers.d/trailwatch.conf"
 
 # The config is root:trailwatch 0640 once installed: the postinst registers that with

@@ -7,6 +7,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
+import UnixSignals
 
 /// Where and how `serve` listens, and the limits it puts on clients.
 package struct ServerSettings: Sendable {
@@ -74,9 +75,10 @@ package struct LogsServer: Sendable {
             logger: logger)
     }
 
-    /// Runs until SIGTERM or SIGINT (or the task is cancelled); `onRunning` gets the port bound.
-    package func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try await application(onRunning: onRunning).runService()
+    /// Runs until SIGTERM or SIGINT (with `handleSignals`) or until the task is cancelled;
+    /// `onRunning` gets the port bound.
+    package func run(handleSignals: Bool = true, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await application(onRunning: onRunning).runService(gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [])
     }
 
     static let jsonType = HTTPField.Name("Content-Type")!

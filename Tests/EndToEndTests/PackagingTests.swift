@@ -111,7 +111,8 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         let deb = try debUnderTest.get().path
         let (_, contents) = try runCommand(["dpkg-deb", "-c", deb])
         for path in [
-            "./usr/bin/trailwatch", "./lib/systemd/system/trailwatch.service", "./etc/trailwatch/trailwatch.conf",
+            "./usr/bin/trailwatch", "./lib/systemd/system/trailwatch.service", "./lib/systemd/system/trailwatch-serve.service",
+            "./etc/trailwatch/trailwatch.conf",
             "./usr/lib/sysusers.d/trailwatch.conf",
             "./usr/share/trailwatch/rules/cloudtrail.rules", "./usr/share/trailwatch/rules/cis.rules",
             "./usr/share/trailwatch/rules/known-networks.list", "./usr/share/trailwatch/rules/fixtures/root-console-login.json",

@@ -27,12 +27,19 @@ import TestSupport
         #expect(e["CODE_FILE"] != nil && e["CODE_LINE"] != nil)
     }
 
-    @Test func unitFileVerifiesAndIsHardened() throws {
-        let unit = try String(contentsOf: Self.repo.appendingPathComponent("systemd/trailwatch.service"), encoding: .utf8)
+    @Test(arguments: ["trailwatch.service", "trailwatch-serve.service"])
+    func unitFileVerifiesAndIsHardened(_ name: String) throws {
+        let unit = try String(contentsOf: Self.repo.appendingPathComponent("systemd/\(name)"), encoding: .utf8)
         #expect(unit.contains("Type=notify"))
-        #expect(unit.contains("WatchdogSec="))
+        if name == "trailwatch.service" { #expect(unit.contains("WatchdogSec=")) }
+        if name == "trailwatch-serve.service" {
+            // The API server runs as the daemon's user on the daemon's state, loopback only by default.
+            #expect(unit.contains("User=trailwatch") && unit.contains("StateDirectory=trailwatch"))
+            #expect(unit.contains("IPAddressAllow=localhost") && unit.contains("IPAddressDeny=any"))
+            #expect(unit.contains("ExecStart=/usr/bin/trailwatch serve --config /etc/trailwatch/trailwatch.conf"))
+        }
         let dir = tempDir("unit")
-        let path = dir + "/trailwatch.service"
+        let path = dir + "/" + name
         try unit.replacingOccurrences(of: "/usr/bin/trailwatch", with: trailwatchBinary).write(toFile: path, atomically: true, encoding: .utf8)
         func run(_ args: [String]) throws -> (Int32, String, String) {
             let p = Process()
