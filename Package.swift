@@ -48,6 +48,9 @@ let package = Package(
         .target(
             name: "SigV4", dependencies: ["CloudTrail", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(name: "Access", swiftSettings: strict),
+        .target(
+            name: "APIAuth", dependencies: ["Access", "SigV4", "LogsAPI", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .target(name: "Alerts", dependencies: ["AlertModel", "Systemd", "Posix"], swiftSettings: strict),
         .target(
             name: "LogStore",
@@ -96,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "trailwatch",
             dependencies: [
-                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Integrity", "Posix", "Rules", "AlertModel", "Alerts", "Systemd", "Simulator", "LogsAPI", "Access", "SigV4",
+                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Integrity", "Posix", "Rules", "AlertModel", "Alerts", "Systemd", "Simulator", "LogsAPI", "Access", "SigV4", "APIAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
