@@ -7,8 +7,8 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 need=()
 # dpkg-dev lintian man-db zsh fish: the packaging tests (build the .deb, lint it, render the manual
-# pages, parse the completions).
-for pkg in libsystemd-dev zlib1g-dev libdeflate-dev libsqlite3-dev pkg-config systemd util-linux python3 python3-pip procps \
+# pages, parse the completions); openssl: a certificate for the API server's TLS test.
+for pkg in libsystemd-dev zlib1g-dev libdeflate-dev libsqlite3-dev pkg-config systemd util-linux python3 python3-pip procps openssl \
   dpkg-dev lintian man-db zsh fish; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

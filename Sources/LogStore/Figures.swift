@@ -2,7 +2,7 @@ import GRDB
 
 /// What the daemon has done to one account's group, as the store records it: the figures
 /// `trailwatch status` and the metrics endpoint show. Read with one read transaction.
-package struct StoreFigures: Sendable, Equatable {
+package struct StoreFigures: Sendable {
     /// One stream's counts and times (ms).
     package struct Stream: Sendable, Equatable {
         package var name: String
@@ -26,6 +26,8 @@ package struct StoreFigures: Sendable, Equatable {
     /// Alerts ever recorded; alerts not yet taken by every sink; partial deliveries by sink.
     package var alertsRecorded: Int64
     package var alertsWaiting: Int64
+    /// Alerts recorded and waiting, by rule ("unknown" for alerts recorded before rules were kept).
+    package var alertsByRule: [String: (recorded: Int64, waiting: Int64)]
     package var waitingDeliveredBySink: [String: Int64]
     /// Digest statuses by region and status (`valid`, `invalid`, `pending`, …).
     package var digests: [String: [String: Int64]]
@@ -59,6 +61,12 @@ extension AccountStore {
                     lastIngestionTime: $0[5])
             }
             let alerts = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(sent = 0), 0) FROM alerts")
+            var byRule: [String: (recorded: Int64, waiting: Int64)] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT coalesce(rule, 'unknown'), count(*), coalesce(sum(sent = 0), 0) FROM alerts GROUP BY 1")
+            {
+                byRule[row[0]] = (row[1], row[2])
+            }
             var bySink: [String: Int64] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT sink, count(*) FROM alert_deliveries GROUP BY sink") {
                 bySink[row[0]] = row[1]
@@ -70,7 +78,7 @@ extension AccountStore {
             return StoreFigures(
                 filesDone: done?[0] ?? 0, bytesDone: done?[1] ?? 0, recordsStored: done?[2] ?? 0, duplicates: done?[3] ?? 0,
                 rewrites: done?[4] ?? 0, failuresByKind: failures, streams: streams, alertsRecorded: alerts?[0] ?? 0,
-                alertsWaiting: alerts?[1] ?? 0, waitingDeliveredBySink: bySink, digests: digests)
+                alertsWaiting: alerts?[1] ?? 0, alertsByRule: byRule, waitingDeliveredBySink: bySink, digests: digests)
         }
     }
 }

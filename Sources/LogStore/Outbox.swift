@@ -7,8 +7,8 @@ extension WriteTransaction {
     /// never go out twice). The payload is built only for a new alert.
     package func recordAlert(_ alert: Alert) throws -> Bool {
         try db.execute(
-            sql: "INSERT OR IGNORE INTO alerts(id, created, payload) VALUES (?, ?, x'')",
-            arguments: [alert.alertID, now])
+            sql: "INSERT OR IGNORE INTO alerts(id, created, payload, rule) VALUES (?, ?, x'', ?)",
+            arguments: [alert.alertID, now, alert.rule])
         guard db.changesCount > 0 else { return false }
         try db.execute(
             sql: "INSERT INTO alert_payloads(seq, payload) VALUES (?, ?)", arguments: [db.lastInsertedRowID, Data(alert.payload)])

@@ -90,6 +90,10 @@ enum Schema {
                     CREATE INDEX suppressions_by_until ON suppressions(until);
                     """)
         }
+        m.registerMigration("v7-alert-rule") { db in
+            // The rule of each alert, kept after delivery (the payload is not), for per-rule counts.
+            try db.execute(sql: "ALTER TABLE alerts ADD COLUMN rule TEXT")
+        }
         return m
     }
 }

@@ -41,6 +41,8 @@ package final class APIMetrics: Sendable {
         "trailwatch_files_failed": "Log files that failed, by kind (quarantined until they change).",
         "trailwatch_alerts_recorded": "Alerts ever recorded in the outbox.",
         "trailwatch_alerts_waiting": "Alerts not yet taken by every sink.",
+        "trailwatch_rule_alerts_recorded": "Alerts recorded, by rule (unknown: recorded before rules were kept).",
+        "trailwatch_rule_alerts_waiting": "Alerts not yet taken by every sink, by rule.",
         "trailwatch_alerts_waiting_delivered": "Waiting alerts a sink already took, by sink.",
         "trailwatch_digests": "Digest files by region and status.",
         "trailwatch_stream_events": "Events stored in the stream.",
@@ -72,6 +74,10 @@ package final class APIMetrics: Sendable {
                 for (kind, n) in f.failuresByKind { gauge("trailwatch_files_failed", a + [("kind", kind)], n) }
                 gauge("trailwatch_alerts_recorded", a, f.alertsRecorded)
                 gauge("trailwatch_alerts_waiting", a, f.alertsWaiting)
+                for (rule, n) in f.alertsByRule {
+                    gauge("trailwatch_rule_alerts_recorded", a + [("rule", rule)], n.recorded)
+                    gauge("trailwatch_rule_alerts_waiting", a + [("rule", rule)], n.waiting)
+                }
                 for (sink, n) in f.waitingDeliveredBySink {
                     gauge("trailwatch_alerts_waiting_delivered", a + [("sink", sink)], n)
                 }

@@ -192,7 +192,8 @@ package struct LogsService: Sendable {
         let stream = try f.requiredString("logStreamName", max: 512)
         let startTime = try f.integer("startTime", in: 0...Int64.max)
         let endTime = try f.integer("endTime", in: 0...Int64.max)
-        let limit = Int(try f.integer("limit", in: 1...10_000) ?? 10_000)
+        let givenLimit = try f.integer("limit", in: 1...10_000)
+        let limit = Int(givenLimit ?? 10_000)
         let token = try f.string("nextToken", min: 1, max: 4096)
         let fromHead = try f.bool("startFromHead") ?? false
         _ = try f.bool("unmask")  // nothing is masked here
@@ -209,7 +210,13 @@ package struct LogsService: Sendable {
             }
             storeToken = "\(dir)\(position)/s"
         }
-        let page = try s.get(stream: stream, start: startTime, end: endTime, fromHead: fromHead, limit: limit, nextToken: storeToken)
+        var page = try s.get(stream: stream, start: startTime, end: endTime, fromHead: fromHead, limit: limit, nextToken: storeToken)
+        if givenLimit == nil {
+            // Without a limit CloudWatch returns as many events as fit in 1 MB: keep the page's
+            // oldest events going forward, its newest going backward, and point the tokens past them.
+            let forward = storeToken.map { $0.hasPrefix("f/") } ?? fromHead
+            Self.trim(&page, toBytes: 1_048_576, keepingOldest: forward)
+        }
         var items: [String] = []
         items.reserveCapacity(page.events.count)
         for e in page.events {
@@ -312,6 +319,27 @@ package struct LogsService: Sendable {
             throw APIError(.accessDenied, "User: \(caller.name) is not authorized to change the retention of log group \(s.groupName)")
         }
         try store.setRetention(account: s.account, days: days)
+    }
+
+    /// Cuts a GetLogEvents page down to about `toBytes` (messages plus 26 bytes each, as
+    /// FilterLogEvents counts), at least one event, and moves its tokens to the events kept.
+    static func trim(_ page: inout GetPage, toBytes budget: Int, keepingOldest: Bool) {
+        var bytes = 0
+        var keep = 0
+        let order = keepingOldest ? Array(page.events.indices) : page.events.indices.reversed()
+        for i in order {
+            bytes += page.events[i].message.count + 26
+            if keep > 0 && bytes > budget { break }
+            keep += 1
+        }
+        guard keep < page.events.count else { return }
+        if keepingOldest {
+            page.events.removeLast(page.events.count - keep)
+            page.nextForwardToken = "f/\(page.events[page.events.count - 1].eventId)/s"
+        } else {
+            page.events.removeFirst(page.events.count - keep)
+            page.nextBackwardToken = "b/\(page.events[0].eventId)/s"
+        }
     }
 
     /// The offset a Describe token carries (0 without one).

@@ -3,7 +3,7 @@
 
 Subcommands (each prints one JSON document on stdout):
   get URL GROUP STREAM LIMIT        boto3 get_log_events: forward from the head, then backward from the end,
-                                    each until the token comes back unchanged
+                                    each until the token comes back unchanged (LIMIT 0: none given)
   filter URL GROUP [PATTERN START END]   boto3's filter_log_events paginator
   metrics URL                       GET URL/metrics parsed with prometheus_client's text parser
   raw URL SCENARIO                  one hand-made HTTP exchange (bad JSON, a 10 MB body, a slow client, ...)
@@ -30,11 +30,15 @@ def client(url):
 def get(url, group, stream, limit):
     c = client(url)
     out = {"forward": [], "backward": [], "forwardPages": 0, "backwardPages": 0}
-    kw = {"logGroupName": group, "logStreamName": stream, "limit": limit, "startFromHead": True}
+    kw = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}
+    if limit > 0:  # 0: no limit, as many as fit in 1 MB
+        kw["limit"] = limit
+    out["largestPage"] = 0
     token = None
     while True:
         r = c.get_log_events(**kw, **({"nextToken": token} if token else {}))
         out["forwardPages"] += 1
+        out["largestPage"] = max(out["largestPage"], len(json.dumps(r["events"])))
         out["forward"] += [[e["timestamp"], e["ingestionTime"], e["message"]] for e in r["events"]]
         if r["nextForwardToken"] == token:
             out["forwardEndEmpty"] = len(r["events"]) == 0
@@ -74,7 +78,10 @@ def filter_(url, group, pattern=None, start=None, end=None):
 
 def metrics(url):
     from prometheus_client.parser import text_string_to_metric_families
-    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+    import ssl
+    # A test server's self-signed certificate: encryption is what is checked, not the chain.
+    context = ssl._create_unverified_context() if url.startswith("https:") else None
+    text = urllib.request.urlopen(url + "/metrics", timeout=10, context=context).read().decode()
     samples = []
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:

@@ -53,10 +53,17 @@ let apiStore: String = {
         "--no-digests",
     ])
     precondition(sim.status == 0, sim.err)
-    let run = try! trailwatch(["run", "--once", "--logs", dir + "/bucket", "--state", dir + "/state"], timeout: 300)
+    let run = try! trailwatch(
+        [
+            "run", "--once", "--logs", dir + "/bucket", "--state", dir + "/state", "--rules", repoRoot.path + "/rules",
+            "--alerts", "jsonl:" + dir + "/alerts.jsonl",
+        ], timeout: 300)
     precondition(run.status == 0, run.err)
     return dir + "/state"
 }()
+
+/// The alerts the fixture's daemon run sent (JSON lines).
+var apiStoreAlerts: [[String: Any]] { jsonLines(URL(fileURLWithPath: apiStore).deletingLastPathComponent().path + "/alerts.jsonl") }
 
 let interop = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Interop/logs_client.py").path
 
@@ -106,7 +113,7 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
     return r.out.split(separator: "\n").map { object(String($0)) }
 }
 
-@Suite(.serialized) struct LogsAPITests {
+@Suite(.serialized) struct LogsAPIE2ETests {
     @Test func awsCLIDescribesAndFiltersExactlyAsTrailwatchLogsDoes() async throws {
         let state = apiStore
         let groups = try fixtureGroups(state)
@@ -165,15 +172,19 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
         }
         try #require(expected.count > 10_000, "the stream must hold more than one page of 10,000 events")
 
-        let r = try #require(try pyClient(["get", server.url, group, stream, "3000"]) as? [String: Any])
-        let forward = r["forward"] as? [[Any]] ?? []
-        let backward = r["backward"] as? [[Any]] ?? []
-        #expect(NSArray(array: forward).isEqual(to: expected), "forward pages from the head give every event in order")
-        #expect(NSArray(array: backward).isEqual(to: expected), "backward pages from the end give every event in order")
-        #expect((r["forwardPages"] as? Int ?? 0) >= 4 && (r["backwardPages"] as? Int ?? 0) >= 4)
-        #expect(r["forwardEndEmpty"] as? Bool == true, "the end of the stream returns the token it was sent, with no events")
-        let token = try #require(r["forwardToken"] as? String)
-        #expect(token.hasPrefix("f/") && token.hasSuffix("/s"))
+        for limit in ["3000", "0"] {
+            // 3,000 a page; then no limit: pages of about 1 MB, as CloudWatch gives them.
+            let r = try #require(try pyClient(["get", server.url, group, stream, limit]) as? [String: Any])
+            let forward = r["forward"] as? [[Any]] ?? []
+            let backward = r["backward"] as? [[Any]] ?? []
+            #expect(NSArray(array: forward).isEqual(to: expected), "limit \(limit): forward pages from the head give every event in order")
+            #expect(NSArray(array: backward).isEqual(to: expected), "limit \(limit): backward pages from the end give every event in order")
+            #expect((r["forwardPages"] as? Int ?? 0) >= 4 && (r["backwardPages"] as? Int ?? 0) >= 4)
+            #expect(r["forwardEndEmpty"] as? Bool == true, "the end of the stream returns the token it was sent, with no events")
+            let token = try #require(r["forwardToken"] as? String)
+            #expect(token.hasPrefix("f/") && token.hasSuffix("/s"))
+            if limit == "0" { #expect((r["largestPage"] as? Int ?? 0) < 1_300_000, "a page without a limit holds about 1 MB") }
+        }
 
         let f = try #require(try pyClient(["filter", server.url, group]) as? [String: Any])
         #expect((f["events"] as? [Any])?.count == expected.count)
@@ -346,5 +357,51 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
             #expect(value("trailwatch_alerts_waiting", ["account": account]) == 0)
         }
         #expect(value("trailwatch_store_up", [:]) == 1)
+        // Alerts by rule: what the daemon sent, rule by rule.
+        let sent = apiStoreAlerts
+        #expect(!sent.isEmpty, "the fixture's rules must alert for the per-rule figures to mean anything")
+        var expected: [String: Double] = [:]
+        for a in sent { expected["\(a["account"] ?? "")/\(a["rule"] ?? "")", default: 0] += 1 }
+        var exposed: [String: Double] = [:]
+        for s in samples where s["name"] as? String == "trailwatch_rule_alerts_recorded" {
+            let l = s["labels"] as? [String: String] ?? [:]
+            exposed["\(l["account"] ?? "")/\(l["rule"] ?? "")"] = s["value"] as? Double
+        }
+        #expect(exposed == expected)
+    }
+
+    @Test func serveSpeaksTLSWithCertificateAndKeyFiles() async throws {
+        let dir = tempDir("api-tls")
+        let (status, out) = try runCommand([
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem",
+        ])
+        try #require(status == 0, "openssl: \(out)")
+        let serve = try Child([
+            "serve", "--state", apiStore, "--listen", "127.0.0.1:0", "--log-to", "stderr", "--tls-certificate", dir + "/cert.pem",
+            "--tls-key", dir + "/key.pem",
+        ])
+        defer {
+            serve.signal(SIGTERM)
+            serve.wait(timeout: 10)
+        }
+        var url = ""
+        #expect(eventually(timeout: 30) {
+            guard let r = serve.stderr.range(of: "https://127.0.0.1:") else { return false }
+            let port = serve.stderr[r.upperBound...].prefix { $0.isNumber }
+            url = "https://127.0.0.1:\(port)"
+            return !port.isEmpty
+        }, "serve logs an https address: \(serve.stderr)")
+        try #require(!url.isEmpty)
+        let r = try awsLogs(url, ["describe-log-groups", "--no-verify-ssl"])
+        #expect(r.status == 255 && r.err.contains("MissingAuthenticationTokenException"), "over TLS: \(r.err)")
+        let m = try #require(try pyClient(["metrics", url]) as? [String: Any])
+        #expect(!(m["samples"] as? [Any] ?? []).isEmpty)
+        // Plain HTTP on the TLS port gets no API answer.
+        let plain = try awsLogs(url.replacingOccurrences(of: "https:", with: "http:"), ["describe-log-groups"])
+        #expect(plain.status != 0 && !plain.err.contains("MissingAuthenticationTokenException"))
+        // Half of the TLS settings is an error naming what is missing.
+        let half = try trailwatch(["serve", "--state", apiStore, "--tls-certificate", dir + "/cert.pem"])
+        #expect(half.status != 0 && half.err.contains("--tls-key"), "\(half.err)")
     }
 }
