@@ -163,6 +163,12 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         #expect(owner.uid == 0 && owner.gid == svc.gid && owner.mode == 0o640, "config is \(owner), want root:trailwatch 0640")
         let overrides = (try? String(contentsOfFile: root + "/var/lib/dpkg/statoverride", encoding: .utf8)) ?? ""
         #expect(overrides.contains("root #\(svc.gid) 640 /etc/trailwatch/trailwatch.conf"), "the mode survives upgrades through dpkg-statoverride: \(overrides)")
+        // The API's access file: made by postinst, empty, root:trailwatch 0640, as `access` and `serve` accept it.
+        let accessFile = root + "/etc/trailwatch/access"
+        let accessOwner = try #require(ownership(accessFile), "postinst makes the access file")
+        #expect(accessOwner.uid == 0 && accessOwner.gid == svc.gid && accessOwner.mode == 0o640, "access file is \(accessOwner)")
+        let listed = try trailwatch(["access", "list", "--file", accessFile])
+        #expect(listed.status == 0 && listed.out == "name\taccess key id\taccounts\tretention\tcreated\n", "\(listed.err)")
 
         // The operator's steps: the mirror where the shipped config says, the JSON-lines sink switched on.
         var conf = try String(contentsOfFile: config, encoding: .utf8)
