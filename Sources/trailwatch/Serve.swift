@@ -14,8 +14,8 @@ struct Serve: AsyncParsableCommand {
             Answers POST / with X-Amz-Target Logs_20140328.<Action> for DescribeLogGroups, DescribeLogStreams, \
             GetLogEvents, FilterLogEvents, PutRetentionPolicy and DeleteRetentionPolicy, and GET /metrics in the \
             Prometheus text format. Reads the state directory the daemon writes (read-only, except the retention \
-            row PutRetentionPolicy/DeleteRetentionPolicy set). Without an authenticator every API request is \
-            refused with MissingAuthenticationTokenException.
+            row PutRetentionPolicy/DeleteRetentionPolicy set). Every API request must be signed (SigV4) with a key \
+            of the access file ('trailwatch access add'); SIGHUP re-reads it.
             """)
 
     @Option(help: "State directory (the daemon's).") var state: String?
