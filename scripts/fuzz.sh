@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes every parser that takes outside input with libFuzzer (swiftc -sanitize=fuzzer,address):
-# the filter-pattern parser, the rule language, the record splitter and the gzip reader.
+# the filter-pattern parser, the rule language, the record splitter, the gzip reader and the access file.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET…]     # default: 60 s each, every target
 #
@@ -15,7 +15,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FilterPattern Rules Splitter Gzip)
+[ ${#targets[@]} -gt 0 ] || targets=(FilterPattern Rules Splitter Gzip Access)
 out=.build-fuzz
 mkdir -p "$out/modules"
 flags=(-O -g -sanitize=fuzzer,address -parse-as-library -package-name trailwatch -swift-version 6
@@ -42,6 +42,7 @@ deps() {
         Rules) echo CloudTrail FilterPattern AlertModel Rules ;;
         Splitter) echo CloudTrail ;;
         Gzip) echo Gzip ;;
+        Access) echo Access ;;
         *) echo "fuzz: unknown target $1" >&2; exit 2 ;;
     esac
 }
