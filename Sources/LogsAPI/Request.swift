@@ -57,6 +57,9 @@ package struct RequestFields {
             members = [:]
             return
         }
+        if let depth = Self.nesting(body, limit: Self.maxDepth) {
+            throw APIError(.serialization, "The request body nests arrays and objects deeper than \(depth) levels")
+        }
         let value: JSONValue
         do { value = try JSONDecoder().decode(JSONValue.self, from: Data(body)) } catch {
             throw APIError(.serialization, "The request body is not valid JSON")
@@ -65,6 +68,38 @@ package struct RequestFields {
             throw APIError(.serialization, "The request body must be a JSON object, not \(value.kind)")
         }
         members = m
+    }
+
+    /// No input shape nests deeper than a few levels; a body that does is refused before it is decoded.
+    static let maxDepth = 32
+
+    /// `limit` when `body` opens more than `limit` arrays or objects inside one another (brackets
+    /// inside strings do not count), else nil.
+    static func nesting(_ body: [UInt8], limit: Int) -> Int? {
+        var depth = 0
+        var inString = false
+        var escaped = false
+        for b in body {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if b == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if b == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch b {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > limit { return limit }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return nil
     }
 
     private mutating func take(_ name: String) -> JSONValue? {

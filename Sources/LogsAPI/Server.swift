@@ -76,9 +76,14 @@ package struct LogsServer: Sendable {
     }
 
     /// Runs until SIGTERM or SIGINT (with `handleSignals`) or until the task is cancelled;
-    /// `onRunning` gets the port bound.
+    /// `onRunning` gets the port bound. The server's tasks run on a ``DispatchTaskExecutor`` of
+    /// their own, not on the cooperative pool.
     package func run(handleSignals: Bool = true, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try await application(onRunning: onRunning).runService(gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [])
+        let app = try application(onRunning: onRunning)
+        let signals: [UnixSignal] = handleSignals ? [.sigterm, .sigint] : []
+        try await withTaskExecutorPreference(DispatchTaskExecutor(label: "trailwatch.api")) {
+            try await app.runService(gracefulShutdownSignals: signals)
+        }
     }
 
     static let jsonType = HTTPField.Name("Content-Type")!

@@ -409,4 +409,28 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
         let half = try trailwatch(["serve", "--state", apiStore, "--tls-certificate", dir + "/cert.pem"])
         #expect(half.status != 0 && half.err.contains("--tls-key"), "\(half.err)")
     }
+
+    /// Requests are served while every thread of Swift's cooperative pool is blocked (as tests
+    /// waiting for child processes block them): the server's tasks have an executor of their own.
+    @Test func requestsAreAnsweredWhileTheCooperativePoolIsBlocked() async throws {
+        let server = try await InProcessAPI(state: apiStore, authenticate: testOnlyAcceptAnyRequest)
+        final class Flag: Sendable {
+            let value = Mutex(false)
+        }
+        let done = Flag()
+        let threads = ProcessInfo.processInfo.activeProcessorCount + 2
+        let answer: [String: Any]? = await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<threads {
+                group.addTask { while !done.value.withLock({ $0 }) { usleep(10_000) } }
+            }
+            return await withCheckedContinuation { c in
+                Thread {
+                    let r = try? pyClient(["raw", server.url, "DescribeLogGroups {}"]) as? [String: Any]
+                    done.value.withLock { $0 = true }
+                    c.resume(returning: r)
+                }.start()
+            }
+        }
+        #expect(answer?["status"] as? Int == 200, "\(String(describing: answer))")
+    }
 }

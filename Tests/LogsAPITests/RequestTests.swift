@@ -15,6 +15,10 @@ import Testing
         for body in ["{", "[1]", "\"text\"", "12", "{\"a\": }", "\u{FF}"] {
             #expect(code { _ = try fields(body) } == .serialization, "\(body)")
         }
+        // Deep nesting is refused before decoding (a megabyte of `[` must not exhaust the stack).
+        let deep = "{\"a\": " + String(repeating: "[", count: 500_000) + String(repeating: "]", count: 500_000) + "}"
+        #expect(code { _ = try fields(deep) } == .serialization)
+        #expect(code { _ = try fields("{\"a\": \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}") } == nil, "brackets in a string are text")
         // No body and `{}` both mean no parameters.
         var empty = try fields("")
         #expect(try empty.string("logGroupNamePrefix", max: 512) == nil)
