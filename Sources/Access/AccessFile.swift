@@ -20,10 +20,13 @@ package struct AccessFileError: Error, Sendable, Equatable, CustomStringConverti
         case unsafe
     }
 
+    /// The kind of fault.
     package var code: Code
+    /// The file.
     package var path: String
     /// 1-based, 0 when the fault is the whole file's.
     package var line: Int
+    /// What is wrong, in words.
     package var reason: String
 
     /// A fault at `path:line`.
@@ -34,6 +37,7 @@ package struct AccessFileError: Error, Sendable, Equatable, CustomStringConverti
         self.reason = reason
     }
 
+    /// `path:line: reason`.
     package var description: String { line > 0 ? "\(path):\(line): \(reason)" : "\(path): \(reason)" }
 }
 
@@ -57,9 +61,13 @@ package struct AccessFile: Sendable, Equatable {
 
     /// Bounds on what is parsed.
     package struct Limits: Sendable {
+        /// Bytes of the whole file.
         package var fileBytes = 1 << 20
+        /// Bytes of one line.
         package var lineBytes = 4096
+        /// Stanzas.
         package var principals = 10_000
+        /// Account ids in one `accounts` setting.
         package var accountsPerPrincipal = 1_000
         /// The defaults.
         package init() {}

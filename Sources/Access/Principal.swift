@@ -23,6 +23,7 @@ package struct Principal: Sendable, Equatable {
     package var accessKeyId: String
     /// The secret access key.
     package var secretAccessKey: String
+    /// The accounts whose groups it may read.
     package var grant: AccountGrant
     /// May call PutRetentionPolicy and DeleteRetentionPolicy on the groups it may read.
     package var mayChangeRetention: Bool

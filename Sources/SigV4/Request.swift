@@ -21,7 +21,9 @@ package struct SigV4Request: Sendable, Equatable {
 
     /// One header line. Names compare case-insensitively.
     package struct Header: Sendable, Equatable {
+        /// The field name as sent.
         package var name: String
+        /// The field value as sent.
         package var value: String
         /// A header named `name` with `value`.
         package init(_ name: String, _ value: String) {

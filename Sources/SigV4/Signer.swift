@@ -1,7 +1,10 @@
 /// An access key: its id, its secret, and a session token for temporary credentials.
 package struct SigV4Credentials: Sendable, Equatable {
+    /// The key id, sent in the credential scope.
     package var accessKeyId: String
+    /// The secret, never sent.
     package var secretAccessKey: String
+    /// A temporary credential's token, sent as `X-Amz-Security-Token`.
     package var sessionToken: String?
 
     /// Credentials from their parts.
@@ -17,7 +20,9 @@ package struct SigV4Signed: Sendable, Equatable {
     /// The request as it is to be sent: `X-Amz-Date` (and the token) set, and either an
     /// `Authorization` header or, presigned, the `X-Amz-*` query parameters.
     package var request: SigV4Request
+    /// The canonical request that was hashed.
     package var canonicalRequest: String
+    /// The string the signing key signed.
     package var stringToSign: String
     /// Lowercase hex.
     package var signature: String
@@ -35,9 +40,13 @@ package struct SigV4Signer: Sendable {
         "trailer", "transfer-encoding", "upgrade", "user-agent", "x-amzn-trace-id",
     ]
 
+    /// Whose key signs.
     package var credentials: SigV4Credentials
+    /// The region of the credential scope.
     package var region: String
+    /// The service of the credential scope (`logs`).
     package var service: String
+    /// How the path is canonicalised.
     package var pathRule: SigV4PathRule
     /// Sends `x-amz-content-sha256` with the body's hash (S3 wants it; others accept it).
     package var sendsContentHash: Bool

@@ -32,6 +32,7 @@ package struct SigV4Failure: Error, Sendable, Equatable, CustomStringConvertible
         }
     }
 
+    /// The fault.
     package var code: Code
     /// AWS's message for the fault.
     package var message: String
@@ -49,6 +50,7 @@ package struct SigV4Failure: Error, Sendable, Equatable, CustomStringConvertible
     package var awsType: String { code.awsType }
     /// The HTTP status AWS's JSON protocol services answer these with.
     package var httpStatus: Int { 400 }
+    /// `Type: message`, as the CLI shows it.
     package var description: String { "\(awsType): \(message)" }
 
     static let mismatchMessage =
@@ -57,6 +59,7 @@ package struct SigV4Failure: Error, Sendable, Equatable, CustomStringConvertible
 
 /// Who a verified request came from.
 package struct SigV4Verified: Sendable, Equatable {
+    /// The access key id that signed it.
     package var accessKeyId: String
     /// The region the client named in its credential scope.
     package var region: String
@@ -99,7 +102,9 @@ package struct SigV4Verifier: Sendable {
     package var service: String
     /// How far the signing time may be from now, in seconds (AWS: 5 minutes).
     package var maxSkew: Int64
+    /// How the path is canonicalised.
     package var pathRule: SigV4PathRule
+    /// What the verifier reads at most.
     package var limits: SigV4Limits
     /// Accept `x-amz-content-sha256: UNSIGNED-PAYLOAD` (S3 does; CloudWatch Logs signs bodies).
     package var allowsUnsignedPayload: Bool
