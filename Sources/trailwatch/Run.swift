@@ -110,14 +110,7 @@ struct Run: AsyncParsableCommand {
         if let m = maxInflatedSize ?? file.maxInflatedSize { cfg.limits.inflatedBytes = Int(m * 1_048_576) }
         if let m = maxRecordSize ?? file.maxRecordSize { cfg.limits.recordBytes = Int(m * 1_048_576) }
 
-        let target = logTo ?? file.logTarget ?? (SystemdNotify.underSystemd && Journal.available ? "journal" : "stderr")
-        let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
-        LoggingSystem.bootstrap { label in
-            var h: any LogHandler =
-                target == "journal" ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        Run.bootstrapLogging(target: logTo ?? file.logTarget, level: logLevel ?? file.logLevel)
         let logger = Logger(label: "trailwatch")
         func refuse(_ rules: [Diagnostic]) -> ExitCode {
             for d in rules where d.severity == .error { writeStderr(d.description + "\n") }
@@ -179,6 +172,19 @@ struct Run: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         printSummary(ingestor.stats.snapshot.summary(seconds: Posix.monotonicSeconds() - service.started), ingestor)
+    }
+
+    /// Sends swift-log's output to journald (`target` "journal"; the default under systemd when
+    /// journald answers) or to standard error, at `level` (default info). `run` and `serve` share it.
+    static func bootstrapLogging(target: String?, level: String?) {
+        let target = target ?? (SystemdNotify.underSystemd && Journal.available ? "journal" : "stderr")
+        let level = Logger.Level(rawValue: level ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in
+            var h: any LogHandler =
+                target == "journal" ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
     }
 
     static func absolute(_ p: String) -> String {

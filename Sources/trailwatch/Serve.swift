@@ -75,14 +75,7 @@ struct Serve: AsyncParsableCommand {
         if let t = file.apiBodyTimeout { settings.bodyTimeout = .milliseconds(Int64(t * 1000)) }
         if let t = file.apiIdleTimeout { settings.idleTimeout = .milliseconds(Int64(t * 1000)) }
 
-        let target = logTo ?? file.logTarget ?? (SystemdNotify.underSystemd && Journal.available ? "journal" : "stderr")
-        let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
-        LoggingSystem.bootstrap { label in
-            var h: any LogHandler =
-                target == "journal" ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        Run.bootstrapLogging(target: logTo ?? file.logTarget, level: logLevel ?? file.logLevel)
         let logger = Logger(label: "trailwatch")
         // Every request is checked for a SigV4 signature by a principal of the access file.
         let accessPath = accessFile ?? file.accessFile ?? AccessStore.defaultPath

@@ -97,6 +97,19 @@ func pyClient(_ args: [String]) throws -> Any {
     return try JSONSerialization.jsonObject(with: data)
 }
 
+/// The address a `trailwatch serve` child logs once it listens (`--listen 127.0.0.1:0`), or nil
+/// when it logs none within 30 s.
+func servedURL(_ serve: Child, scheme: String) -> String? {
+    var url: String? = nil
+    _ = eventually(timeout: 30) {
+        guard let r = serve.stderr.range(of: scheme + "://127.0.0.1:") else { return false }
+        let port = serve.stderr[r.upperBound...].prefix { $0.isNumber }
+        if !port.isEmpty { url = "\(scheme)://127.0.0.1:\(port)" }
+        return url != nil
+    }
+    return url
+}
+
 /// Parses a JSON object from text.
 func object(_ text: String) -> [String: Any] {
     (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
@@ -320,14 +333,7 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
             serve.signal(SIGTERM)
             serve.wait(timeout: 10)
         }
-        var url = ""
-        #expect(eventually(timeout: 30) {
-            guard let r = serve.stderr.range(of: "http://127.0.0.1:") else { return false }
-            let port = serve.stderr[r.upperBound...].prefix { $0.isNumber }
-            url = "http://127.0.0.1:\(port)"
-            return !port.isEmpty
-        }, "serve logs where it listens: \(serve.stderr)")
-        try #require(!url.isEmpty)
+        let url = try #require(servedURL(serve, scheme: "http"), "serve logs where it listens: \(serve.stderr)")
         for _ in 0..<3 {
             // Unsigned (the CLI signs unless told not to; a signed request with a key the access file
             // does not hold is UnrecognizedClientException, AuthE2ETests).
@@ -390,14 +396,7 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
             serve.signal(SIGTERM)
             serve.wait(timeout: 10)
         }
-        var url = ""
-        #expect(eventually(timeout: 30) {
-            guard let r = serve.stderr.range(of: "https://127.0.0.1:") else { return false }
-            let port = serve.stderr[r.upperBound...].prefix { $0.isNumber }
-            url = "https://127.0.0.1:\(port)"
-            return !port.isEmpty
-        }, "serve logs an https address: \(serve.stderr)")
-        try #require(!url.isEmpty)
+        let url = try #require(servedURL(serve, scheme: "https"), "serve logs an https address: \(serve.stderr)")
         let r = try awsLogs(url, ["describe-log-groups", "--no-verify-ssl", "--no-sign-request"])
         #expect(r.status == 255 && r.err.contains("MissingAuthenticationTokenException"), "over TLS: \(r.err)")
         let m = try #require(try pyClient(["metrics", url]) as? [String: Any])
@@ -432,5 +431,33 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
             }
         }
         #expect(answer?["status"] as? Int == 200, "\(String(describing: answer))")
+    }
+
+    /// The API against `trailwatch logs` over the same store, in the same run (bench/api.sh runs it):
+    /// boto3 paging a whole stream with GetLogEvents (no limit: ~1 MB pages) and a whole group with
+    /// FilterLogEvents, against the CLI's `logs get` and `logs filter` printing the same events.
+    /// Prints the ratios; asserts only that both sides returned the same number of events.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["TRAILWATCH_BENCH"] != nil))
+    func benchmarkAgainstTheCLI() async throws {
+        let state = apiStore
+        let group = try #require(try fixtureGroups(state).first)
+        let stream = try #require(try fixtureStreams(state, group).first?["logStreamName"] as? String)
+        let server = try await InProcessAPI(state: state, authenticate: testOnlyAcceptAnyRequest)
+        func time<T>(_ body: () throws -> T) rethrows -> (Double, T) {
+            let t = Date()
+            let r = try body()
+            return (Date().timeIntervalSince(t), r)
+        }
+        for _ in 0..<3 {
+            let (cliGet, g) = try time { try trailwatch(["logs", "get", "--state", state, "--group", group, "--stream", stream], timeout: 300) }
+            let (apiGet, a) = try time { try pyClient(["get", server.url, group, stream, "0"]) as? [String: Any] }
+            let (cliFilter, f) = try time { try trailwatch(["logs", "filter", "--state", state, "--group", group], timeout: 300) }
+            let (apiFilter, b) = try time { try pyClient(["filter", server.url, group]) as? [String: Any] }
+            let n = g.out.split(separator: "\n").count
+            #expect((a?["forward"] as? [Any])?.count == n && (b?["events"] as? [Any])?.count == f.out.split(separator: "\n").count)
+            print(String(
+                format: "api bench: %d events; get: CLI %.2f s, API (boto3, both directions) %.2f s, ratio %.2f per direction; filter: CLI %.2f s, API %.2f s, ratio %.2f",
+                n, cliGet, apiGet, apiGet / 2 / cliGet, cliFilter, apiFilter, apiFilter / cliFilter))
+        }
     }
 }

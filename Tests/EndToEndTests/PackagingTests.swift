@@ -232,6 +232,43 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         }
         #expect(Set(inJournal.compactMap { $0["TRAILWATCH_ALERT_ID"] as? String }) == refIDs)
         #expect(inJournal.allSatisfy { $0["_UID"] as? String == String(svc.uid) })
+
+        // The API server's unit on the same installed root: its user reads the daemon's store.
+        try (conf + "\nlisten = 127.0.0.1:0\n").write(toFile: config, atomically: false, encoding: .utf8)
+        // A principal in the package's access file (root:trailwatch 0640, kept by `access add`): the
+        // service user must be able to read it.
+        let added = try trailwatch(["access", "add", "ops", "--accounts", "all", "--file", accessFile])
+        #expect(added.status == 0, "\(added.err)")
+        let key = object(added.out)["AccessKey"] as? [String: String] ?? [:]
+        #expect(ownership(accessFile).map { $0.uid == 0 && $0.gid == svc.gid && $0.mode == 0o640 } == true)
+        let api = try ServiceEmulation(root: root, unitPath: "/lib/systemd/system/trailwatch-serve.service")
+        #expect(api.uid == svc.uid && api.unit.value("StateDirectory") == "trailwatch")
+        let apiNotify = try NotifySocket()
+        let server = try api.start(notifySocket: apiNotify.path, hideToolchain: deb.isRelease)
+        defer { if server.process.isRunning { server.signal(SIGKILL) } }
+        let apiReady = apiNotify.collect(timeout: 60) { $0.contains("READY=1") }.first { $0.contains("READY=1") }
+        let port = apiReady?.split(separator: ":").last.map(String.init) ?? ""
+        #expect(Int(port) != nil, "no READY=1 with the port: \(String(describing: apiReady))\nstderr: \(server.stderr)")
+        if Int(port) != nil {
+            let url = "http://127.0.0.1:\(port)"
+            let refused = try awsLogs(url, ["describe-log-groups", "--no-sign-request"])
+            #expect(refused.status == 255 && refused.err.contains("MissingAuthenticationTokenException"), "\(refused.err)")
+            // The key `access add` made is served: the unit's user read the access file.
+            let signed = try runCommand([
+                "AWS_ACCESS_KEY_ID=\(key["AccessKeyId"] ?? "")", "AWS_SECRET_ACCESS_KEY=\(key["SecretAccessKey"] ?? "")",
+                "AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+                "aws", "logs", "describe-log-groups", "--endpoint-url", url, "--output", "json",
+            ])
+            #expect(signed.0 == 0 && signed.1.contains("aws-cloudtrail-logs-"), "\(signed.1)\nstderr: \(server.stderr)")
+            let m = try #require(try pyClient(["metrics", url]) as? [String: Any])
+            let events = (m["samples"] as? [[String: Any]] ?? []).filter { $0["name"] as? String == "trailwatch_stream_events" }
+            let stored = status.out.split(separator: "\n").dropFirst().map { $0.split(separator: "\t") }
+                .compactMap { $0.count > 2 ? Double($0[2]) : nil }
+            #expect(!events.isEmpty && events.compactMap { $0["value"] as? Double }.reduce(0, +) == stored.reduce(0, +),
+                    "the served figures are the daemon's store: \(events)")
+        }
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 30) == 0, "stderr: \(server.stderr)")
     }
 
     @Test(.enabled("lintian checks the release package; in CI it is always there (.ci/run builds it)") { isCI || releaseDeb() != nil })
