@@ -45,6 +45,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "SigV4", dependencies: ["CloudTrail", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Access", swiftSettings: strict),
+        .target(
+            name: "APIAuth", dependencies: ["Access", "SigV4", "LogsAPI", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .target(name: "Alerts", dependencies: ["AlertModel", "Systemd", "Posix"], swiftSettings: strict),
         .target(
             name: "LogStore",
@@ -93,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "trailwatch",
             dependencies: [
-                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Integrity", "Posix", "Rules", "AlertModel", "Alerts", "Systemd", "Simulator", "LogsAPI",
+                "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Integrity", "Posix", "Rules", "AlertModel", "Alerts", "Systemd", "Simulator", "LogsAPI", "Access", "SigV4", "APIAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -104,6 +110,8 @@ let package = Package(
         // Helpers shared by the test targets (only test targets depend on it).
         .target(name: "TestSupport", dependencies: ["Gzip"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail", "Gzip"], exclude: ["Fixtures"]),
+        .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "TestSupport"], exclude: ["Fixtures", "Interop"]),
+        .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "FilterPatternTests", dependencies: ["FilterPattern", "CloudTrail"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity", "CloudTrail", "Gzip"], exclude: ["Interop"]),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "CloudTrail", "AlertModel", "Alerts"], exclude: ["Fixtures"]),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every parser that takes outside input with libFuzzer (swiftc -sanitize=fuzzer,address):
-# the filter-pattern parser, the rule language, the record splitter and the gzip readers (zlib
-# streaming and libdeflate whole-buffer, checked against each other).
+# the filter-pattern parser, the rule language, the record splitter, the gzip readers (zlib
+# streaming and libdeflate whole-buffer, checked against each other) and the access file.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET…]     # default: 60 s each, every target
 #
@@ -16,7 +16,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FilterPattern Rules Splitter Gzip)
+[ ${#targets[@]} -gt 0 ] || targets=(FilterPattern Rules Splitter Gzip Access)
 out=.build-fuzz
 mkdir -p "$out/modules"
 flags=(-O -g -sanitize=fuzzer,address -parse-as-library -package-name trailwatch -swift-version 6
@@ -43,6 +43,7 @@ deps() {
         Rules) echo CloudTrail FilterPattern AlertModel Rules ;;
         Splitter) echo CloudTrail ;;
         Gzip) echo Gzip ;;
+        Access) echo Access ;;
         *) echo "fuzz: unknown target $1" >&2; exit 2 ;;
     esac
 }

@@ -17,7 +17,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq "${need[@]}"
 fi
 # The integrity tests drive the AWS CLI's validation code (awscli) and a signer using `cryptography`;
-# the API tests drive `aws logs`, boto3 and prometheus_client's text parser.
+# the API tests drive `aws logs`, boto3 and prometheus_client's text parser; the SigV4 tests botocore (with awscli).
 python3 -c "import awscli, boto3, cryptography, prometheus_client" 2>/dev/null || $SUDO python3 -m pip install -q awscli boto3 cryptography prometheus_client \
   || $SUDO python3 -m pip install -q --break-system-packages awscli boto3 cryptography prometheus_client \
   || echo "warning: could not install awscli, boto3, cryptography and prometheus_client from PyPI; the integrity and API interop tests need them" >&2

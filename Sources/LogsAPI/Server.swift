@@ -121,9 +121,14 @@ package struct LogsServer: Sendable {
         case .success(let b): body = b
         case .failure(let e): return fail(e, action: label, started: started, close: true)
         }
+        var headers = request.headers.map { (name: $0.name.rawName, value: $0.value) }
+        // HTTPTypes keeps the Host header as the :authority pseudo-header, not among the fields;
+        // SigV4 signs it, so the authenticator gets it back as the Host field the client sent.
+        if let authority = request.head.authority, !headers.contains(where: { $0.name.lowercased() == "host" }) {
+            headers.append((name: "Host", value: authority))
+        }
         let apiRequest = APIRequest(
-            method: request.method.rawValue, path: request.uri.path, rawQuery: request.uri.query ?? "",
-            headers: request.headers.map { (name: $0.name.rawName, value: $0.value) }, body: body)
+            method: request.method.rawValue, path: request.uri.path, rawQuery: request.uri.query ?? "", headers: headers, body: body)
         let caller: Caller
         switch authenticate(apiRequest) {
         case .success(let c): caller = c

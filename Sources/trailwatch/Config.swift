@@ -28,6 +28,7 @@ struct ConfigFile {
     var tlsKey: String?
     var apiBodyTimeout: Double?
     var apiIdleTimeout: Double?
+    var accessFile: String?
 
     struct ParseError: Error, CustomStringConvertible {
         var description: String
@@ -110,6 +111,7 @@ struct ConfigFile {
             case "tls-key": c.tlsKey = value
             case "api-body-timeout": c.apiBodyTimeout = try number()
             case "api-idle-timeout": c.apiIdleTimeout = try number()
+            case "access-file": c.accessFile = value
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }
         }

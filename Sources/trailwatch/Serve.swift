@@ -1,9 +1,11 @@
+import APIAuth
 import ArgumentParser
 import Logging
 import LogsAPI
 import Posix
 import Systemd
 import Glibc
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,8 +14,8 @@ struct Serve: AsyncParsableCommand {
             Answers POST / with X-Amz-Target Logs_20140328.<Action> for DescribeLogGroups, DescribeLogStreams, \
             GetLogEvents, FilterLogEvents, PutRetentionPolicy and DeleteRetentionPolicy, and GET /metrics in the \
             Prometheus text format. Reads the state directory the daemon writes (read-only, except the retention \
-            row PutRetentionPolicy/DeleteRetentionPolicy set). Without an authenticator every API request is \
-            refused with MissingAuthenticationTokenException.
+            row PutRetentionPolicy/DeleteRetentionPolicy set). Every API request must be signed (SigV4) with a key \
+            of the access file ('trailwatch access add'); SIGHUP re-reads it.
             """)
 
     @Option(help: "State directory (the daemon's).") var state: String?
@@ -24,6 +26,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Where trailwatch's own logs go: journal, stderr (default: journal under systemd, else stderr).")
     var logTo: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info).") var logLevel: String?
+    @Option(help: "The access file: who may call the API, on which accounts (default: the config's access-file, else \(AccessStore.defaultPath)).")
+    var accessFile: String?
 
     static let defaultListen = "127.0.0.1:4589"
 
@@ -73,10 +77,17 @@ struct Serve: AsyncParsableCommand {
 
         Run.bootstrapLogging(target: logTo ?? file.logTarget, level: logLevel ?? file.logLevel)
         let logger = Logger(label: "trailwatch")
-        // No authenticator is configured in this build: every API request is refused.
+        // Every request is checked for a SigV4 signature by a principal of the access file.
+        let accessPath = accessFile ?? file.accessFile ?? AccessStore.defaultPath
+        let authenticator = AccessAuthenticator(
+            access: try ServeAccess.load(accessPath, logger: logger), logger: logger, now: { Posix.nowMillis() / 1000 })
+        // Trapped before the server listens, so a SIGHUP never finds the default action (exit).
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let reloads = Task { await ServeAccess.reloadOnHangup(hangups, path: accessPath, authenticator: authenticator, logger: logger) }
+        defer { reloads.cancel() }
         let server = LogsServer(
             settings: settings, service: LogsService(store: StoreAccess(stateDirectory: Run.absolute(stateDir))),
-            authenticate: refuseEveryRequest, metrics: APIMetrics(), logger: logger)
+            authenticate: authenticator.hook, metrics: APIMetrics(), logger: logger)
         let scheme = settings.tlsCertificate == nil ? "http" : "https"
         let host = settings.host
         try await server.run { port in

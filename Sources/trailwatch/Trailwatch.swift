@@ -8,7 +8,7 @@ struct Trailwatch: AsyncParsableCommand {
         commandName: "trailwatch",
         abstract: "Watches a mirrored CloudTrail bucket and keeps every event in a CloudWatch-Logs-style store.",
         version: version,
-        subcommands: [Run.self, Logs.self, RulesCommand.self, Networks.self, Verify.self, Status.self, Serve.self, Simulate.self]
+        subcommands: [Run.self, Logs.self, RulesCommand.self, Networks.self, Verify.self, Status.self, Serve.self, Simulate.self, AccessCommand.self]
     )
 
     /// Parses and runs a subcommand. A `ValidationError` thrown by a subcommand's `run()` (a check

@@ -325,18 +325,23 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
 
     @Test func serveProcessRefusesUnsignedRequestsAndExposesMetrics() async throws {
         let state = apiStore
-        let serve = try Child(["serve", "--state", state, "--listen", "127.0.0.1:0", "--log-to", "stderr"])
+        // An access file that does not exist: no principals, every API request refused.
+        let serve = try Child([
+            "serve", "--state", state, "--listen", "127.0.0.1:0", "--log-to", "stderr", "--access-file", tempDir("no-access") + "/access",
+        ])
         defer {
             serve.signal(SIGTERM)
             serve.wait(timeout: 10)
         }
         let url = try #require(servedURL(serve, scheme: "http"), "serve logs where it listens: \(serve.stderr)")
         for _ in 0..<3 {
-            let r = try awsLogs(url, ["describe-log-groups"])
+            // Unsigned (the CLI signs unless told not to; a signed request with a key the access file
+            // does not hold is UnrecognizedClientException, AuthE2ETests).
+            let r = try awsLogs(url, ["describe-log-groups", "--no-sign-request"])
             #expect(r.status == 255 && r.err.contains("MissingAuthenticationTokenException"), "\(r.err)")
         }
         let g = try #require(try fixtureGroups(state).first)
-        let r = try awsLogs(url, ["filter-log-events", "--log-group-name", g])
+        let r = try awsLogs(url, ["filter-log-events", "--log-group-name", g, "--no-sign-request"])
         #expect(r.err.contains("MissingAuthenticationTokenException"), "no query runs without authentication: \(r.err)")
 
         let m = try #require(try pyClient(["metrics", url]) as? [String: Any])
@@ -385,14 +390,14 @@ func fixtureStreams(_ state: String, _ group: String) throws -> [[String: Any]] 
         try #require(status == 0, "openssl: \(out)")
         let serve = try Child([
             "serve", "--state", apiStore, "--listen", "127.0.0.1:0", "--log-to", "stderr", "--tls-certificate", dir + "/cert.pem",
-            "--tls-key", dir + "/key.pem",
+            "--tls-key", dir + "/key.pem", "--access-file", dir + "/access",
         ])
         defer {
             serve.signal(SIGTERM)
             serve.wait(timeout: 10)
         }
         let url = try #require(servedURL(serve, scheme: "https"), "serve logs an https address: \(serve.stderr)")
-        let r = try awsLogs(url, ["describe-log-groups", "--no-verify-ssl"])
+        let r = try awsLogs(url, ["describe-log-groups", "--no-verify-ssl", "--no-sign-request"])
         #expect(r.status == 255 && r.err.contains("MissingAuthenticationTokenException"), "over TLS: \(r.err)")
         let m = try #require(try pyClient(["metrics", url]) as? [String: Any])
         #expect(!(m["samples"] as? [Any] ?? []).isEmpty)

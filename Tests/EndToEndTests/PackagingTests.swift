@@ -163,6 +163,12 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         #expect(owner.uid == 0 && owner.gid == svc.gid && owner.mode == 0o640, "config is \(owner), want root:trailwatch 0640")
         let overrides = (try? String(contentsOfFile: root + "/var/lib/dpkg/statoverride", encoding: .utf8)) ?? ""
         #expect(overrides.contains("root #\(svc.gid) 640 /etc/trailwatch/trailwatch.conf"), "the mode survives upgrades through dpkg-statoverride: \(overrides)")
+        // The API's access file: made by postinst, empty, root:trailwatch 0640, as `access` and `serve` accept it.
+        let accessFile = root + "/etc/trailwatch/access"
+        let accessOwner = try #require(ownership(accessFile), "postinst makes the access file")
+        #expect(accessOwner.uid == 0 && accessOwner.gid == svc.gid && accessOwner.mode == 0o640, "access file is \(accessOwner)")
+        let listed = try trailwatch(["access", "list", "--file", accessFile])
+        #expect(listed.status == 0 && listed.out == "name\taccess key id\taccounts\tretention\tcreated\n", "\(listed.err)")
 
         // The operator's steps: the mirror where the shipped config says, the JSON-lines sink switched on.
         var conf = try String(contentsOfFile: config, encoding: .utf8)
@@ -230,6 +236,12 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
 
         // The API server's unit on the same installed root: its user reads the daemon's store.
         try (conf + "\nlisten = 127.0.0.1:0\n").write(toFile: config, atomically: false, encoding: .utf8)
+        // A principal in the package's access file (root:trailwatch 0640, kept by `access add`): the
+        // service user must be able to read it.
+        let added = try trailwatch(["access", "add", "ops", "--accounts", "all", "--file", accessFile])
+        #expect(added.status == 0, "\(added.err)")
+        let key = object(added.out)["AccessKey"] as? [String: String] ?? [:]
+        #expect(ownership(accessFile).map { $0.uid == 0 && $0.gid == svc.gid && $0.mode == 0o640 } == true)
         let api = try ServiceEmulation(root: root, unitPath: "/lib/systemd/system/trailwatch-serve.service")
         #expect(api.uid == svc.uid && api.unit.value("StateDirectory") == "trailwatch")
         let apiNotify = try NotifySocket()
@@ -240,8 +252,15 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         #expect(Int(port) != nil, "no READY=1 with the port: \(String(describing: apiReady))\nstderr: \(server.stderr)")
         if Int(port) != nil {
             let url = "http://127.0.0.1:\(port)"
-            let refused = try awsLogs(url, ["describe-log-groups"])
+            let refused = try awsLogs(url, ["describe-log-groups", "--no-sign-request"])
             #expect(refused.status == 255 && refused.err.contains("MissingAuthenticationTokenException"), "\(refused.err)")
+            // The key `access add` made is served: the unit's user read the access file.
+            let signed = try runCommand([
+                "AWS_ACCESS_KEY_ID=\(key["AccessKeyId"] ?? "")", "AWS_SECRET_ACCESS_KEY=\(key["SecretAccessKey"] ?? "")",
+                "AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+                "aws", "logs", "describe-log-groups", "--endpoint-url", url, "--output", "json",
+            ])
+            #expect(signed.0 == 0 && signed.1.contains("aws-cloudtrail-logs-"), "\(signed.1)\nstderr: \(server.stderr)")
             let m = try #require(try pyClient(["metrics", url]) as? [String: Any])
             let events = (m["samples"] as? [[String: Any]] ?? []).filter { $0["name"] as? String == "trailwatch_stream_events" }
             let stored = status.out.split(separator: "\n").dropFirst().map { $0.split(separator: "\t") }
