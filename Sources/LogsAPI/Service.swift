@@ -139,9 +139,15 @@ package struct LogsService: Sendable {
             o.add("arn", arn(g.account, g.name) + ":*")
             items.append(o.text)
         }
+        return listing("logGroups", items, next: start + page.count < groups.count ? start + page.count : nil, context: context)
+    }
+
+    /// A page of a listing: `key`'s array of items, and a signed `nextToken` for the offset `next`
+    /// when more follow.
+    private func listing(_ key: String, _ items: [String], next: Int?, context: String) -> String {
         var out = JSONObjectWriter()
-        out.addRaw("logGroups", "[" + items.joined(separator: ",") + "]")
-        if start + page.count < groups.count { out.add("nextToken", tokens.sign(String(start + page.count), context: context)) }
+        out.addRaw(key, "[" + items.joined(separator: ",") + "]")
+        if let next { out.add("nextToken", tokens.sign(String(next), context: context)) }
         return out.text
     }
 
@@ -181,10 +187,7 @@ package struct LogsService: Sendable {
             o.add("storedBytes", st.storedBytes)
             items.append(o.text)
         }
-        var out = JSONObjectWriter()
-        out.addRaw("logStreams", "[" + items.joined(separator: ",") + "]")
-        if start + page.count < streams.count { out.add("nextToken", tokens.sign(String(start + page.count), context: context)) }
-        return out.text
+        return listing("logStreams", items, next: start + page.count < streams.count ? start + page.count : nil, context: context)
     }
 
     private func getLogEvents(_ f: inout RequestFields, _ caller: Caller) throws -> String {
