@@ -40,31 +40,32 @@ extension WriteTransaction {
 
     /// A suppression period's encoded state.
     package func suppressionState(rule: String, key: String) throws -> [UInt8]? {
-        try Data.fetchOne(db, sql: "SELECT state FROM suppressions WHERE rule = ? AND key = ?", arguments: [rule, key]).map { [UInt8]($0) }
+        try Data.fetchOne(db.cachedStatement(sql: "SELECT state FROM suppressions WHERE rule = ? AND key = ?"), arguments: [rule, key])
+            .map { [UInt8]($0) }
     }
 
     /// Sets (nil: ends) a suppression period; `until` is when it ends, by which it is found.
     package func setSuppressionState(rule: String, key: String, until: Int64, _ state: [UInt8]?) throws {
         if let state {
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO suppressions(rule, key, until, state) VALUES (?, ?, ?, ?)",
-                arguments: [rule, key, until, Data(state)])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO suppressions(rule, key, until, state) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [rule, key, until, Data(state)])
         } else {
-            try db.execute(sql: "DELETE FROM suppressions WHERE rule = ? AND key = ?", arguments: [rule, key])
+            try db.cachedStatement(sql: "DELETE FROM suppressions WHERE rule = ? AND key = ?").execute(arguments: [rule, key])
         }
     }
 
     /// Suppression periods ending at or before `endingBy` (all when nil), ordered by rule and key.
     package func suppressionStates(endingBy: Int64?) throws -> [(rule: String, key: String, state: [UInt8])] {
         try Row.fetchAll(
-            db, sql: "SELECT rule, key, state FROM suppressions WHERE until <= ? ORDER BY rule, key", arguments: [endingBy ?? Int64.max]
+            db.cachedStatement(sql: "SELECT rule, key, state FROM suppressions WHERE until <= ? ORDER BY rule, key"),
+            arguments: [endingBy ?? Int64.max]
         ).map { ($0[0], $0[1], [UInt8]($0[2] as Data)) }
     }
 
     /// Forgets windows whose newest event is older than `windowsBefore`, and first-seen values
     /// older than `firstSeenBefore`.
     package func expireRuleState(windowsBefore: Int64, firstSeenBefore: Int64?) throws {
-        try db.execute(sql: "DELETE FROM rule_windows WHERE newest < ?", arguments: [windowsBefore])
-        if let f = firstSeenBefore { try db.execute(sql: "DELETE FROM first_seen WHERE t < ?", arguments: [f]) }
+        try db.cachedStatement(sql: "DELETE FROM rule_windows WHERE newest < ?").execute(arguments: [windowsBefore])
+        if let f = firstSeenBefore { try db.cachedStatement(sql: "DELETE FROM first_seen WHERE t < ?").execute(arguments: [f]) }
     }
 }
