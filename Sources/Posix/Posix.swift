@@ -155,6 +155,9 @@ public enum Posix {
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
+    /// Processors online (at least 1), to size thread pools.
+    public static var onlineProcessors: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
     /// A monotonic clock in seconds.
     public static func monotonicSeconds() -> Double {
         var ts = timespec()
