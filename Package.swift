@@ -85,7 +85,8 @@ let package = Package(
         .testTarget(name: "RulesTests", dependencies: ["Rules", "CloudTrail", "AlertModel", "Alerts"], exclude: ["Fixtures"]),
         .testTarget(
             name: "LogStoreTests",
-            dependencies: ["LogStore", "CloudTrail", "Gzip", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["LogStore", "CloudTrail", "Gzip", "AlertModel", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            exclude: ["Fixtures"]),
         .testTarget(
             name: "IngestTests",
             dependencies: [

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every parser that takes outside input with libFuzzer (swiftc -sanitize=fuzzer,address):
-# the filter-pattern parser, the rule language, the record splitter and the gzip reader.
+# the filter-pattern parser, the rule language, the record splitter and the gzip readers (zlib
+# streaming and libdeflate whole-buffer, checked against each other).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET…]     # default: 60 s each, every target
 #
@@ -20,7 +21,7 @@ out=.build-fuzz
 mkdir -p "$out/modules"
 flags=(-O -g -sanitize=fuzzer,address -parse-as-library -package-name trailwatch -swift-version 6
        -enable-upcoming-feature ExistentialAny -enable-upcoming-feature MemberImportVisibility
-       -I "$out/modules" -I Sources/CZlib)
+       -I "$out/modules" -I Sources/CZlib -I Sources/CLibdeflate)
 
 # A module of Sources/ as one object and its interface, rebuilt when a source or a module it
 # imports (the modules before it in the list) is newer.
@@ -57,7 +58,7 @@ for t in "${targets[@]}"; do
     done
     exe="$out/fuzz-$t"
     echo "fuzz: building $exe"
-    swiftc "${flags[@]}" -use-ld=lld -module-name "Fuzz$t" fuzz/"$t"/main.swift "${objs[@]}" -lz -o "$exe"
+    swiftc "${flags[@]}" -use-ld=lld -module-name "Fuzz$t" fuzz/"$t"/main.swift "${objs[@]}" -lz -ldeflate -o "$exe"
     lower=$(echo "$t" | tr '[:upper:]' '[:lower:]')
     corpus="$out/corpus/$lower"
     crashes="$out/crashes/$lower"

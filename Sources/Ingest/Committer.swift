@@ -65,7 +65,7 @@ struct Committer {
             }
             var alerts: [Alert] = []
             if let engine {
-                let state = TransactionRuleState(tx)
+                let state = TransactionRuleState(tx, block: block)
                 // A duplicate record's hits counted when it was first stored.
                 let hits = file.hits.filter { !block.isDuplicate($0.record) }
                 alerts = try engine.process(hits, logFile: logFile, store: state)
@@ -83,8 +83,15 @@ struct Committer {
 /// the store keeps as bytes, and records alerts in the outbox.
 final class TransactionRuleState: RuleStateStore {
     let tx: WriteTransaction
+    /// The block the transaction stored (nil: none), where the alerts' records are found.
+    let block: WriteTransaction.InsertedBlock?
+    /// Built on the first alert with records.
+    private lazy var locator: RecordLocator? = block.map(RecordLocator.init)
 
-    init(_ tx: WriteTransaction) { self.tx = tx }
+    init(_ tx: WriteTransaction, block: WriteTransaction.InsertedBlock? = nil) {
+        self.tx = tx
+        self.block = block
+    }
 
     func window(rule: String, key: String) throws -> WindowState? {
         guard let bytes = try tx.windowState(rule: rule, key: key) else { return nil }
@@ -125,7 +132,7 @@ final class TransactionRuleState: RuleStateStore {
         try tx.expireRuleState(windowsBefore: windowsBefore, firstSeenBefore: firstSeenBefore)
     }
 
-    func record(_ alert: Alert) throws -> Bool { try tx.recordAlert(alert) }
+    func record(_ alert: Alert) throws -> Bool { try tx.recordAlert(alert, records: alert.records.isEmpty ? nil : locator) }
 }
 
 /// Rule state in the store that does not decode: the file's transaction fails rather than start

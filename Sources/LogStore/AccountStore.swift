@@ -42,6 +42,10 @@ package final class AccountStore: @unchecked Sendable {
                 _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
             }
             try Schema.migrator.migrate(queue)
+            // Pages a migration freed (v7 drops the table of a key row per event) go back to the file system.
+            try queue.writeWithoutTransaction { db in
+                if try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0 > 0 { try db.execute(sql: "PRAGMA incremental_vacuum") }
+            }
             try queue.write { db in
                 try db.execute(
                     sql: "INSERT OR IGNORE INTO meta(key, value) VALUES ('account', ?), ('group', ?), ('creation_time', ?)",
@@ -120,7 +124,7 @@ package final class AccountStore: @unchecked Sendable {
         }
     }
 
-    /// An event time (ms) as the whole seconds `eventids` keys it by (floor, also before 1970).
+    /// An event time (ms) in whole seconds (floor, also before 1970).
     static func seconds(_ ms: Int64) -> Int64 { ms >= 0 ? ms / 1000 : (ms - 999) / 1000 }
 
     /// Stream ids by name, filled as streams are first written.
@@ -167,20 +171,22 @@ package final class AccountStore: @unchecked Sendable {
         guard let days = try retentionDays() else { return 0 }
         let cutoff = now - Int64(days) * 86_400_000
         let removed = try queue.write { db -> Int in
-            let n = try Int.fetchOne(db, sql: "SELECT coalesce(sum(stored), 0) FROM blocks WHERE max_ts < ?", arguments: [cutoff]) ?? 0
-            let blocks = try Int.fetchOne(db, sql: "SELECT count(*) FROM blocks WHERE max_ts < ?", arguments: [cutoff]) ?? 0
+            // A block that a pending alert's records point into stays until the alert is delivered.
+            let expired = "max_ts < ?1 AND id NOT IN (SELECT block FROM alert_payloads WHERE block IS NOT NULL)"
+            let n = try Int.fetchOne(db, sql: "SELECT coalesce(sum(stored), 0) FROM blocks WHERE \(expired)", arguments: [cutoff]) ?? 0
+            let blocks = try Int.fetchOne(db, sql: "SELECT count(*) FROM blocks WHERE \(expired)", arguments: [cutoff]) ?? 0
             guard blocks > 0 else { return 0 }
             // Dedup keys go only where no kept block can hold their event: a kept block (newest
             // event within the period) may start before the cutoff, and its events must stay
             // deduplicated for as long as they are stored.
-            let keptFrom = try Int64.fetchOne(db, sql: "SELECT min(min_ts) FROM blocks WHERE max_ts >= ?", arguments: [cutoff])
-            try db.execute(sql: "DELETE FROM eventids WHERE t < ?", arguments: [Self.seconds(min(cutoff, keptFrom ?? cutoff))])
+            let keptFrom = try Int64.fetchOne(db, sql: "SELECT min(min_ts) FROM blocks WHERE NOT (\(expired))", arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM eventkeys WHERE id < ?", arguments: [DedupKeys.firstRow(ofMillis: min(cutoff, keptFrom ?? cutoff))])
             try db.execute(
                 sql: """
                     UPDATE streams SET events = events - (SELECT coalesce(sum(stored), 0) FROM blocks
-                      WHERE blocks.stream = streams.id AND max_ts < ?)
+                      WHERE blocks.stream = streams.id AND \(expired))
                     """, arguments: [cutoff])
-            try db.execute(sql: "DELETE FROM blocks WHERE max_ts < ?", arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM blocks WHERE \(expired)", arguments: [cutoff])
             try db.execute(sql: "UPDATE streams SET first_ts = (SELECT min(min_ts) FROM blocks WHERE blocks.stream = streams.id)")
             return n
         }

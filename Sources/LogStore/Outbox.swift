@@ -1,18 +1,97 @@
 import AlertModel
+import CloudTrail
 import FoundationEssentials
 import GRDB
+import Gzip
 
 extension WriteTransaction {
     /// Puts an alert in the outbox; false when an alert with its id was recorded before (it must
-    /// never go out twice). The payload is built only for a new alert.
-    package func recordAlert(_ alert: Alert) throws -> Bool {
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO alerts(id, created, payload) VALUES (?, ?, x'')",
-            arguments: [alert.alertID, now])
+    /// never go out twice). The payload is built only for a new alert. With `records`, an alert whose
+    /// records all lie in the block this transaction stored keeps where they lie (block id, offset and
+    /// length of each) instead of a copy: an alert storm then writes each record once, in its block.
+    package func recordAlert(_ alert: Alert, records: RecordLocator? = nil) throws -> Bool {
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO alerts(id, created, payload) VALUES (?, ?, x'')")
+            .execute(arguments: [alert.alertID, now])
         guard db.changesCount > 0 else { return false }
-        try db.execute(
-            sql: "INSERT INTO alert_payloads(seq, payload) VALUES (?, ?)", arguments: [db.lastInsertedRowID, Data(alert.payload)])
+        let seq = db.lastInsertedRowID
+        let insert = try db.cachedStatement(sql: "INSERT INTO alert_payloads(seq, payload, block, refs) VALUES (?, ?, ?, ?)")
+        if let records, let refs = records.references(alert.records) {
+            var bare = alert
+            bare.records = []
+            try insert.execute(arguments: [seq, Data(bare.payload), records.blockID, Data(refs)])
+        } else {
+            try insert.execute(arguments: [seq, Data(alert.payload), nil, nil])
+        }
         return true
+    }
+}
+
+/// Finds an alert's records in the block its file was stored as: each record of a rule hit is the
+/// bytes of one stored (not duplicate) record, known by its eventID and length.
+package struct RecordLocator {
+    let blockID: Int64
+    let entries: [BlockEntry]
+    /// Non-duplicate records by eventID key (unique: a second one is a duplicate).
+    let byKey: [EventKey: Int]
+
+    /// Indexes the block's stored records (a file's worth: built once, on its first alert with records).
+    package init(_ block: WriteTransaction.InsertedBlock) {
+        blockID = block.blockID
+        entries = block.entries
+        var byKey: [EventKey: Int] = [:]
+        byKey.reserveCapacity(block.keys.count)
+        for (i, k) in block.keys.enumerated() where !block.entries[i].isDuplicate { byKey[k] = i }
+        self.byKey = byKey
+    }
+
+    /// The records' places as varints (count, then offset and length of each), or nil when one of
+    /// them is not exactly a stored record's bytes (then the outbox keeps a copy). A record holding
+    /// U+FFFD may be a decoding of bytes that are not UTF-8, so it is always copied.
+    func references(_ records: [String]) -> [UInt8]? {
+        guard !records.isEmpty else { return nil }
+        var out: [UInt8] = []
+        Varint.put(&out, UInt64(records.count))
+        for record in records {
+            var r = record
+            let found: Int? = r.withUTF8 { p -> Int? in
+                let bytes = UnsafeRawBufferPointer(p)
+                guard !Self.holdsReplacementCharacter(bytes), let key = RecordInfo.read(bytes)?.eventKey, let i = byKey[key],
+                    entries[i].length == bytes.count
+                else { return nil }
+                return i
+            }
+            guard let i = found else { return nil }
+            Varint.put(&out, UInt64(entries[i].offset))
+            Varint.put(&out, UInt64(entries[i].length))
+        }
+        return out
+    }
+
+    static func holdsReplacementCharacter(_ b: UnsafeRawBufferPointer) -> Bool {
+        guard b.count >= 3 else { return false }
+        var i = 0
+        while i + 2 < b.count {
+            if b[i] == 0xEF && b[i + 1] == 0xBF && b[i + 2] == 0xBD { return true }
+            i += 1
+        }
+        return false
+    }
+
+    /// The records a reference list names, from the block's bytes as delivered.
+    static func records(_ refs: [UInt8], block: [UInt8], rawSize: Int, blockID: Int64) throws -> [String] {
+        let raw = try Inflater.inflateAll(block, expectedSize: rawSize)
+        return try refs.withUnsafeBytes { p in
+            var i = 0
+            guard let n = Varint.get(p, &i), n <= 1 << 20 else { throw StoreError(.corruptBlock, "alert record references of block \(blockID) are damaged") }
+            var out: [String] = []
+            for _ in 0..<n {
+                guard let o = Varint.get(p, &i), let l = Varint.get(p, &i), o <= UInt64(raw.count), l <= UInt64(raw.count) - o else {
+                    throw StoreError(.corruptBlock, "alert record references of block \(blockID) are damaged or out of its \(raw.count) bytes")
+                }
+                out.append(String(decoding: raw[Int(o)..<Int(o + l)], as: UTF8.self))
+            }
+            return out
+        }
     }
 }
 
@@ -34,14 +113,28 @@ extension AccountStore {
             {
                 taken[row[0], default: []].insert(row[1])
             }
+            // Blocks that this page's alerts take records from, inflated once each.
+            var blocks: [Int64: (data: [UInt8], rawSize: Int)] = [:]
             return try rows.map { row in
                 let id: String = row[1]
                 let delivered = taken[id] ?? []
                 var alert: Alert? = nil
                 if decodeFor.map({ !$0.isSubset(of: delivered) }) ?? true,
-                    let payload = try Data.fetchOne(db, sql: "SELECT payload FROM alert_payloads WHERE seq = ?", arguments: [row[0] as Int64])
+                    let stored = try Row.fetchOne(
+                        db, sql: "SELECT payload, block, refs FROM alert_payloads WHERE seq = ?", arguments: [row[0] as Int64])
                 {
-                    alert = try JSONDecoder().decode(Alert.self, from: payload)
+                    var a = try JSONDecoder().decode(Alert.self, from: stored[0] as Data)
+                    if let blockID: Int64 = stored[1], let refs: Data = stored[2] {
+                        if blocks[blockID] == nil {
+                            guard let b = try Row.fetchOne(db, sql: "SELECT data, raw_size FROM blocks WHERE id = ?", arguments: [blockID]) else {
+                                throw StoreError(.corruptBlock, "alert \(id) takes its records from block \(blockID), which is not stored")
+                            }
+                            blocks[blockID] = ([UInt8](b[0] as Data), b[1])
+                        }
+                        let b = blocks[blockID]!
+                        a.records = try RecordLocator.records([UInt8](refs), block: b.data, rawSize: b.rawSize, blockID: blockID)
+                    }
+                    alert = a
                 }
                 return PendingAlert(seq: row[0], id: id, deliveredTo: delivered, alert: alert)
             }
@@ -58,17 +151,19 @@ extension AccountStore {
     package func recordDeliveries(_ outcomes: [(id: String, sinks: [String], complete: Bool)]) throws {
         guard !outcomes.isEmpty else { return }
         try queue.write { db in
+            // Prepared once per batch: an alert storm records thousands of deliveries per file.
+            let sent = try db.cachedStatement(sql: "UPDATE alerts SET sent = 1 WHERE id = ? RETURNING seq")
+            let dropPayload = try db.cachedStatement(sql: "DELETE FROM alert_payloads WHERE seq = ?")
+            let dropDeliveries = try db.cachedStatement(sql: "DELETE FROM alert_deliveries WHERE id = ?")
+            let took = try db.cachedStatement(sql: "INSERT OR IGNORE INTO alert_deliveries(id, sink) VALUES (?, ?)")
             for o in outcomes {
                 if o.complete {
                     // The id stays (an alert is never recorded twice); the payload is no longer needed.
-                    try db.execute(
-                        sql: "DELETE FROM alert_payloads WHERE seq = (SELECT seq FROM alerts WHERE id = ?)", arguments: [o.id])
-                    try db.execute(sql: "UPDATE alerts SET sent = 1 WHERE id = ?", arguments: [o.id])
-                    try db.execute(sql: "DELETE FROM alert_deliveries WHERE id = ?", arguments: [o.id])
+                    guard let seq = try Int64.fetchOne(sent, arguments: [o.id]) else { continue }
+                    try dropPayload.execute(arguments: [seq])
+                    try dropDeliveries.execute(arguments: [o.id])
                 } else {
-                    for sink in o.sinks {
-                        try db.execute(sql: "INSERT OR IGNORE INTO alert_deliveries(id, sink) VALUES (?, ?)", arguments: [o.id, sink])
-                    }
+                    for sink in o.sinks { try took.execute(arguments: [o.id, sink]) }
                 }
             }
         }

@@ -90,6 +90,19 @@ enum Schema {
                     CREATE INDEX suppressions_by_until ON suppressions(until);
                     """)
         }
+        m.registerMigration("v7-compact-store") { db in
+            try db.execute(
+                sql: """
+                    -- Dedup keys packed by minute of event time (see DedupKeys), instead of a row per event.
+                    CREATE TABLE eventkeys(id INTEGER PRIMARY KEY, keys BLOB NOT NULL);
+                    -- An alert's records by reference to the block that stores them (varints: count, then
+                    -- offset and length of each in the block's inflated bytes); NULL: the payload holds them.
+                    ALTER TABLE alert_payloads ADD COLUMN block INTEGER;
+                    ALTER TABLE alert_payloads ADD COLUMN refs BLOB;
+                    """)
+            try DedupKeys.pack(from: db)
+            try db.execute(sql: "DROP TABLE eventids")
+        }
         return m
     }
 }
@@ -102,16 +115,6 @@ enum Raw {
         guard rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW else {
             throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db)))
         }
-    }
-
-    /// Steps an insert with two integer parameters; returns true when a row was inserted.
-    static func insert(_ s: OpaquePointer?, db: OpaquePointer?, _ a: Int64, _ b: Int64) throws -> Bool {
-        sqlite3_bind_int64(s, 1, a)
-        sqlite3_bind_int64(s, 2, b)
-        let rc = sqlite3_step(s)
-        sqlite3_reset(s)
-        try check(rc, db)
-        return sqlite3_changes(db) > 0
     }
 
     static func insertBlock(

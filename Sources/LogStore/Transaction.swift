@@ -39,8 +39,9 @@ package struct WriteTransaction {
         let mtime: Int64
         let blockID: Int64
         let hash: Int64
-        /// The file's index entries, duplicates flagged.
+        /// The file's index entries, duplicates flagged, and each record's eventID key.
         let entries: [BlockEntry]
+        let keys: [EventKey]
         package let stored: Int
         package let duplicates: Int
         package let rewrite: Rewrite?
@@ -77,16 +78,12 @@ package struct WriteTransaction {
         let blockID = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(id), 0) + 1 FROM blocks")) ?? 1)
         var entries = file.records.map(\.entry)
         var duplicates = 0
-        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO eventids(t, k) VALUES (?, ?)")
-        let statement = insert.sqliteStatement
-        let conn = db.sqliteConnection
+        var keys = DedupKeys(db)
         var minTS = Int64.max
         var maxTS = Int64.min
         for i in entries.indices {
-            let key = file.records[i].eventKey
             let t = entries[i].timestamp
-            let isDuplicate = try !Raw.insert(statement, db: conn, AccountStore.seconds(t), key.key64)
-            if isDuplicate {
+            if try !keys.insert(millis: t, key: file.records[i].eventKey.key64) {
                 entries[i].flags |= BlockEntry.duplicate
                 duplicates += 1
             } else {
@@ -94,6 +91,7 @@ package struct WriteTransaction {
                 maxTS = max(maxTS, t)
             }
         }
+        try keys.save()
         if minTS > maxTS {
             minTS = file.key.deliveryTime
             maxTS = file.key.deliveryTime
@@ -106,7 +104,7 @@ package struct WriteTransaction {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
         try Raw.insertBlock(
-            blockInsert.sqliteStatement, db: conn, id: blockID, stream: streamID, minTS: minTS, maxTS: maxTS,
+            blockInsert.sqliteStatement, db: db.sqliteConnection, id: blockID, stream: streamID, minTS: minTS, maxTS: maxTS,
             ingestion: ingestionTime, count: entries.count, stored: stored, file: file.ledgerKey,
             rawSize: file.uncompressedSize, data: file.compressed, index: index)
         try db.cachedStatement(
@@ -120,6 +118,7 @@ package struct WriteTransaction {
         return .inserted(
             InsertedBlock(
                 ledgerKey: file.ledgerKey, size: file.size, mtime: file.mtime, blockID: blockID, hash: hash, entries: entries,
+                keys: file.records.map(\.eventKey),
                 stored: stored, duplicates: duplicates, rewrite: rewrite))
     }
 

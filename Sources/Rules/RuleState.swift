@@ -22,9 +22,9 @@ public struct SuppressionState: Sendable, Equatable {
     public var suppressed: Int
     /// Their events' ids: a summary lists every one (see ``maxEventIDs``).
     public var eventIDs: [String]
-    /// The period's first alert as its outbox payload: decoded only when a summary is written (a
-    /// busy period is read and written once per file; decoding the alert each time cost more than
-    /// the alerts it saved).
+    /// The period's first alert as its outbox payload, without its records (a summary carries
+    /// none): decoded only when a summary is written (a busy period is read and written once per
+    /// file; decoding the alert each time cost more than the alerts it saved).
     var firstPayload: [UInt8]
 
     /// The period's first alert.
@@ -34,7 +34,9 @@ public struct SuppressionState: Sendable, Equatable {
         self.until = until
         self.suppressed = suppressed
         self.eventIDs = eventIDs
-        self.firstPayload = first.payload
+        var bare = first
+        bare.records = []
+        self.firstPayload = bare.payload
     }
 
     /// A summary carries at most this many event ids: when a period collects them, a summary goes

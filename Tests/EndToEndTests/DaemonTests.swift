@@ -135,7 +135,7 @@ func doneCount(_ state: String, account: String = "123456789012") -> Int {
             let blocks = try Int.fetchOne(db, sql: "SELECT count(*) FROM blocks") ?? -2
             let orphans = try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger l LEFT JOIN blocks b ON b.id = l.block WHERE l.status = 'done' AND b.id IS NULL") ?? -1
             let ledgerEvents = try Int.fetchOne(db, sql: "SELECT coalesce(sum(stored), 0) FROM ledger WHERE status = 'done'") ?? -1
-            let ids = try Int.fetchOne(db, sql: "SELECT count(*) FROM eventids") ?? -2
+            let ids = try Int.fetchOne(db, sql: "SELECT coalesce(sum(length(keys)) / 8, 0) FROM eventkeys") ?? -2
             #expect(done == doneAtExit)
             #expect(notDone == 0, "no file half-recorded")
             #expect(done == blocks)

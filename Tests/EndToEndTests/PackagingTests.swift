@@ -183,6 +183,7 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         #expect(!refIDs.isEmpty, "the simulated bucket must raise alerts for this test to mean anything")
 
         let notify = try NotifySocket()
+        let journalStart = try journalCursor()
         let service = try svc.start(notifySocket: notify.path, hideToolchain: deb.isRelease)
         defer { if service.process.isRunning { service.signal(SIGKILL) } }
         var got: [String] = []
@@ -220,7 +221,7 @@ func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: Int)? {
         let pid = service.process.processIdentifier
         var inJournal: [[String: Any]] = []
         _ = eventually(timeout: 10) {
-            inJournal = journal("_PID=\(pid)").filter { $0["TRAILWATCH_ALERT_ID"] != nil }
+            inJournal = journal("_PID=\(pid)", after: journalStart).filter { $0["TRAILWATCH_ALERT_ID"] != nil }
             return inJournal.count >= refIDs.count
         }
         #expect(Set(inJournal.compactMap { $0["TRAILWATCH_ALERT_ID"] as? String }) == refIDs)

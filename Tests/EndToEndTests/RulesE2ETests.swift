@@ -26,10 +26,10 @@ func jsonLines(_ path: String) -> [[String: Any]] {
     }
 }
 
-func journal(_ match: String) -> [[String: Any]] {
+func journal(_ match: String, after cursor: String? = nil) -> [[String: Any]] {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/journalctl")
-    p.arguments = ["-o", "json", "--no-pager", "--all", match]
+    p.arguments = ["-o", "json", "--no-pager", "--all", match] + (cursor.map { ["--after-cursor", $0] } ?? [])
     let out = Pipe()
     p.standardOutput = out
     p.standardError = FileHandle.nullDevice
@@ -37,6 +37,14 @@ func journal(_ match: String) -> [[String: Any]] {
     let data = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return data.split(separator: UInt8(ascii: "\n")).compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+}
+
+/// The journal's current end, for reading only what came after it: a match on `_PID` alone also
+/// finds an earlier process that had the same PID (PIDs wrap at 32,768 here).
+func journalCursor() throws -> String {
+    let out = try sh(["journalctl", "-n", "0", "--show-cursor", "--no-pager"])
+    let line = try #require(out.split(separator: "\n").last { $0.hasPrefix("-- cursor: ") }, "journalctl gave no cursor: \(out)")
+    return String(line.dropFirst("-- cursor: ".count))
 }
 
 /// Whether a child can be started with journald hidden from it: root, /usr/bin/unshare, and a
@@ -281,6 +289,41 @@ let families = [
         #expect(catalog.status == 0)
         let ids = catalog.out.split(separator: "\n").filter { $0.hasPrefix("-- ") }.map { String($0.dropFirst(3)) }
         #expect(ids.count == 19 + 12 && Set(ids).count == ids.count, "19 rules and 12 integrity alerts, each its own MESSAGE_ID")
+    }
+
+    /// `rules bench` times a rule author's rules on their own files: the set, then each rule alone
+    /// with its own hits, counted on the records that are there; a file it cannot read is named
+    /// and skipped, not fatal.
+    @Test func rulesBenchTimesEachRuleOnTheAuthorsFiles() throws {
+        let bucket = tempDir("bench-bucket")
+        var stops = 0
+        for f in 0..<4 {
+            let records = (0..<50).map { i -> String in
+                let n = f * 50 + i
+                let name = n % 7 == 0 ? "StopLogging" : "DescribeInstances"
+                if name == "StopLogging" { stops += 1 }
+                return rec(guid(n), "2024-03-01T10:0\(f):00Z", name: name)
+            }
+            try write(logDir(bucket) + "/" + logName("20240301T100\(f)Z", "BENCH0000000000\(f)"), gz(records))
+        }
+        try write(logDir(bucket) + "/" + logName("20240301T1009Z", "BROKEN0000000001"), Array("not gzip".utf8))
+        let rules = tempDir("bench-rules")
+        try "rule stops\n  when eventName = \"StopLogging\"\nend\nrule never\n  when eventName = \"NoSuchCall\"\nend\n"
+            .write(toFile: rules + "/b.rules", atomically: true, encoding: .utf8)
+        #expect(stops > 0)
+        let r = try trailwatch(["rules", "bench", "--rules", rules, "--passes", "1", bucket])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("2 rules, 200 records from 4 files"), "\(r.out)")
+        #expect(r.out.contains("all rules: ") && r.out.contains(" events/s") && r.out.contains("\(stops) hits"), "\(r.out)")
+        let rows = r.out.split(separator: "\n").map { $0.split(separator: " ") }
+        #expect(rows.contains { $0.first == "stops" && $0.last == "\(stops)" }, "\(r.out)")
+        #expect(rows.contains { $0.first == "never" && $0.last == "0" }, "\(r.out)")
+        #expect(r.err.contains("BROKEN0000000001.json.gz: skipped:"), "\(r.err)")
+        let capped = try trailwatch(["rules", "bench", "--rules", rules, "--passes", "1", "--no-each", "--max-records", "60", bucket])
+        #expect(capped.status == 0 && capped.out.contains("2 rules, 60 records from 2 files") && !capped.out.contains("never"), "\(capped.out)")
+        #expect(capped.err.contains("kept the first 60 records"), "\(capped.err)")
+        let empty = try trailwatch(["rules", "bench", "--rules", rules, tempDir("bench-empty")])
+        #expect(empty.status != 0 && empty.err.contains("no records in"), "\(empty.err)")
     }
 
     /// The catalog installs, and journalctl knows a rule's MESSAGE_ID.

@@ -10,7 +10,7 @@ import TestSupport
 let account = "123456789012"
 
 /// Builds a delivered file with one record per (eventID, eventTime ms), laid out as CloudTrail writes it.
-func makeFile(_ events: [(id: String, time: Int64)], region: String = "us-east-1", name: String) -> DecodedFile {
+func makeFile(_ events: [(id: String, time: Int64)], region: String = "us-east-1", account owner: String = account, name: String) -> DecodedFile {
     var json = Array(#"{"Records":["#.utf8)
     var records: [DecodedFile.Record] = []
     for (n, e) in events.enumerated() {
@@ -23,7 +23,7 @@ func makeFile(_ events: [(id: String, time: Int64)], region: String = "us-east-1
     }
     json += Array("]}".utf8)
     let key = LogFileKey(
-        prefix: "", organizationID: nil, account: account, region: region, deliveryTime: events.first?.time ?? 0,
+        prefix: "", organizationID: nil, account: owner, region: region, deliveryTime: events.first?.time ?? 0,
         unique: "AAAAAAAAAAAAAAAA", fileName: name)
     return DecodedFile(
         ledgerKey: "bucket/" + name, key: key, size: 1, mtime: 1, compressed: Deflater.gzip(json), uncompressedSize: json.count,

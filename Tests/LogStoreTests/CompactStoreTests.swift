@@ -1,0 +1,148 @@
+import AlertModel
+import CloudTrail
+import Foundation
+import GRDB
+import Gzip
+import LogStore
+import Testing
+import TestSupport
+
+/// The v7 store: dedup keys packed per minute, alert records kept by reference to their block, and
+/// the in-place upgrade of a store written before.
+@Suite struct CompactStoreTests {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/v6-store-625005464374.sqlite.gz")
+    static let fixtureAccount = "625005464374"
+
+    /// Every event of a store, page by page.
+    func allEvents(_ store: AccountStore) throws -> [LogEvent] {
+        var out: [LogEvent] = []
+        var token: String? = nil
+        repeat {
+            let page = try store.filter(limit: 500, nextToken: token)
+            out += page.events
+            token = page.nextToken
+        } while token != nil
+        return out
+    }
+
+    func eventID(_ message: [UInt8]) -> String? {
+        (try? JSONSerialization.jsonObject(with: Data(message)) as? [String: Any])?["eventID"] as? String
+    }
+
+    @Test func aStoreWrittenBeforeV7UpgradesInPlaceReadsEveryEventBackAndDedupsAgainstIt() throws {
+        let dir = tempDir()
+        let path = "\(dir)/\(Self.fixtureAccount).sqlite"
+        try Data(try Inflater.inflateAll([UInt8](try Data(contentsOf: Self.fixture)))).write(to: URL(fileURLWithPath: path))
+        // Precondition: the fixture is a v6 store, with a key per event and an alert pending with its record.
+        let before = try DatabaseQueue(path: path)
+        let (migrations, keys, stored, pendingPayload) = try before.read { db in
+            (
+                try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"),
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM eventids") ?? -1,
+                try Int.fetchOne(db, sql: "SELECT sum(stored) FROM ledger WHERE status = 'done'") ?? -1,
+                try Data.fetchOne(db, sql: "SELECT payload FROM alert_payloads")
+            )
+        }
+        try before.close()
+        #expect(migrations.last == "v6-suppression-until" && !migrations.contains { $0.hasPrefix("v7") })
+        #expect(keys == 1214 && stored == 1214)
+        let pendingBefore = try JSONDecoder().decode(Alert.self, from: try #require(pendingPayload))
+        #expect(pendingBefore.records.count == 1)
+
+        let store = try AccountStore(directory: dir, account: Self.fixtureAccount)
+        let (after, packed, oldTable, free) = try DatabaseQueue(path: path).read { db in
+            (
+                try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"),
+                try Int.fetchOne(db, sql: "SELECT sum(length(keys)) / 8 FROM eventkeys") ?? -1,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE name = 'eventids'") ?? -1,
+                try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? -1
+            )
+        }
+        #expect(after.last == "v7-compact-store")
+        #expect(packed == 1214, "every key moved")
+        #expect(oldTable == 0)
+        #expect(free == 0, "the old table's pages went back to the file system")
+        // Every event reads back, each once.
+        let events = try allEvents(store)
+        #expect(events.count == 1214)
+        let ids = events.compactMap { eventID($0.message) }
+        #expect(ids.count == 1214 && Set(ids).count == 1214)
+        // The pending alert comes out as it went in, record included.
+        let pending = try store.pendingAlerts()
+        #expect(pending.count == 1)
+        #expect(pending.first?.alert == pendingBefore)
+        // Events stored before the upgrade are duplicates; new ones are stored.
+        let old = events.prefix(300).map { (id: eventID($0.message)!, time: $0.timestamp) }
+        let t = events.map(\.timestamp).max()!
+        let fresh = (0..<20).map { (id: uuid(900_000 + $0), time: t - Int64($0) * 1000) }
+        let result = try store.commit(makeFile(old + fresh, account: Self.fixtureAccount, name: "again"), ingestionTime: 1)
+        #expect(result == CommitResult(stored: 20, duplicates: 300, committed: true))
+        #expect(try allEvents(store).count == 1234)
+    }
+
+    @Test func dedupKeysInOneMinuteBeyondAPartAndBefore1970() throws {
+        let store = try AccountStore(directory: tempDir(), account: account)
+        // 1,500 events in one minute: three parts of that minute, then every one again, spread over files.
+        let t0: Int64 = 1_709_251_200_000
+        let events = (0..<1500).map { (id: uuid($0), time: t0 + Int64($0 % 60) * 1000 + Int64($0 % 7)) }
+        #expect(try store.commit(makeFile(events, name: "a"), ingestionTime: 1).stored == 1500)
+        #expect(try store.commit(makeFile(Array(events.reversed()), name: "b"), ingestionTime: 1).duplicates == 1500)
+        // Within one file, the second copy is the duplicate; a minute before 1970 keys like any other.
+        let early = [(id: uuid(1), time: Int64(-61_500)), (id: uuid(1), time: Int64(-61_500)), (id: uuid(2), time: Int64(-1))]
+        #expect(try store.commit(makeFile(early, name: "c"), ingestionTime: 1) == CommitResult(stored: 2, duplicates: 1, committed: true))
+        #expect(try store.commit(makeFile(early, name: "d"), ingestionTime: 1).duplicates == 3)
+        #expect(try allEvents(store).count == 1502)
+    }
+
+    /// An alert's records are kept as places in the block its file was stored as, and come back
+    /// byte for byte; a record that is not a stored record's bytes is kept as a copy.
+    @Test func alertRecordsAreKeptByReferenceAndComeBackIdentical() throws {
+        let dir = tempDir()
+        let store = try AccountStore(directory: dir, account: account)
+        let t0: Int64 = 1_709_251_200_000
+        let file = makeFile((0..<50).map { (uuid($0), t0 + Int64($0) * 1000) }, name: "a")
+        let raw = try Inflater.inflateAll(file.compressed)
+        func record(_ i: Int) -> String {
+            let e = file.records[i].entry
+            return String(decoding: raw[e.offset..<(e.offset + e.length)], as: UTF8.self)
+        }
+        func alert(_ id: String, _ records: [String]) -> Alert {
+            Alert(
+                rule: "r", severity: "high", priority: 2, messageID: "m", message: "two records", account: account, region: "us-east-1",
+                principal: "p", sourceIP: "1.2.3.4", eventName: "E", eventIDs: [uuid(3), uuid(41)], eventTime: "2024-03-01T00:00:03Z",
+                count: 2, logFile: "a", alertID: id, records: records)
+        }
+        let byReference = alert("by-reference", [record(3), record(41)])
+        let copied = alert("copied", [record(5) + " "])
+        try store.write(now: 1) { tx in
+            guard case .inserted(let block) = try tx.insertBlock(file) else { Issue.record("the file was not stored"); return }
+            let locator = RecordLocator(block)
+            #expect(try tx.recordAlert(byReference, records: locator))
+            #expect(try tx.recordAlert(copied, records: locator))
+            #expect(try !tx.recordAlert(byReference, records: locator), "an id is recorded once")
+            _ = try tx.recordLedger(block)
+        }
+        // Precondition: the first payload holds no record (its places do), the second holds its copy.
+        let rows = try DatabaseQueue(path: "\(dir)/\(account).sqlite").read { db in
+            try Row.fetchAll(db, sql: "SELECT length(payload), block, refs IS NOT NULL FROM alert_payloads ORDER BY seq")
+        }
+        #expect(rows.count == 2)
+        #expect((rows[0][1] as Int64?) != nil && rows[0][2] == true)
+        var bare = byReference
+        bare.records = []
+        #expect((rows[0][0] as Int) == bare.payload.count)
+        #expect((rows[1][1] as Int64?) == nil && rows[1][2] == false)
+        #expect((rows[1][0] as Int) == copied.payload.count)
+        let pending = try store.pendingAlerts()
+        #expect(pending.map(\.alert) == [byReference, copied])
+        #expect(pending.first?.alert?.payload == byReference.payload, "the payload byte for byte")
+        // The block stays, past retention, while an alert still takes records from it.
+        try store.setRetention(days: 1)
+        #expect(try store.applyRetention(now: t0 + 10 * 86_400_000) == 0)
+        #expect(try store.pendingAlerts().first?.alert == byReference)
+        try store.recordDeliveries([(id: "by-reference", sinks: ["s"], complete: true), (id: "copied", sinks: ["s"], complete: true)])
+        #expect(try store.pendingAlerts().isEmpty)
+        #expect(try store.applyRetention(now: t0 + 10 * 86_400_000) == 50)
+    }
+}
