@@ -7,8 +7,9 @@ import Posix
 /// death (an allocation abort, the OOM killer, `kill -9`) leaves the names of the files in hand.
 ///
 /// One slot file per decoding thread and one for the committer under `<state>/in-hand/`, each
-/// rewritten in place (`pwrite`, `ftruncate`: no file created per log file) and emptied once its
-/// work is done; a clean stop leaves them empty. No fsync: a note must outlive the process, not
+/// rewritten in place (`pwrite`, `ftruncate`: no file created per log file), cut to one byte
+/// (no entry) once its work is done, and emptied when a batch of files is done; a clean stop
+/// leaves them empty. No fsync: a note must outlive the process, not
 /// the machine.
 package final class InHand: Sendable {
     /// A file in hand.
@@ -51,6 +52,11 @@ package final class InHand: Sendable {
 
         /// The work is done: nothing in hand.
         package func clear() { if case .success(let fd) = file { try? Posix.truncate(fd, to: 0, path: path) } }
+
+        /// One file's work is done and more may follow: the note is cut to its first byte, which is
+        /// no entry (``InHand/leftovers()`` needs four lines). Cheaper than ``clear()`` between
+        /// files: ext4 writes out a file's pending data when it is truncated to zero, not otherwise.
+        package func release() { if case .success(let fd) = file { try? Posix.truncate(fd, to: 1, path: path) } }
     }
 
     package let directory: String

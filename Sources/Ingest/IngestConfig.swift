@@ -1,3 +1,5 @@
+import Posix
+
 /// Settings for ingest, from the config file and flags.
 package struct IngestConfig: Sendable {
     /// A mirrored bucket: its root folder and its bucket name (the folder's name unless configured).
@@ -26,7 +28,9 @@ package struct IngestConfig: Sendable {
     /// How late (event time) an event may arrive and still count in a window.
     package var latenessMs: Int64 = 20 * 60_000
     /// Threads decoding files (inflate, split, rule matching); commits stay on one thread, in order.
-    package var decoders = 1
+    /// One per processor but the committer's (at least 1, at most 4): on 2 processors one decoder,
+    /// which also takes the committer's rule matching whenever a decoded file waits for it.
+    package var decoders = max(1, min(4, Posix.onlineProcessors - 1))
     /// When set, day folders (YYYY/MM/DD) older than this many days are not watched (the rescan still
     /// covers them, changes included): for mirrors whose folders exceed the kernel's watch limit.
     package var watchDays: Int? = nil

@@ -34,6 +34,12 @@ package final class OrderedResults<T: Sendable>: Sendable {
         state.withLock { $0.results[index] = value }
     }
 
+    /// Whether the taker is behind: the next result in order is ready and waits to be taken (a
+    /// worker may then do work the taker would otherwise do, such as rule matching).
+    package var takerBehind: Bool {
+        state.withLock { $0.results[$0.next] != nil }
+    }
+
     /// The result for the next index in order; nil when every index was taken or work stopped.
     package func take() -> T? {
         state.withLock(waitingUntil: { [count] s in s.results[s.next] != nil || s.next >= count || (s.stopped && s.next >= s.claimed) }) { s in

@@ -71,10 +71,17 @@ final class Pipeline {
                         results.put(k, (job, .failure(failure)))
                         continue
                     }
-                    let decoded = FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key, rules: ruleSet, limits: limits)
-                    slot.clear()
+                    var decoded = FileDecoder.decode(path: job.readPath, ledgerKey: job.ledgerKey, key: job.key, rules: ruleSet, limits: limits)
+                    // The committer has a decoded file waiting: it is the slower side, so take the
+                    // rule matching it would do (both cores busy, neither waiting on the other).
+                    if case .success(var file) = decoded, results.takerBehind {
+                        file.matchDeferredRules()
+                        decoded = .success(file)
+                    }
+                    slot.release()
                     results.put(k, (job, decoded))
                 }
+                slot.clear()
                 if stop.isSet { results.stop() }
             }
         }
@@ -86,10 +93,11 @@ final class Pipeline {
             watcher.inFlight.remove(job.ledgerKey)
             stats.update { $0.queued -= 1 }
             handle(job, result, final: final)
-            committing.clear()
+            committing.release()
             suspects.removeValue(forKey: job.ledgerKey)
             onProgress?(stats.snapshot)
         }
+        committing.clear()
         // Jobs not reached because of a stop stay unledgered: the next start takes them.
         for job in jobs.dropFirst(handled) { watcher.inFlight.remove(job.ledgerKey) }
         stats.update { $0.queued -= jobs.count - handled }

@@ -42,7 +42,8 @@ struct PreviousVersion {
     static func fetch(_ db: Database, path: String) throws -> PreviousVersion? {
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT size, mtime, hash, block, rewrites FROM ledger WHERE path = ? AND status = 'done'", arguments: [path])
+                db.cachedStatement(sql: "SELECT size, mtime, hash, block, rewrites FROM ledger WHERE path = ? AND status = 'done'"),
+                arguments: [path])
         else { return nil }
         return PreviousVersion(size: row[0], mtime: row[1], hash: row[2], block: row[3], rewrites: row[4])
     }

@@ -75,7 +75,7 @@ package struct WriteTransaction {
         }
         let ingestionTime = now
         let streamID = try store.ensureStream(db, name: file.key.streamName, region: file.key.region, now: ingestionTime)
-        let blockID = (try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM blocks") ?? 1)
+        let blockID = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(id), 0) + 1 FROM blocks")) ?? 1)
         var entries = file.records.map(\.entry)
         var duplicates = 0
         var keys = DedupKeys(db)
@@ -107,11 +107,12 @@ package struct WriteTransaction {
             blockInsert.sqliteStatement, db: db.sqliteConnection, id: blockID, stream: streamID, minTS: minTS, maxTS: maxTS,
             ingestion: ingestionTime, count: entries.count, stored: stored, file: file.ledgerKey,
             rawSize: file.uncompressedSize, data: file.compressed, index: index)
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 UPDATE streams SET first_ts = min(coalesce(first_ts, ?), ?), last_ts = max(coalesce(last_ts, ?), ?),
                   last_ingestion = ?, events = events + ?, stored_bytes = stored_bytes + ? WHERE id = ?
-                """,
+                """
+        ).execute(
             arguments: [minTS, minTS, maxTS, maxTS, ingestionTime, stored, file.compressed.count, streamID])
         let rewrite = try previous?.compare(file, entries: entries, previous: previousRecords)
         return .inserted(
@@ -123,11 +124,12 @@ package struct WriteTransaction {
 
     /// Marks the block's file done in the ledger: the last write of a file's transaction.
     package func recordLedger(_ block: InsertedBlock) throws -> CommitResult {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT OR REPLACE INTO ledger(path, status, size, mtime, events, stored, duplicates, reason, done_at, block, hash, rewrites)
                 VALUES (?, 'done', ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 block.ledgerKey, block.size, block.mtime, block.entries.count, block.stored, block.duplicates, now, block.blockID,
                 block.hash, block.rewrite?.count ?? 0,

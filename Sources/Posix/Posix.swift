@@ -51,10 +51,12 @@ public enum Posix {
         guard let d = opendir(path) else { return nil }
         defer { closedir(d) }
         var out: [(String, UInt8)] = []
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
+            // The name is read in place, up to its NUL: a dirent is only as long as its name, and
+            // copying the whole declared `d_name` (256 bytes) read past the last entry of glibc's
+            // buffer (a SIGSEGV listing a folder of 1,000 files).
+            let name = String(cString: (UnsafeRawPointer(e) + nameOffset).assumingMemoryBound(to: CChar.self))
             if name != "." && name != ".." { out.append((name, e.pointee.d_type)) }
         }
         return out
@@ -154,6 +156,9 @@ public enum Posix {
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
+
+    /// Processors online (at least 1), to size thread pools.
+    public static var onlineProcessors: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
     /// A monotonic clock in seconds.
     public static func monotonicSeconds() -> Double {

@@ -125,6 +125,27 @@ struct FalcoVector: Decodable {
         #expect(b == EventKey(Array("1".utf8)))
     }
 
+    /// The contiguous fast path packs exactly what the per-byte path packs, and refuses (hashes)
+    /// the same ids: a non-hex byte at any digit place, or a missing dash.
+    @Test func guidFastPathMatchesByteByBytePath() {
+        let guid = Array("5b6f2F0E-1c4e-4C59-9f34-0d7c2e9b8a1f".utf8)
+        var ids = [guid, Array("00000000-0000-0000-0000-000000000000".utf8), Array("FFFFFFFF-ffff-FFFF-ffff-FFFFFFFFFFFF".utf8)]
+        for i in guid.indices {
+            for bad: UInt8 in [0x2F, 0x3A, 0x40, 0x47, 0x60, 0x67, 0x2D, 0x00, 0xC3] where bad != guid[i] {
+                var id = guid
+                id[i] = bad
+                ids.append(id)
+            }
+        }
+        for id in ids {
+            let fast = EventKey(id)  // an Array: contiguous
+            let slow = EventKey(id.lazy.map { $0 })  // not contiguous: byte by byte
+            #expect(fast == slow, "\(String(decoding: id, as: UTF8.self))")
+        }
+        #expect(ids.count > 300, "every digit place and dash tried with bad bytes")
+        #expect(EventKey(guid) == EventKey(high: 0x5b6f_2f0e_1c4e_4c59, low: Int64(bitPattern: 0x9f34_0d7c_2e9b_8a1f)))
+    }
+
     @Test func missingFieldsAndBrokenRecords() {
         let none = Array(#"{"eventName":"X"}"#.utf8).withUnsafeBytes { RecordInfo.read($0) }
         #expect(none == RecordInfo(eventTime: nil, eventKey: nil))

@@ -220,6 +220,21 @@ final class UncheckedBox<T>: @unchecked Sendable {
         #expect(r.take() == nil, "everything claimed was handed out")
     }
 
+    /// What the decoders look at to take the committer's rule matching: a result ready for the taker.
+    @Test func theTakerIsBehindOnlyWhileTheNextResultWaits() {
+        let r = OrderedResults<Int>(count: 3, window: 3)
+        #expect(r.claim() == 0 && r.claim() == 1)
+        #expect(!r.takerBehind, "nothing ready yet")
+        r.put(1, 10)
+        #expect(!r.takerBehind, "a later result is ready, but the taker waits for index 0")
+        r.put(0, 0)
+        #expect(r.takerBehind)
+        #expect(r.take() == 0)
+        #expect(r.takerBehind, "index 1 waits")
+        #expect(r.take() == 10)
+        #expect(!r.takerBehind)
+    }
+
     @Test func theWindowBoundsWhatIsInFlight() {
         let r = OrderedResults<Int>(count: 3, window: 1)
         #expect(r.claim() == 0)
