@@ -101,7 +101,7 @@ def client_process(port, key, secret, plan, threads, start_at, seconds, out):
                 dt = time.perf_counter() - t
                 ok = resp.status == 200 and b'"__type"' not in answer
                 events = -1
-                if ok and i % 20 == 0:  # a sample: the page is JSON and holds events
+                if ok and (i // 2) % 10 == 0:  # a sample of both actions: the page is JSON and holds events
                     events = len(json.loads(answer).get("events", []))
                 if not ok:
                     events = -2
@@ -230,6 +230,7 @@ def main():
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--procs", type=int, default=4, help="client processes the clients are spread over")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--perf", help="record the server with `perf record -g` into this file during the load alone")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     if not os.path.exists(a.bin):
@@ -281,6 +282,7 @@ def main():
         plan["first"] = min(s["first"] for s in plan["streams"])
         plan["last"] = max(s["last"] for s in plan["streams"])
         stored = sum(s.get("storedBytes", 0) for s in streams)
+        print(f"load average at the start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"group {group}: {len(streams)} streams, {stored / 1e6:.0f} MB stored, "
               f"{(plan['last'] - plan['first']) / 3_600_000:.1f} h of events; clients {a.clients} in {a.procs} processes; "
               f"filter pattern {PATTERN} over a random 1 h range, limit 100; GetLogEvents limit 100")
@@ -289,8 +291,19 @@ def main():
         ingest(a.bin, small, os.path.join(a.work, "ingest-state"), no_rules)
         load(port, key, secret, plan, a.clients, a.procs, 3)
 
-        # A. The load alone.
+        # One client, one request at a time: what a page costs the server with no queue.
+        res_1 = load(port, key, secret, plan, 1, 1, 5)
+        report("one client alone", res_1, 5)
+
+        # A. The load alone (optionally under `perf record` of the server).
+        perf = None
+        if a.perf:
+            perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", a.perf, "-p", str(serve.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         res_a = load(port, key, secret, plan, a.clients, a.procs, a.seconds)
+        if perf:
+            perf.send_signal(2)
+            perf.wait()
         report("A. load alone", res_a, a.seconds)
 
         # B. Ingest without load, with the load, and without again.
@@ -325,7 +338,7 @@ def main():
             print("  with the load: no run finished inside the load window (raise --seconds)")
         if a.json:
             with open(a.json, "w") as f:
-                json.dump({"A": res_a, "B": res_b, "ingest_quiet_s": quiet, "ingest_loaded_s": loaded,
+                json.dump({"one": res_1, "A": res_a, "B": res_b, "ingest_quiet_s": quiet, "ingest_loaded_s": loaded,
                            "ratio_median": ratio_med, "ratio_best": ratio_best}, f, indent=1)
     finally:
         serve.terminate()
