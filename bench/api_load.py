@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""API load benchmark: `trailwatch serve` (release build, SigV4 and an access file) under 50
+concurrent signed clients over a one-million-event group, and ingest (`run --once`) timed without
+and with that load in the same run.
+
+Steps: simulate one account in one region (~1 M events, kept in --work and reused), ingest it once
+into a state directory (reused), `access add` a principal, start `serve`, then
+  A. the load alone for --seconds: half FilterLogEvents (a JSON filter pattern over a random one-hour
+     range, `limit` 100), half GetLogEvents (a random stream from a random start time, `limit` 100),
+     each client on its own keep-alive http.client connection, signing every request with
+     botocore's SigV4Auth; errors are any non-200 or a `__type` in the answer;
+  B. ingest of a second bucket (a few hundred thousand events, a fresh state directory each time)
+     timed back-to-back without load, then repeatedly during the same load, then again without.
+Prints requests/s and p50/p99 latency per action, the CPU time of the clients and of the server,
+the load average, and the ingest ratio (time without load / time with load), each beside its target.
+
+The clients are spread over --procs processes (threads within each) so that one GIL is not the
+limit; the clients' CPU time is printed so a saturated client side shows.
+
+  python3 bench/api_load.py --work /tmp/apiload [--seconds 30] [--clients 50] [--procs 4]
+"""
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import http.client
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PATTERN = '{ $.eventSource = "ec2.amazonaws.com" }'
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def proc_cpu(pid):
+    """User+system CPU seconds of a process (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def pct(sorted_xs, p):
+    if not sorted_xs:
+        return float("nan")
+    return sorted_xs[min(len(sorted_xs) - 1, int(p / 100 * len(sorted_xs)))]
+
+
+# ---------------------------------------------------------------- clients
+
+def client_process(port, key, secret, plan, threads, start_at, seconds, out):
+    """One client process: `threads` threads, each with its own keep-alive connection."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = f"http://127.0.0.1:{port}/"
+    results = []  # per thread: list of (action, seconds, ok, events or -1)
+
+    def worker(n):
+        rnd = random.Random(os.getpid() * 1000 + n)
+        signer = SigV4Auth(Credentials(key, secret), "logs", "us-east-1")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        results.append(mine)
+        i = 0
+        while time.time() < start_at:
+            time.sleep(0.005)
+        end = start_at + seconds
+        while True:
+            now = time.time()
+            if now >= end:
+                break
+            # Alternate per thread, starting on a different action for odd threads: half and half.
+            if (i + n) % 2 == 0:
+                action = "FilterLogEvents"
+                t0 = rnd.randint(plan["first"], max(plan["first"], plan["last"] - 3_600_000))
+                body = {"logGroupName": plan["group"], "filterPattern": PATTERN,
+                        "startTime": t0, "endTime": t0 + 3_600_000, "limit": 100}
+            else:
+                action = "GetLogEvents"
+                s = rnd.choice(plan["streams"])
+                body = {"logGroupName": plan["group"], "logStreamName": s["name"],
+                        "startTime": rnd.randint(s["first"], s["last"]), "startFromHead": True, "limit": 100}
+            data = json.dumps(body).encode()
+            req = AWSRequest(method="POST", url=url, data=data, headers={
+                "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Logs_20140328." + action})
+            t = time.perf_counter()
+            signer.add_auth(req)
+            try:
+                conn.request("POST", "/", body=data, headers=dict(req.headers.items()))
+                resp = conn.getresponse()
+                answer = resp.read()
+                dt = time.perf_counter() - t
+                ok = resp.status == 200 and b'"__type"' not in answer
+                events = -1
+                if ok and (i // 2) % 10 == 0:  # a sample of both actions: the page is JSON and holds events
+                    events = len(json.loads(answer).get("events", []))
+                if not ok:
+                    events = -2
+                    if len(mine) < 100000:
+                        sys.stderr.write(f"error {resp.status} {action}: {answer[:200]!r}\n")
+            except (OSError, http.client.HTTPException) as e:
+                dt = time.perf_counter() - t
+                ok, events = False, -2
+                sys.stderr.write(f"error {action}: {e!r}\n")
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            # Only requests that started inside the window count; the last one may end after it.
+            mine.append((action, dt, ok, events))
+            i += 1
+        conn.close()
+
+    cpu0 = time.process_time()
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out.put({"results": [r for m in results for r in m], "cpu": time.process_time() - cpu0})
+
+
+def load(port, key, secret, plan, clients, procs, seconds, during=None):
+    """Runs the clients for `seconds`; `during()` (if any) runs in this process meanwhile.
+    Returns the per-action figures, the clients' and the server's CPU seconds and the load average."""
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    start_at = time.time() + 1.0
+    per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
+    ps = [ctx.Process(target=client_process, args=(port, key, secret, plan, n, start_at, seconds, out)) for n in per if n]
+    for p in ps:
+        p.start()
+    while time.time() < start_at:
+        time.sleep(0.01)
+    serve_cpu0 = proc_cpu(plan["serve_pid"])
+    extra = during(start_at + seconds) if during else None
+    got = [out.get() for _ in ps]
+    wall = time.time() - start_at
+    serve_cpu = proc_cpu(plan["serve_pid"]) - serve_cpu0
+    loadavg = os.getloadavg()
+    for p in ps:
+        p.join()
+    by = {}
+    for r in (r for g in got for r in g["results"]):
+        by.setdefault(r[0], []).append(r)
+    figures = {}
+    for action, rs in sorted(by.items()):
+        lat = sorted(r[1] for r in rs)
+        sampled = [r[3] for r in rs if r[3] >= 0]
+        figures[action] = {
+            "requests": len(rs), "per_s": len(rs) / seconds, "errors": sum(1 for r in rs if not r[2]),
+            "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000, "max_ms": lat[-1] * 1000,
+            "sampled_pages": len(sampled), "events_per_page": sum(sampled) / max(1, len(sampled)),
+            "empty_pages": sum(1 for e in sampled if e == 0),
+        }
+    return {"actions": figures, "client_cpu_s": sum(g["cpu"] for g in got), "serve_cpu_s": serve_cpu,
+            "wall_s": wall, "loadavg": loadavg, "extra": extra}
+
+
+def report(title, res, seconds):
+    print(f"\n{title}: {seconds} s, load average {res['loadavg'][0]:.2f} {res['loadavg'][1]:.2f} {res['loadavg'][2]:.2f}")
+    total = 0
+    for action, f in res["actions"].items():
+        total += f["requests"]
+        p99 = "meets" if f["p99_ms"] < 100 else "MISSES"
+        print(f"  {action:16} {f['per_s']:7.1f} req/s  p50 {f['p50_ms']:6.1f} ms  p99 {f['p99_ms']:6.1f} ms"
+              f" (target < 100 ms: {p99})  max {f['max_ms']:6.1f} ms  errors {f['errors']} (target 0)"
+              f"  {f['events_per_page']:.0f} events/page over {f['sampled_pages']} sampled pages, {f['empty_pages']} empty")
+    print(f"  total {total / seconds:.1f} req/s; CPU over the run: server {res['serve_cpu_s'] / seconds * 100:.0f} %,"
+          f" clients {res['client_cpu_s'] / seconds * 100:.0f} % (of {os.cpu_count()} cores = {os.cpu_count() * 100} %)")
+
+
+# ---------------------------------------------------------------- set-up
+
+def sign_call(port, key, secret, action, body):
+    """One signed request, for the set-up (DescribeLogStreams)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    data = json.dumps(body).encode()
+    req = AWSRequest(method="POST", url=f"http://127.0.0.1:{port}/", data=data, headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Logs_20140328." + action})
+    SigV4Auth(Credentials(key, secret), "logs", "us-east-1").add_auth(req)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/", body=data, headers=dict(req.headers.items()))
+    resp = conn.getresponse()
+    answer = json.loads(resp.read())
+    conn.close()
+    if resp.status != 200:
+        raise RuntimeError(f"{action}: {resp.status} {answer}")
+    return answer
+
+
+def simulate(bin_, bucket, events, hours, seed):
+    """A one-account, one-region bucket of about `events` events (the simulator writes about
+    0.997 × rate × 60 events per simulated hour), made once and reused."""
+    done = bucket + ".done"
+    if os.path.exists(done):
+        return
+    shutil.rmtree(bucket, ignore_errors=True)
+    rate = events / (hours * 60 * 0.997)
+    run([bin_, "simulate", "--out", bucket, "--accounts", "1", "--regions", "us-east-1", "--hours", str(hours),
+         "--rate", f"{rate:.1f}", "--seed", str(seed), "--no-digests"], stdout=subprocess.DEVNULL)
+    open(done, "w").close()
+
+
+def ingest(bin_, bucket, state, no_rules):
+    """`run --once` into a fresh state directory; its wall time."""
+    shutil.rmtree(state, ignore_errors=True)
+    t = time.perf_counter()
+    run([bin_, "run", "--once", "--logs", bucket, "--state", state, "--rules", no_rules],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", required=True, help="working folder; buckets and the big state are kept and reused")
+    ap.add_argument("--bin", default=os.path.join(ROOT, ".build", "release", "trailwatch"))
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--ingest-events", type=int, default=300_000)
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--procs", type=int, default=4, help="client processes the clients are spread over")
+    ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--perf", help="record the server with `perf record -g` into this file during the load alone")
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    if not os.path.exists(a.bin):
+        run(["swift", "build", "-c", "release", "--product", "trailwatch"], cwd=ROOT)
+    no_rules = os.path.join(a.work, "no-rules")
+    os.makedirs(no_rules, exist_ok=True)
+
+    # 1. The big group, built once.
+    big, big_state = os.path.join(a.work, "load-bucket"), os.path.join(a.work, "load-state")
+    simulate(a.bin, big, a.events, 24, 1)
+    if not os.path.exists(big_state + ".done"):
+        dt = ingest(a.bin, big, big_state, no_rules)
+        print(f"ingested the load bucket in {dt:.1f} s")
+        open(big_state + ".done", "w").close()
+    small = os.path.join(a.work, "ingest-bucket")
+    simulate(a.bin, small, a.ingest_events, 6, 2)
+
+    # 2. A principal for the one account, and the server.
+    account = os.listdir(os.path.join(big, "AWSLogs"))[0]
+    access = os.path.join(a.work, "access")
+    if os.path.exists(access):
+        os.remove(access)
+    added = json.loads(run([a.bin, "access", "add", "bench", "--accounts", account, "--file", access],
+                           capture_output=True, text=True).stdout)["AccessKey"]
+    key, secret = added["AccessKeyId"], added["SecretAccessKey"]
+    serve = subprocess.Popen([a.bin, "serve", "--state", big_state, "--listen", "127.0.0.1:0", "--log-to", "stderr",
+                              "--access-file", access], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    port = None
+    serve_log = []
+    deadline = time.time() + 60
+    for line in serve.stderr:
+        serve_log.append(line)
+        if "http://127.0.0.1:" in line:
+            port = int(line.split("http://127.0.0.1:")[1].split("/")[0].split()[0].rstrip(".,"))
+            break
+        if time.time() > deadline:
+            break
+    if port is None:
+        serve.kill()
+        sys.exit("serve did not say where it listens:\n" + "".join(serve_log[-20:]))
+    threading.Thread(target=lambda: [serve_log.append(l) for l in serve.stderr], daemon=True).start()
+
+    try:
+        group = f"aws-cloudtrail-logs-{account}"
+        streams = sign_call(port, key, secret, "DescribeLogStreams", {"logGroupName": group})["logStreams"]
+        plan = {"group": group, "serve_pid": serve.pid,
+                "streams": [{"name": s["logStreamName"], "first": s["firstEventTimestamp"],
+                             "last": s["lastEventTimestamp"]} for s in streams]}
+        plan["first"] = min(s["first"] for s in plan["streams"])
+        plan["last"] = max(s["last"] for s in plan["streams"])
+        stored = sum(s.get("storedBytes", 0) for s in streams)
+        print(f"load average at the start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"group {group}: {len(streams)} streams, {stored / 1e6:.0f} MB stored, "
+              f"{(plan['last'] - plan['first']) / 3_600_000:.1f} h of events; clients {a.clients} in {a.procs} processes; "
+              f"filter pattern {PATTERN} over a random 1 h range, limit 100; GetLogEvents limit 100")
+
+        # Warm-up: the page cache for both stores and a short burst of load.
+        ingest(a.bin, small, os.path.join(a.work, "ingest-state"), no_rules)
+        load(port, key, secret, plan, a.clients, a.procs, 3)
+
+        # One client, one request at a time: what a page costs the server with no queue.
+        res_1 = load(port, key, secret, plan, 1, 1, 5)
+        report("one client alone", res_1, 5)
+
+        # A. The load alone (optionally under `perf record` of the server).
+        perf = None
+        if a.perf:
+            perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", a.perf, "-p", str(serve.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        res_a = load(port, key, secret, plan, a.clients, a.procs, a.seconds)
+        if perf:
+            perf.send_signal(2)
+            perf.wait()
+        report("A. load alone", res_a, a.seconds)
+
+        # B. Ingest without load, with the load, and without again.
+        ing_state = os.path.join(a.work, "ingest-state")
+        quiet = [ingest(a.bin, small, ing_state, no_rules) for _ in range(2)]
+
+        def ingest_until(end):
+            times = []
+            time.sleep(1.0)  # let the clients reach full speed
+            while True:
+                dt = ingest(a.bin, small, ing_state, no_rules)
+                if time.time() > end:
+                    break  # ended after the load did: not a with-load figure
+                times.append(dt)
+            return times
+
+        res_b = load(port, key, secret, plan, a.clients, a.procs, a.seconds, during=ingest_until)
+        quiet += [ingest(a.bin, small, ing_state, no_rules) for _ in range(2)]
+        loaded = res_b["extra"]
+        report("B. load while ingesting", res_b, a.seconds)
+        n_small = a.ingest_events
+        print(f"\ningest of ~{n_small:,} events (run --once, fresh state, no rules):")
+        print(f"  without load: {', '.join(f'{t:.2f}' for t in quiet)} s (best {min(quiet):.2f}, median {sorted(quiet)[len(quiet) // 2]:.2f})")
+        if loaded:
+            print(f"  with the load: {', '.join(f'{t:.2f}' for t in loaded)} s (best {min(loaded):.2f}, median {sorted(loaded)[len(loaded) // 2]:.2f})")
+            ratio_best = min(quiet) / min(loaded)
+            ratio_med = sorted(quiet)[len(quiet) // 2] / sorted(loaded)[len(loaded) // 2]
+            verdict = "meets" if ratio_med >= 0.8 else "MISSES"
+            print(f"  throughput with load / without: {ratio_med:.2f}x by median, {ratio_best:.2f}x by best (target >= 0.8x: {verdict})")
+        else:
+            ratio_best = ratio_med = None
+            print("  with the load: no run finished inside the load window (raise --seconds)")
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"one": res_1, "A": res_a, "B": res_b, "ingest_quiet_s": quiet, "ingest_loaded_s": loaded,
+                           "ratio_median": ratio_med, "ratio_best": ratio_best}, f, indent=1)
+    finally:
+        serve.terminate()
+        try:
+            serve.wait(10)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+
+
+if __name__ == "__main__":
+    main()
