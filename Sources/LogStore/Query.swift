@@ -156,6 +156,54 @@ extension AccountStore {
         return out
     }
 
+    /// The first `limit` events of `streamIDs` in `[start, end)` after `after` (forward), or the
+    /// last `limit` before `before` (backward), sorted: GetLogEvents' page without reading the whole
+    /// range. Blocks are read in order of their first (forward) or last (backward) timestamp and the
+    /// scan stops once `limit` events lie before the next block's first timestamp (after its last,
+    /// backward): no unread block can hold an event that sorts ahead of them.
+    func pageCandidates(
+        streamIDs: [Int64], start: Int64?, end: Int64?, after: EventPosition?, before: EventPosition?, limit: Int,
+        forward: Bool
+    ) throws -> [Candidate] {
+        guard !streamIDs.isEmpty else { return [] }
+        let lo = start ?? Int64.min
+        let hi = end.map { $0 - 1 } ?? Int64.max
+        guard lo <= hi else { return [] }
+        var pool: [Candidate] = []
+        try queue.read { db in
+            let list = streamIDs.map(String.init).joined(separator: ",")
+            // Block bounds only (cheap); each block's index is read when the scan reaches it.
+            let blocks = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, stream, min_ts, max_ts, ingestion_time FROM blocks
+                    WHERE stream IN (\(list)) AND max_ts >= ? AND min_ts <= ?
+                    ORDER BY \(forward ? "min_ts ASC" : "max_ts DESC"), id
+                    """, arguments: [max(lo, after?.timestamp ?? Int64.min), min(hi, before?.timestamp ?? Int64.max)]
+            ).map { (id: $0[0] as Int64, stream: $0[1] as Int64, min: $0[2] as Int64, max: $0[3] as Int64, ingestion: $0[4] as Int64) }
+            let readIndex = try db.cachedStatement(sql: "SELECT idx FROM blocks WHERE id = ?")
+            for (k, b) in blocks.enumerated() {
+                if k > 0 {
+                    // Everything still unread sorts at or after this bound (before it, backward).
+                    let bound = forward ? b.min : b.max
+                    let settled = pool.reduce(0) { $0 + ((forward ? $1.position.timestamp < bound : $1.position.timestamp > bound) ? 1 : 0) }
+                    if settled >= limit { break }
+                }
+                guard let data = try Data.fetchOne(readIndex, arguments: [b.id]),
+                    let entries = BlockIndex.decode([UInt8](data), base: b.min)
+                else { throw StoreError(.corruptBlock, "block \(b.id) has a damaged index") }
+                for (n, e) in entries.enumerated() where !e.isDuplicate && e.timestamp >= lo && e.timestamp <= hi {
+                    let position = EventPosition(timestamp: e.timestamp, ingestion: b.ingestion, block: b.id, index: n)
+                    if let after, position <= after { continue }
+                    if let before, position >= before { continue }
+                    pool.append(Candidate(position: position, offset: e.offset, length: e.length, stream: b.stream))
+                }
+            }
+        }
+        pool.sort { $0.position < $1.position }
+        return forward ? Array(pool.prefix(limit)) : Array(pool.suffix(limit))
+    }
+
     func streamIDs(names: [String]?) throws -> [Int64: String] {
         try queue.read { db in
             var out: [Int64: String] = [:]
@@ -222,35 +270,27 @@ extension AccountStore {
     ) throws -> GetPage {
         guard (1...10_000).contains(limit) else { throw StoreError(.invalidParameter, "limit must be between 1 and 10000") }
         let streams = try streamIDs(names: [stream])
-        let all = try candidates(streamIDs: Array(streams.keys), start: start, end: end, endExclusive: true)
-        var slice: ArraySlice<Candidate>
-        var forward = true
+        var forward = fromHead
+        var after: EventPosition? = nil
+        var before: EventPosition? = nil
+        var direction = ""
         if let nextToken {
-            let direction = nextToken.prefix(2)
+            direction = String(nextToken.prefix(2))
             let body = nextToken.dropFirst(2).split(separator: "/").first ?? ""
             guard direction == "f/" || direction == "b/", let p = EventPosition(token: body) else {
                 throw StoreError(.invalidParameter, "The specified nextToken is invalid.")
             }
-            if direction == "f/" {
-                let from = all.partitionPoint { $0.position <= p }
-                slice = all[from...]
-            } else {
-                forward = false
-                let to = all.partitionPoint { $0.position < p }
-                slice = all[..<to]
-            }
-            if slice.isEmpty {
-                let same = "\(direction)\(p.token)/s"
-                let other = direction == "f/" ? "b/\(p.token)/s" : "f/\(p.token)/s"
-                return GetPage(
-                    events: [], nextForwardToken: direction == "f/" ? same : other,
-                    nextBackwardToken: direction == "b/" ? same : other)
-            }
-        } else {
-            forward = fromHead
-            slice = all[...]
+            forward = direction == "f/"
+            if forward { after = p } else { before = p }
         }
-        let page = forward ? slice.prefix(limit) : slice.suffix(limit)
+        let page = try pageCandidates(
+            streamIDs: Array(streams.keys), start: start, end: end, after: after, before: before, limit: limit, forward: forward)
+        if page.isEmpty, let p = after ?? before {
+            // Past the end (or the start): the same token again, as CloudWatch gives it.
+            let same = "\(direction)\(p.token)/s"
+            let other = forward ? "b/\(p.token)/s" : "f/\(p.token)/s"
+            return GetPage(events: [], nextForwardToken: forward ? same : other, nextBackwardToken: forward ? other : same)
+        }
         let cache = BlockCache(store: self)
         var events: [LogEvent] = []
         for c in page {
