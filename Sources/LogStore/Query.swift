@@ -225,7 +225,7 @@ extension AccountStore {
         }
         let streams = try streamIDs(names: names)
         let (lo, hi) = Self.range(start: start, end: end, endExclusive: false)
-        let cache = BlockCache()
+        let cache = try BlockCache()
         var events: [LogEvent] = []
         var bytes = 0
         var lastExamined: EventPosition? = nil
@@ -268,7 +268,7 @@ extension AccountStore {
             if forward { after = p } else { before = p }
         }
         let (lo, hi) = Self.range(start: start, end: end, endExclusive: true)
-        let cache = BlockCache()
+        let cache = try BlockCache()
         var events: [LogEvent] = []
         var page: [EventPosition] = []
         try scan(streamIDs: Array(streams.keys), lo: lo, hi: hi, after: after, before: before, forward: forward) { db, c in
@@ -303,9 +303,11 @@ final class BlockCache {
     var order: [Int64] = []
     var bytes = 0
     let budget: Int
+    let whole: WholeInflater
 
-    init(budget: Int = 64 << 20) {
+    init(budget: Int = 64 << 20) throws {
         self.budget = budget
+        whole = try WholeInflater()
     }
 
     func message(_ db: Database, block: Int64, offset: Int, length: Int) throws -> [UInt8] {
@@ -333,7 +335,13 @@ final class BlockCache {
         if let d = blocks[id] { return d }
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT data, raw_size FROM blocks WHERE id = ?"), arguments: [id])
         else { throw StoreError(.corruptBlock, "block \(id) is missing") }
-        let raw = try Inflater.inflateAll([UInt8](row[0] as Data), expectedSize: row[1] as Int? ?? 0)
+        let size: Int = row[1] as Int? ?? 0
+        let raw = try (row[0] as Data).withUnsafeBytes { data in
+            // libdeflate in one call (about twice zlib's speed) into the size the store recorded;
+            // a block it cannot take whole (several gzip members) is streamed through zlib.
+            if size > 0, let whole = try? whole.inflate(data, claimedSize: size, limit: size) { return whole }
+            return try Inflater.inflateAll(data, expectedSize: size)
+        }
         while bytes + raw.count > budget, !order.isEmpty {
             let old = order.removeFirst()
             bytes -= blocks.removeValue(forKey: old)?.count ?? 0

@@ -36,3 +36,21 @@ extension Posix {
         return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
     }
 }
+
+extension Posix {
+    /// Has malloc serve blocks of up to `bytes` from its heaps and keep up to `keep` bytes of freed
+    /// memory there, instead of mapping each large block afresh and unmapping it when freed: a
+    /// process that allocates and frees many blocks of a few MB (the API server inflating stored
+    /// files) otherwise spends as much time in page faults and zeroing as in its own work. The
+    /// memory kept stays bounded by the process's peak use. False when malloc refused a setting.
+    @discardableResult
+    public static func reuseLargeAllocations(upTo bytes: Int32, keep: Int32) -> Bool {
+        // M_MMAP_THRESHOLD and M_TRIM_THRESHOLD of <malloc.h>, which the Glibc module leaves out.
+        let mmapThreshold: Int32 = -3
+        let trimThreshold: Int32 = -1
+        return mallopt(mmapThreshold, bytes) == 1 && mallopt(trimThreshold, keep) == 1
+    }
+}
+
+/// glibc's `int mallopt(int param, int value)` (<malloc.h> is not in the Glibc module).
+@_silgen_name("mallopt") private func mallopt(_ param: Int32, _ value: Int32) -> Int32

@@ -78,6 +78,8 @@ struct Serve: AsyncParsableCommand {
         if let n = file.apiQueryNice { settings.queryNice = Int32(n) }
 
         Run.bootstrapLogging(target: logTo ?? file.logTarget, level: logLevel ?? file.logLevel)
+        // Queries inflate stored files of a few MB each: reuse that memory rather than map it afresh.
+        Posix.reuseLargeAllocations(upTo: 32 << 20, keep: 128 << 20)
         let logger = Logger(label: "trailwatch")
         // Every request is checked for a SigV4 signature by a principal of the access file.
         let accessPath = accessFile ?? file.accessFile ?? AccessStore.defaultPath
