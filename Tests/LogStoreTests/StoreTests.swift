@@ -241,6 +241,26 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
         }
     }
 
+    /// Queries inflate a stored file in one call (libdeflate) when they can; a file of two gzip
+    /// members, which that refuses, is still read back whole (through zlib), in both directions.
+    @Test func filesOfSeveralGzipMembersAreReadBackWhole() throws {
+        let store = try AccountStore(directory: tempDir(), account: account)
+        let t0: Int64 = 1_709_251_200_000
+        var file = makeFile((0..<50).map { (uuid($0), t0 + Int64($0) * 1000) }, name: "members")
+        let json = try Inflater.inflateAll(file.compressed)
+        file.compressed = Deflater.gzip(Array(json[..<(json.count / 2)])) + Deflater.gzip(Array(json[(json.count / 2)...]))
+        // Precondition: the one-call inflate refuses it.
+        #expect(throws: GzipError.self) {
+            try file.compressed.withUnsafeBytes { try WholeInflater().inflate($0, claimedSize: json.count, limit: json.count) }
+        }
+        #expect(try store.commit(file, ingestionTime: 1).stored == 50)
+        let events = try store.filter().events
+        #expect(events.map(eventID) == (0..<50).map(uuid))
+        #expect(events.allSatisfy { String(decoding: $0.message, as: UTF8.self).hasSuffix("}") })
+        let last = try store.get(stream: "123456789012_CloudTrail_us-east-1", limit: 5)
+        #expect(last.events.map(eventID) == (45..<50).map(uuid))
+    }
+
     /// A read-only store (as the API server opens it) reads on several connections at once: a
     /// query does not wait for another one to finish (it did, on one connection per account).
     @Test func readOnlyStoresQueryInParallel() throws {
