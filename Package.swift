@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "LogsAPI",
             dependencies: [
-                "LogStore", "FilterPattern", "CloudTrail",
+                "LogStore", "FilterPattern", "CloudTrail", "Posix",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -128,7 +128,7 @@ let package = Package(
             ],
             exclude: ["Fixtures"]
         ),
-        .testTarget(name: "LogsAPITests", dependencies: ["LogsAPI"]),
+        .testTarget(name: "LogsAPITests", dependencies: ["LogsAPI", "Posix"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore", "Systemd", "TestSupport", "LogsAPI"],

@@ -18,6 +18,7 @@ The clients are spread over --procs processes (threads within each) so that one 
 limit; the clients' CPU time is printed so a saturated client side shows.
 
   python3 bench/api_load.py --work /tmp/apiload [--seconds 30] [--clients 50] [--procs 4]
+      [--serve-setting api-query-nice=19 ...]   (config settings for `serve`, e.g. api-queries)
 """
 import argparse
 import json
@@ -231,6 +232,8 @@ def main():
     ap.add_argument("--procs", type=int, default=4, help="client processes the clients are spread over")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--perf", help="record the server with `perf record -g` into this file during the load alone")
+    ap.add_argument("--serve-setting", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config setting for `serve` (api-queries, api-query-nice, ...); repeatable")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     if not os.path.exists(a.bin):
@@ -256,8 +259,14 @@ def main():
     added = json.loads(run([a.bin, "access", "add", "bench", "--accounts", account, "--file", access],
                            capture_output=True, text=True).stdout)["AccessKey"]
     key, secret = added["AccessKeyId"], added["SecretAccessKey"]
+    serve_config = []
+    if a.serve_setting:
+        path = os.path.join(a.work, "serve.conf")
+        with open(path, "w") as f:
+            f.write("".join(f"{k.strip()} = {v.strip()}\n" for k, v in (x.split("=", 1) for x in a.serve_setting)))
+        serve_config = ["--config", path]
     serve = subprocess.Popen([a.bin, "serve", "--state", big_state, "--listen", "127.0.0.1:0", "--log-to", "stderr",
-                              "--access-file", access], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                              "--access-file", access] + serve_config, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     port = None
     serve_log = []
     deadline = time.time() + 60

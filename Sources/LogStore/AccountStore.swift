@@ -13,18 +13,22 @@ package final class AccountStore: @unchecked Sendable {
     package let account: String
     package let path: String
     package let groupName: String
-    let queue: DatabaseQueue
+    /// The writer's one connection; read-only, a pool of WAL readers that query in parallel (or,
+    /// on read-only media, one immutable connection).
+    let queue: any DatabaseWriter
     /// The database file as opened (nil read-only): a path that names another file later means the
     /// store was deleted or replaced under the running process.
     package let identity: FileIdentity?
 
-    /// Opens (creating if needed, unless `readOnly`) the store of `account` under `directory`.
-    package init(directory: String, account: String, groupName: String? = nil, readOnly: Bool = false) throws {
+    /// Opens (creating if needed, unless `readOnly`) the store of `account` under `directory`;
+    /// read-only, with up to `readers` connections reading at once (the API server's queries).
+    package init(directory: String, account: String, groupName: String? = nil, readOnly: Bool = false, readers: Int = 1) throws {
         self.account = account
         self.path = "\(directory)/\(account).sqlite"
         var config = Configuration()
         config.readonly = readOnly
         config.busyMode = .timeout(10)
+        config.maximumReaderCount = max(1, readers)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA cache_size = -4000")
             if !readOnly {
@@ -58,16 +62,18 @@ package final class AccountStore: @unchecked Sendable {
         } ?? "aws-cloudtrail-logs-\(account)"
     }
 
-    /// Opens a database for reading. A WAL database on read-only media (a copy of the state, a
-    /// snapshot) cannot get its shared-memory file: it is then opened immutable, which reads what
-    /// the database file holds. Errors name the path and say "read-only".
-    static func openReadOnly(_ path: String, _ config: Configuration) throws -> DatabaseQueue {
-        func probe(_ q: DatabaseQueue) throws -> DatabaseQueue {
+    /// Opens a database for reading: a pool of read-only connections (`maximumReaderCount`), each
+    /// query on its own WAL snapshot, in parallel with the others and with the writer. A WAL
+    /// database on read-only media (a copy of the state, a snapshot) cannot get its shared-memory
+    /// file: it is then opened immutable, one connection reading what the database file holds.
+    /// Errors name the path and say "read-only".
+    static func openReadOnly(_ path: String, _ config: Configuration) throws -> any DatabaseWriter {
+        func probe(_ q: some DatabaseWriter) throws -> any DatabaseWriter {
             _ = try q.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
             return q
         }
         do {
-            return try probe(try DatabaseQueue(path: path, configuration: config))
+            return try probe(try DatabasePool(path: path, configuration: config))
         } catch let e as DatabaseError where e.resultCode == .SQLITE_CANTOPEN || e.resultCode == .SQLITE_READONLY {
             do { try Posix.checkAccess(path, R_OK) } catch {
                 throw StoreError(.readOnly, "\(path): cannot open for reading: \(Posix.describe(error.errno))")

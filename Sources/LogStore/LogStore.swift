@@ -15,21 +15,25 @@ package final class LogStore: @unchecked Sendable {
     package let retentionDays: Int?
     private var open: [String: AccountStore] = [:]
     private let readOnly: Bool
+    /// Connections each read-only store may read on at once.
+    private let readers: Int
     /// The state and groups directories as opened (device, inode), to notice them deleted or replaced.
     private var identities: [(path: String, id: FileIdentity)] = []
 
     /// Opens the store under `stateDirectory`. Writable: creates `groups/` when missing. Read-only
     /// (the query commands): creates nothing, and a directory that does not exist or holds no
-    /// trailwatch store is an error naming the path (a mistyped `--state` must not look empty).
+    /// trailwatch store is an error naming the path (a mistyped `--state` must not look empty);
+    /// each account's store then reads on up to `readers` connections at once.
     package init(
         stateDirectory: String, groupTemplate: String = "aws-cloudtrail-logs-{account}", readOnly: Bool = false,
-        retentionDays: Int? = nil
+        retentionDays: Int? = nil, readers: Int = 1
     ) throws {
         self.stateDirectory = stateDirectory
         directory = stateDirectory + "/groups"
         self.groupTemplate = groupTemplate
         self.readOnly = readOnly
         self.retentionDays = retentionDays
+        self.readers = readers
         if readOnly {
             guard Posix.isDirectory(stateDirectory) else {
                 throw StoreError(.noStore, "state directory \(stateDirectory) does not exist (or is not a directory)")
@@ -68,7 +72,7 @@ package final class LogStore: @unchecked Sendable {
         let name = groupTemplate.replacingAll("{account}", with: account)
         let s: AccountStore
         do {
-            s = try AccountStore(directory: directory, account: account, groupName: name, readOnly: readOnly)
+            s = try AccountStore(directory: directory, account: account, groupName: name, readOnly: readOnly, readers: readers)
         } catch {
             throw StoreError.storeWide(error, stateDirectory: stateDirectory) ?? error
         }

@@ -120,57 +120,27 @@ extension AccountStore {
         var stream: Int64
     }
 
-    /// Events of `streams` with `start <= timestamp` and `timestamp <= end` (or `< end` when `endExclusive`), sorted.
-    func candidates(streamIDs: [Int64], start: Int64?, end: Int64?, endExclusive: Bool) throws -> [Candidate] {
-        guard !streamIDs.isEmpty else { return [] }
-        let lo = start ?? Int64.min
-        let hi = end.map { endExclusive ? $0 - 1 : $0 } ?? Int64.max
-        guard lo <= hi else { return [] }
-        var out: [Candidate] = []
-        try queue.read { db in
-            let list = streamIDs.map(String.init).joined(separator: ",")
-            let rows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT id, stream, min_ts, ingestion_time, idx FROM blocks
-                    WHERE stream IN (\(list)) AND max_ts >= ? AND min_ts <= ?
-                    """, arguments: [lo, hi])
-            while let row = try rows.next() {
-                let block: Int64 = row[0]
-                let stream: Int64 = row[1]
-                let base: Int64 = row[2]
-                let ingestion: Int64 = row[3]
-                let idx: [UInt8] = [UInt8](row[4] as Data)
-                guard let entries = BlockIndex.decode(idx, base: base) else {
-                    throw StoreError(.corruptBlock, "block \(block) has a damaged index")
-                }
-                for (n, e) in entries.enumerated() where !e.isDuplicate && e.timestamp >= lo && e.timestamp <= hi {
-                    out.append(
-                        Candidate(
-                            position: EventPosition(timestamp: e.timestamp, ingestion: ingestion, block: block, index: n),
-                            offset: e.offset, length: e.length, stream: stream))
-                }
-            }
-        }
-        out.sort { $0.position < $1.position }
-        return out
-    }
-
-    /// The first `limit` events of `streamIDs` in `[start, end)` after `after` (forward), or the
-    /// last `limit` before `before` (backward), sorted: GetLogEvents' page without reading the whole
-    /// range. Blocks are read in order of their first (forward) or last (backward) timestamp and the
-    /// scan stops once `limit` events lie before the next block's first timestamp (after its last,
-    /// backward): no unread block can hold an event that sorts ahead of them.
-    func pageCandidates(
-        streamIDs: [Int64], start: Int64?, end: Int64?, after: EventPosition?, before: EventPosition?, limit: Int,
-        forward: Bool
-    ) throws -> [Candidate] {
-        guard !streamIDs.isEmpty else { return [] }
-        let lo = start ?? Int64.min
-        let hi = end.map { $0 - 1 } ?? Int64.max
-        guard lo <= hi else { return [] }
-        var pool: [Candidate] = []
-        try queue.read { db in
+    /// Reads the events of `streamIDs` with `lo <= timestamp <= hi`, strictly after `after` and
+    /// strictly before `before`, and hands them to `visit` in order (ascending when `forward`, else
+    /// descending) until it returns false. One read transaction: `visit` gets its connection, to
+    /// read the blocks it needs from the same snapshot.
+    ///
+    /// Blocks are read in order of their first timestamp (forward; of their last, backward) and
+    /// each block's events go into a heap; before the next block is read, every event of the heap
+    /// that sorts before that block's first timestamp (after its last, backward) is settled (no
+    /// unread block can hold one that sorts ahead of it) and is visited. So a page reads only the
+    /// blocks it needs, each event enters and leaves the heap once, and blocks that overlap fully
+    /// cost no more than disjoint ones.
+    ///
+    /// Returns, when `visit` stopped the scan and `wantMore` is set, whether any event lies beyond
+    /// the last one visited (further blocks' indexes are read until one is found); else false.
+    @discardableResult
+    func scan(
+        streamIDs: [Int64], lo: Int64, hi: Int64, after: EventPosition? = nil, before: EventPosition? = nil,
+        forward: Bool, wantMore: Bool = false, _ visit: (Database, Candidate) throws -> Bool
+    ) throws -> Bool {
+        guard !streamIDs.isEmpty, lo <= hi else { return false }
+        return try queue.read { db in
             let list = streamIDs.map(String.init).joined(separator: ",")
             // Block bounds only (cheap); each block's index is read when the scan reaches it.
             let blocks = try Row.fetchAll(
@@ -182,13 +152,8 @@ extension AccountStore {
                     """, arguments: [max(lo, after?.timestamp ?? Int64.min), min(hi, before?.timestamp ?? Int64.max)]
             ).map { (id: $0[0] as Int64, stream: $0[1] as Int64, min: $0[2] as Int64, max: $0[3] as Int64, ingestion: $0[4] as Int64) }
             let readIndex = try db.cachedStatement(sql: "SELECT idx FROM blocks WHERE id = ?")
-            for (k, b) in blocks.enumerated() {
-                if k > 0 {
-                    // Everything still unread sorts at or after this bound (before it, backward).
-                    let bound = forward ? b.min : b.max
-                    let settled = pool.reduce(0) { $0 + ((forward ? $1.position.timestamp < bound : $1.position.timestamp > bound) ? 1 : 0) }
-                    if settled >= limit { break }
-                }
+            var heap = Heap<Candidate>(forward ? { $0.position < $1.position } : { $0.position > $1.position })
+            func load(_ b: (id: Int64, stream: Int64, min: Int64, max: Int64, ingestion: Int64)) throws {
                 guard let data = try Data.fetchOne(readIndex, arguments: [b.id]),
                     let entries = BlockIndex.decode([UInt8](data), base: b.min)
                 else { throw StoreError(.corruptBlock, "block \(b.id) has a damaged index") }
@@ -196,12 +161,36 @@ extension AccountStore {
                     let position = EventPosition(timestamp: e.timestamp, ingestion: b.ingestion, block: b.id, index: n)
                     if let after, position <= after { continue }
                     if let before, position >= before { continue }
-                    pool.append(Candidate(position: position, offset: e.offset, length: e.length, stream: b.stream))
+                    heap.push(Candidate(position: position, offset: e.offset, length: e.length, stream: b.stream))
                 }
             }
+            var next = 0
+            while true {
+                // Everything unread sorts at or after this bound (at or before it, backward).
+                let bound = next < blocks.count ? (forward ? blocks[next].min : blocks[next].max) : nil
+                while let top = heap.top,
+                    bound.map({ forward ? top.position.timestamp < $0 : top.position.timestamp > $0 }) ?? true
+                {
+                    heap.pop()
+                    if try !visit(db, top) {
+                        guard wantMore else { return false }
+                        while heap.isEmpty && next < blocks.count {
+                            try load(blocks[next])
+                            next += 1
+                        }
+                        return !heap.isEmpty
+                    }
+                }
+                guard next < blocks.count else { return false }
+                try load(blocks[next])
+                next += 1
+            }
         }
-        pool.sort { $0.position < $1.position }
-        return forward ? Array(pool.prefix(limit)) : Array(pool.suffix(limit))
+    }
+
+    /// The time range `[start, end]` (`end` exclusive when `endExclusive`) as inclusive bounds.
+    static func range(start: Int64?, end: Int64?, endExclusive: Bool) -> (lo: Int64, hi: Int64) {
+        (start ?? Int64.min, end.map { endExclusive ? $0 - 1 : $0 } ?? Int64.max)
     }
 
     func streamIDs(names: [String]?) throws -> [Int64: String] {
@@ -235,32 +224,27 @@ extension AccountStore {
             after = p
         }
         let streams = try streamIDs(names: names)
-        var all = try candidates(streamIDs: Array(streams.keys), start: start, end: end, endExclusive: false)
-        if let after {
-            let first = all.partitionPoint { $0.position <= after }
-            all.removeFirst(first)
-        }
-        let cache = BlockCache(store: self)
+        let (lo, hi) = Self.range(start: start, end: end, endExclusive: false)
+        let cache = try BlockCache()
         var events: [LogEvent] = []
         var bytes = 0
         var lastExamined: EventPosition? = nil
-        for c in all {
+        let more = try scan(streamIDs: Array(streams.keys), lo: lo, hi: hi, after: after, forward: true, wantMore: true) { db, c in
             lastExamined = c.position
             if let pattern {
                 // Match on the record in place; copy only what is returned.
-                guard try cache.withMessage(block: c.position.block, offset: c.offset, length: c.length, pattern.matches)
-                else { continue }
+                guard try cache.withMessage(db, block: c.position.block, offset: c.offset, length: c.length, pattern.matches)
+                else { return true }
             }
-            let message = try cache.message(block: c.position.block, offset: c.offset, length: c.length)
+            let message = try cache.message(db, block: c.position.block, offset: c.offset, length: c.length)
             events.append(
                 LogEvent(
                     timestamp: c.position.timestamp, ingestionTime: c.position.ingestion,
                     logStreamName: streams[c.stream] ?? "", eventId: c.position.token, message: message))
             bytes += message.count + 26
-            if events.count >= limit || bytes >= 1_048_576 { break }
+            return events.count < limit && bytes < 1_048_576
         }
-        let more = lastExamined.map { $0 != all.last?.position } ?? false
-        return FilterPage(events: events, nextToken: more ? lastExamined!.token : nil)
+        return FilterPage(events: events, nextToken: more ? lastExamined?.token : nil)
     }
 
     /// GetLogEvents: one stream, `end` exclusive, newest page first unless `fromHead`, forward/backward tokens.
@@ -283,65 +267,59 @@ extension AccountStore {
             forward = direction == "f/"
             if forward { after = p } else { before = p }
         }
-        let page = try pageCandidates(
-            streamIDs: Array(streams.keys), start: start, end: end, after: after, before: before, limit: limit, forward: forward)
+        let (lo, hi) = Self.range(start: start, end: end, endExclusive: true)
+        let cache = try BlockCache()
+        var events: [LogEvent] = []
+        var page: [EventPosition] = []
+        try scan(streamIDs: Array(streams.keys), lo: lo, hi: hi, after: after, before: before, forward: forward) { db, c in
+            page.append(c.position)
+            events.append(
+                LogEvent(
+                    timestamp: c.position.timestamp, ingestionTime: c.position.ingestion,
+                    logStreamName: stream, eventId: c.position.token,
+                    message: try cache.message(db, block: c.position.block, offset: c.offset, length: c.length)))
+            return page.count < limit
+        }
+        if !forward {
+            page.reverse()
+            events.reverse()
+        }
         if page.isEmpty, let p = after ?? before {
             // Past the end (or the start): the same token again, as CloudWatch gives it.
             let same = "\(direction)\(p.token)/s"
             let other = forward ? "b/\(p.token)/s" : "f/\(p.token)/s"
             return GetPage(events: [], nextForwardToken: forward ? same : other, nextBackwardToken: forward ? other : same)
         }
-        let cache = BlockCache(store: self)
-        var events: [LogEvent] = []
-        for c in page {
-            events.append(
-                LogEvent(
-                    timestamp: c.position.timestamp, ingestionTime: c.position.ingestion,
-                    logStreamName: stream, eventId: c.position.token,
-                    message: try cache.message(block: c.position.block, offset: c.offset, length: c.length)))
-        }
-        let first = page.first?.position ?? EventPosition(timestamp: start ?? 0, ingestion: 0, block: 0, index: 0)
-        let last = page.last?.position ?? first
+        let first = page.first ?? EventPosition(timestamp: start ?? 0, ingestion: 0, block: 0, index: 0)
+        let last = page.last ?? first
         return GetPage(events: events, nextForwardToken: "f/\(last.token)/s", nextBackwardToken: "b/\(first.token)/s")
-    }
-
-    /// The uncompressed size recorded for a block (a capacity hint).
-    package func rawSize(_ id: Int64) throws -> Int {
-        try queue.read { db in try Int.fetchOne(db, sql: "SELECT raw_size FROM blocks WHERE id = ?", arguments: [id]) ?? 0 }
-    }
-
-    /// The delivered bytes of a block, as stored.
-    package func blockData(_ id: Int64) throws -> [UInt8] {
-        try queue.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT data FROM blocks WHERE id = ?", arguments: [id]) else {
-                throw StoreError(.corruptBlock, "block \(id) is missing")
-            }
-            return [UInt8](row[0] as Data)
-        }
     }
 }
 
-/// Decompressed blocks kept while a query runs, bounded by total size (least recently used out first).
+/// Decompressed blocks kept while a query runs, bounded by total size (least recently used out
+/// first). Blocks are read through the query's own connection (its snapshot).
 final class BlockCache {
-    let store: AccountStore
     var blocks: [Int64: [UInt8]] = [:]
     var order: [Int64] = []
     var bytes = 0
     let budget: Int
+    let whole: WholeInflater
 
-    init(store: AccountStore, budget: Int = 64 << 20) {
-        self.store = store
+    init(budget: Int = 64 << 20) throws {
         self.budget = budget
+        whole = try WholeInflater()
     }
 
-    func message(block: Int64, offset: Int, length: Int) throws -> [UInt8] {
-        try withMessage(block: block, offset: offset, length: length) { Array($0) }
+    func message(_ db: Database, block: Int64, offset: Int, length: Int) throws -> [UInt8] {
+        try withMessage(db, block: block, offset: offset, length: length) { Array($0) }
     }
 
     /// Calls `body` with the record's bytes inside the decompressed block, without copying them.
-    func withMessage<R>(block: Int64, offset: Int, length: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    func withMessage<R>(
+        _ db: Database, block: Int64, offset: Int, length: Int, _ body: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R {
         if block != lastID {
-            last = try load(block)
+            last = try load(db, block)
             lastID = block
         }
         guard offset >= 0, offset + length <= last.count else {
@@ -353,9 +331,17 @@ final class BlockCache {
     private var last: [UInt8] = []
     private var lastID: Int64 = -1
 
-    func load(_ id: Int64) throws -> [UInt8] {
+    func load(_ db: Database, _ id: Int64) throws -> [UInt8] {
         if let d = blocks[id] { return d }
-        let raw = try Inflater.inflateAll(try store.blockData(id), expectedSize: store.rawSize(id))
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT data, raw_size FROM blocks WHERE id = ?"), arguments: [id])
+        else { throw StoreError(.corruptBlock, "block \(id) is missing") }
+        let size: Int = row[1] as Int? ?? 0
+        let raw = try (row[0] as Data).withUnsafeBytes { data in
+            // libdeflate in one call (about twice zlib's speed) into the size the store recorded;
+            // a block it cannot take whole (several gzip members) is streamed through zlib.
+            if size > 0, let whole = try? whole.inflate(data, claimedSize: size, limit: size) { return whole }
+            return try Inflater.inflateAll(data, expectedSize: size)
+        }
         while bytes + raw.count > budget, !order.isEmpty {
             let old = order.removeFirst()
             bytes -= blocks.removeValue(forKey: old)?.count ?? 0
@@ -367,15 +353,46 @@ final class BlockCache {
     }
 }
 
-extension Array {
-    /// The first index whose element fails `belongsBefore` (the array must be partitioned by it).
-    func partitionPoint(_ belongsBefore: (Element) -> Bool) -> Int {
-        var lo = 0
-        var hi = count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if belongsBefore(self[mid]) { lo = mid + 1 } else { hi = mid }
+/// A binary heap ordered by `before` (its top sorts first): the scan's pool of read, unvisited events.
+struct Heap<Element> {
+    private var items: [Element] = []
+    private let before: (Element, Element) -> Bool
+
+    init(_ before: @escaping (Element, Element) -> Bool) {
+        self.before = before
+    }
+
+    var isEmpty: Bool { items.isEmpty }
+    var count: Int { items.count }
+    /// The element that sorts first.
+    var top: Element? { items.first }
+
+    mutating func push(_ e: Element) {
+        items.append(e)
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard before(items[i], items[parent]) else { break }
+            items.swapAt(i, parent)
+            i = parent
         }
-        return lo
+    }
+
+    /// Removes the top element.
+    mutating func pop() {
+        guard !items.isEmpty else { return }
+        items.swapAt(0, items.count - 1)
+        items.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1
+            let r = l + 1
+            var m = i
+            if l < items.count, before(items[l], items[m]) { m = l }
+            if r < items.count, before(items[r], items[m]) { m = r }
+            guard m != i else { return }
+            items.swapAt(i, m)
+            i = m
+        }
     }
 }

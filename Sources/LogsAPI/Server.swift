@@ -1,4 +1,3 @@
-import Dispatch
 import FoundationEssentials
 import HTTPTypes
 import Hummingbird
@@ -7,6 +6,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
+import Posix
 import UnixSignals
 
 /// Where and how `serve` listens, and the limits it puts on clients.
@@ -24,6 +24,11 @@ package struct ServerSettings: Sendable {
     package var bodyTimeout: Duration = .seconds(10)
     /// A connection on which nothing arrives for this long is closed (a client that stops sending).
     package var idleTimeout: Duration = .seconds(30)
+    /// Store queries running at once (the rest wait their turn): by default one per processor.
+    package var queryThreads: Int = Posix.onlineProcessors
+    /// Nice value of the threads that run queries: above the daemon's (0), so that on shared
+    /// processors ingest keeps its speed and the API takes what is left.
+    package var queryNice: Int32 = 10
 
     /// Default settings.
     package init() {}
@@ -31,13 +36,15 @@ package struct ServerSettings: Sendable {
 
 /// The HTTP side of the API: POST `/` with `X-Amz-Target: Logs_20140328.<Action>` runs a CloudWatch
 /// Logs action for the caller the injected authenticator names; GET `/metrics` is the Prometheus
-/// text exposition. Blocking store work runs on Dispatch threads, not the cooperative pool.
+/// text exposition. Blocking store work runs on the threads of a ``QueryPool`` (a cap on queries at
+/// once, at a lower priority), never on the event loops or the cooperative pool.
 package struct LogsServer: Sendable {
     let settings: ServerSettings
     let service: LogsService
     let authenticate: Authenticate
     let metrics: APIMetrics
     let logger: Logger
+    let queries: QueryPool
 
     /// A server answering with `service` for callers `authenticate` accepts.
     package init(
@@ -49,6 +56,7 @@ package struct LogsServer: Sendable {
         self.authenticate = authenticate
         self.metrics = metrics
         self.logger = logger
+        queries = QueryPool(threads: settings.queryThreads, nice: settings.queryNice)
     }
 
     /// The Hummingbird application; `onRunning` gets the port bound. Run it with `runService()`
@@ -140,10 +148,8 @@ package struct LogsServer: Sendable {
                 action: label, started: started)
         }
         let service = self.service
-        let result: Result<[UInt8], APIError> = await withCheckedContinuation { c in
-            DispatchQueue.global().async {
-                c.resume(returning: Result { () throws(APIError) in try service.handle(action, body: body, caller: caller) })
-            }
+        let result: Result<[UInt8], APIError> = await queries.run {
+            Result { () throws(APIError) in try service.handle(action, body: body, caller: caller) }
         }
         switch result {
         case .success(let out):
@@ -190,9 +196,7 @@ package struct LogsServer: Sendable {
     private func metricsResponse() async -> Response {
         let metrics = self.metrics
         let store = service.store
-        let text: [UInt8] = await withCheckedContinuation { c in
-            DispatchQueue.global().async { c.resume(returning: metrics.exposition(store: store)) }
-        }
+        let text: [UInt8] = await queries.run { metrics.exposition(store: store) }
         var headers = HTTPFields()
         headers[Self.jsonType] = "text/plain; version=0.0.4; charset=utf-8"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: text)))

@@ -3,21 +3,25 @@ import Synchronization
 
 /// The store as the API reads it: opened read-only (the daemon is the writer) the first time a
 /// request needs it, so `serve` may start before the daemon created anything. `LogStore` keeps
-/// its open databases in a dictionary: lookups go through a lock; queries run on the account's own
-/// connection (serialized by GRDB), outside it.
+/// its open databases in a dictionary: lookups go through a lock; queries run outside it, on the
+/// account's pool of read-only connections (up to `readers` at once, each on its own WAL snapshot).
 package final class StoreAccess: Sendable {
     /// The state directory served.
     package let stateDirectory: String
     private let store = Mutex<LogStore?>(nil)
+    /// Connections each account's store reads on at once (the server's query threads).
+    private let readers: Int
 
-    /// Serves the store under `stateDirectory` (nothing is opened yet).
-    package init(stateDirectory: String) {
+    /// Serves the store under `stateDirectory` (nothing is opened yet), each account's store read
+    /// on up to `readers` connections at once.
+    package init(stateDirectory: String, readers: Int = 1) {
         self.stateDirectory = stateDirectory
+        self.readers = readers
     }
 
     private func withStore<R>(_ body: (LogStore) throws -> R) throws -> R {
         try store.withLock { s in
-            if s == nil { s = try LogStore(stateDirectory: stateDirectory, readOnly: true) }
+            if s == nil { s = try LogStore(stateDirectory: stateDirectory, readOnly: true, readers: readers) }
             return try body(s!)
         }
     }

@@ -28,6 +28,9 @@ struct ConfigFile {
     var tlsKey: String?
     var apiBodyTimeout: Double?
     var apiIdleTimeout: Double?
+    /// `serve`: store queries at once, and the nice value of the threads running them.
+    var apiQueries: Int?
+    var apiQueryNice: Int?
     var accessFile: String?
 
     struct ParseError: Error, CustomStringConvertible {
@@ -48,6 +51,8 @@ struct ConfigFile {
         "max-record-size": 0.001...1_048_576,  // MiB
         "api-body-timeout": 0.1...3600,  // seconds
         "api-idle-timeout": 0.1...86_400,  // seconds
+        "api-queries": 1...256,
+        "api-query-nice": 0...19,
     ]
 
     /// Why `value` is not acceptable for the setting `key` (nil when it is), in words for an error.
@@ -111,6 +116,8 @@ struct ConfigFile {
             case "tls-key": c.tlsKey = value
             case "api-body-timeout": c.apiBodyTimeout = try number()
             case "api-idle-timeout": c.apiIdleTimeout = try number()
+            case "api-queries": c.apiQueries = Int(try number(whole: true))
+            case "api-query-nice": c.apiQueryNice = Int(try number(whole: true))
             case "access-file": c.accessFile = value
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }

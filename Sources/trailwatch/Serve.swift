@@ -74,8 +74,12 @@ struct Serve: AsyncParsableCommand {
         }
         if let t = file.apiBodyTimeout { settings.bodyTimeout = .milliseconds(Int64(t * 1000)) }
         if let t = file.apiIdleTimeout { settings.idleTimeout = .milliseconds(Int64(t * 1000)) }
+        if let n = file.apiQueries { settings.queryThreads = n }
+        if let n = file.apiQueryNice { settings.queryNice = Int32(n) }
 
         Run.bootstrapLogging(target: logTo ?? file.logTarget, level: logLevel ?? file.logLevel)
+        // Queries inflate stored files of a few MB each: reuse that memory rather than map it afresh.
+        Posix.reuseLargeAllocations(upTo: 32 << 20, keep: 128 << 20)
         let logger = Logger(label: "trailwatch")
         // Every request is checked for a SigV4 signature by a principal of the access file.
         let accessPath = accessFile ?? file.accessFile ?? AccessStore.defaultPath
@@ -86,7 +90,7 @@ struct Serve: AsyncParsableCommand {
         let reloads = Task { await ServeAccess.reloadOnHangup(hangups, path: accessPath, authenticator: authenticator, logger: logger) }
         defer { reloads.cancel() }
         let server = LogsServer(
-            settings: settings, service: LogsService(store: StoreAccess(stateDirectory: Run.absolute(stateDir))),
+            settings: settings, service: LogsService(store: StoreAccess(stateDirectory: Run.absolute(stateDir), readers: settings.queryThreads)),
             authenticate: authenticator.hook, metrics: APIMetrics(), logger: logger)
         let scheme = settings.tlsCertificate == nil ? "http" : "https"
         let host = settings.host

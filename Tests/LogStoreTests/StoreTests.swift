@@ -3,7 +3,7 @@ import FilterPattern
 import Foundation
 import GRDB
 import Gzip
-import LogStore
+@testable import LogStore
 import Testing
 import TestSupport
 
@@ -135,25 +135,46 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
         #expect(all == (0..<25).map { t0 + Int64($0) * 1000 })
     }
 
-    /// GetLogEvents reads only the blocks a page needs, in order of their first (or last) timestamp:
-    /// with blocks delivered out of order, overlapping in time and sharing timestamps, every page
-    /// size in both directions still gives every event once, in the order FilterLogEvents gives.
-    @Test func getLogEventsPagesAgreeWithFilterOverOverlappingBlocks() throws {
+    /// A store of 12 files committed in a shuffled order, each spanning a window that overlaps its
+    /// neighbours', with runs of equal timestamps (ties broken by ingestion time, then arrival), and
+    /// the order every query must give, worked out here from what was committed (not by the store):
+    /// eventIDs sorted by (timestamp, ingestion time, commit order, place in the file), with each
+    /// record's eventName.
+    func overlappingStore() throws -> (AccountStore, [(id: String, time: Int64, name: String)]) {
         let store = try AccountStore(directory: tempDir(), account: account)
         let t0: Int64 = 1_709_251_200_000
         var n = 0
-        // 12 files, committed in a shuffled order: each spans a window overlapping its neighbours,
-        // with runs of equal timestamps (ties broken by ingestion time, then arrival).
+        var all: [(key: (Int64, Int64, Int, Int), id: String, time: Int64, name: String)] = []
         for (k, f) in [7, 2, 11, 0, 5, 9, 1, 4, 10, 3, 8, 6].enumerated() {
             let records = (0..<40).map { i -> (String, Int64) in
                 n += 1
                 return (uuid(n), t0 + Int64(f * 8 + i / 3) * 1000)
             }
-            _ = try store.commit(makeFile(records, name: "o\(f)"), ingestionTime: Int64(100 + k % 3))
+            let ingestion = Int64(100 + k % 3)
+            #expect(try store.commit(makeFile(records, name: "o\(f)"), ingestionTime: ingestion).stored == 40)
+            for (i, r) in records.enumerated() { all.append(((r.1, ingestion, k, i), r.0, r.1, "E\(i % 7)")) }
         }
+        all.sort { $0.key < $1.key }
+        return (store, all.map { ($0.id, $0.time, $0.name) })
+    }
+
+    /// The eventID inside a stored record (the fixture's records carry it as a plain member).
+    func eventID(_ e: LogEvent) -> String {
+        let text = String(decoding: e.message, as: UTF8.self)
+        guard let r = text.range(of: #""eventID":""#) else { return "?" }
+        return String(text[r.upperBound...].prefix(36))
+    }
+
+    /// GetLogEvents reads only the blocks a page needs, in order of their first (or last) timestamp:
+    /// with blocks delivered out of order, overlapping in time and sharing timestamps, every page
+    /// size in both directions still gives every event once, in the order of all events sorted.
+    @Test func getLogEventsPagesAgreeWithFilterOverOverlappingBlocks() throws {
+        let t0: Int64 = 1_709_251_200_000
+        let (store, sorted) = try overlappingStore()
         let stream = "123456789012_CloudTrail_us-east-1"
         let expected = try store.filter(limit: 10_000).events.map(\.eventId)
         #expect(expected.count == 480)
+        #expect(try store.filter(limit: 10_000).events.map(eventID) == sorted.map(\.id))
         for limit in [1, 7, 40, 100, 479, 480, 10_000] {
             var forward: [String] = []
             var token: String? = nil
@@ -182,8 +203,85 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
         // A time range inside the stream: the same events as FilterLogEvents over [start, end - 1].
         let (start, end) = (t0 + 25_000, t0 + 61_000)
         let inRange = try store.filter(start: start, end: end - 1, limit: 10_000).events.map(\.eventId)
+        #expect(inRange.count == sorted.filter { $0.time >= start && $0.time < end }.count)
         #expect(try store.get(stream: stream, start: start, end: end, fromHead: true, limit: 10_000).events.map(\.eventId) == inRange)
         #expect(try store.get(stream: stream, start: start, end: end, limit: 10).events.map(\.eventId) == Array(inRange.suffix(10)))
+    }
+
+    /// FilterLogEvents reads blocks as GetLogEvents does (only those its page needs): over the same
+    /// overlapping blocks, with and without a pattern and a time range, its pages at every limit
+    /// give exactly the matching events in the order of all events sorted, each once, and the last
+    /// page carries no token.
+    @Test func filterLogEventsPagesAgreeWithAnUnboundedScanOverOverlappingBlocks() throws {
+        let t0: Int64 = 1_709_251_200_000
+        let (store, sorted) = try overlappingStore()
+        let pattern = try FilterPattern(#"{ $.eventName = "E3" || $.eventName = "E5" }"#)
+        for (p, range) in [(nil, nil), (pattern, nil), (pattern, (t0 + 25_000, t0 + 61_000)), (nil, (t0 + 8_000, t0 + 10_000))]
+            as [(FilterPattern?, (Int64, Int64)?)]
+        {
+            let expected = sorted.filter { e in
+                (p == nil || e.name == "E3" || e.name == "E5") && range.map { e.time >= $0.0 && e.time <= $0.1 } ?? true
+            }.map(\.id)
+            // Precondition: the case has events, and a page of 7 does not hold them all.
+            #expect(expected.count > 7, "\(expected.count) events")
+            for limit in [1, 2, 7, 40, 479, 10_000] {
+                var got: [String] = []
+                var token: String? = nil
+                var pages = 0
+                repeat {
+                    let page = try store.filter(start: range?.0, end: range?.1, pattern: p, limit: limit, nextToken: token)
+                    #expect(page.events.count <= limit)
+                    got += page.events.map(eventID)
+                    token = page.nextToken
+                    pages += 1
+                } while token != nil && pages < 1000
+                #expect(got == expected, "pattern \(p != nil), range \(range.map { "\($0)" } ?? "all"), limit \(limit)")
+                #expect(pages <= expected.count / limit + 1, "limit \(limit): \(pages) pages for \(expected.count) events")
+            }
+        }
+    }
+
+    /// Queries inflate a stored file in one call (libdeflate) when they can; a file of two gzip
+    /// members, which that refuses, is still read back whole (through zlib), in both directions.
+    @Test func filesOfSeveralGzipMembersAreReadBackWhole() throws {
+        let store = try AccountStore(directory: tempDir(), account: account)
+        let t0: Int64 = 1_709_251_200_000
+        var file = makeFile((0..<50).map { (uuid($0), t0 + Int64($0) * 1000) }, name: "members")
+        let json = try Inflater.inflateAll(file.compressed)
+        file.compressed = Deflater.gzip(Array(json[..<(json.count / 2)])) + Deflater.gzip(Array(json[(json.count / 2)...]))
+        // Precondition: the one-call inflate refuses it.
+        #expect(throws: GzipError.self) {
+            try file.compressed.withUnsafeBytes { try WholeInflater().inflate($0, claimedSize: json.count, limit: json.count) }
+        }
+        #expect(try store.commit(file, ingestionTime: 1).stored == 50)
+        let events = try store.filter().events
+        #expect(events.map(eventID) == (0..<50).map(uuid))
+        #expect(events.allSatisfy { String(decoding: $0.message, as: UTF8.self).hasSuffix("}") })
+        let last = try store.get(stream: "123456789012_CloudTrail_us-east-1", limit: 5)
+        #expect(last.events.map(eventID) == (45..<50).map(uuid))
+    }
+
+    /// A read-only store (as the API server opens it) reads on several connections at once: a
+    /// query does not wait for another one to finish (it did, on one connection per account).
+    @Test func readOnlyStoresQueryInParallel() throws {
+        let dir = tempDir()
+        let writer = try AccountStore(directory: dir, account: account)
+        _ = try writer.commit(makeFile([(uuid(1), 1_709_251_200_000)], name: "p"), ingestionTime: 1)
+        let reader = try AccountStore(directory: dir, account: account, readOnly: true, readers: 2)
+        let started = DispatchSemaphore(value: 0)
+        let overlapped = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            // Holds a read open until the second read has run inside it (at most 10 s).
+            _ = try? reader.queue.read { _ in
+                started.signal()
+                return overlapped.wait(timeout: .now() + 10)
+            }
+        }
+        started.wait()
+        let t = Date()
+        #expect(try reader.filter().events.count == 1)
+        overlapped.signal()
+        #expect(Date().timeIntervalSince(t) < 5, "the second query waited for the first to end")
     }
 
     @Test func retentionAcceptsCloudWatchValuesAndExpires() throws {
