@@ -7,6 +7,11 @@ package struct AWSJSONErrorBody: Sendable, Equatable {
     package var type: String
     package var message: String
 
+    package init(type: String, message: String) {
+        self.type = type
+        self.message = message
+    }
+
     private struct Wire: Decodable {
         var __type: String?
         var message: String?
@@ -36,6 +41,13 @@ package struct IMDSCredentials: Sendable, Equatable {
     package var secretAccessKey: String
     package var token: String
     package var expirationMs: Int64
+
+    package init(accessKeyId: String, secretAccessKey: String, token: String, expirationMs: Int64) {
+        self.accessKeyId = accessKeyId
+        self.secretAccessKey = secretAccessKey
+        self.token = token
+        self.expirationMs = expirationMs
+    }
 
     package static let maxBytes = 64 << 10
 

@@ -74,6 +74,11 @@ package struct AWSXMLErrorBody: Sendable, Equatable {
     package var code: String
     package var message: String
 
+    package init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+
     /// The code and message, nil when `body` is not such a document.
     package static func parse(_ body: [UInt8]) -> AWSXMLErrorBody? {
         guard let root = try? XMLElement.parse(body, source: "error response") else { return nil }

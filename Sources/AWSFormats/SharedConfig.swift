@@ -25,7 +25,8 @@ package struct AWSSharedConfigFile: Sendable, Equatable {
         var sections: [String: [String: String]] = [:]
         var current: String?
         var lineNo = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift: split on both.
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNo += 1
             let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
             let trimmed = trim(line)
@@ -41,7 +42,9 @@ package struct AWSSharedConfigFile: Sendable, Equatable {
                 guard trimmed.hasSuffix("]"), trimmed.count >= 2 else {
                     throw AWSFormatError(.malformed, source: path, line: lineNo, "section header without a closing ]")
                 }
-                let name = trim(trimmed.dropFirst().dropLast())
+                var name = trim(trimmed.dropFirst().dropLast())
+                // `[profile   NAME]` is `[profile NAME]`.
+                if name.hasPrefix("profile ") || name.hasPrefix("profile\t") { name = "profile " + trim(name.dropFirst(8)) }
                 guard !name.isEmpty else { throw AWSFormatError(.malformed, source: path, line: lineNo, "empty section name") }
                 if sections[name] == nil {
                     guard sections.count < maxSections else {

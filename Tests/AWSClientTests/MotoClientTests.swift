@@ -20,6 +20,7 @@ struct Clients {
 }
 
 /// Runs `body` with clients for `moto`; the HTTP client is shut down however `body` ends.
+@discardableResult
 func withClients<T>(_ moto: MotoServer, _ body: (Clients) async throws -> T) async throws -> T {
     let http = AWSHTTP()
     let settings = AWSSettings.resolve(region: nil, endpointURL: nil, profile: nil, environment: moto.environment)
@@ -42,7 +43,7 @@ func withClients<T>(_ moto: MotoServer, _ body: (Clients) async throws -> T) asy
     @Test func listAndGetRoundTripAwkwardKeys() async throws {
         let moto = try MotoServer()
         defer { moto.stop() }
-        try await withClients(moto) { c in
+        try await withClients(moto) { (c: Clients) async throws in
             let keys = ["AWSLogs/1/a b.json.gz", "AWSLogs/1/plus+eq=.json.gz", "AWSLogs/1/ünïcødé/ê.json.gz", "AWSLogs/2/x.json.gz", "other"]
             let uploaded = try moto.boto3(
                 """
@@ -86,7 +87,7 @@ func withClients<T>(_ moto: MotoServer, _ body: (Clients) async throws -> T) asy
     @Test func paginationOverThousandKeysAndStartAfter() async throws {
         let moto = try MotoServer()
         defer { moto.stop() }
-        try await withClients(moto) { c in
+        try await withClients(moto) { (c: Clients) async throws in
             _ = try moto.boto3(
                 """
                 s3 = boto3.client('s3')
@@ -120,7 +121,7 @@ func withClients<T>(_ moto: MotoServer, _ body: (Clients) async throws -> T) asy
     @Test func getObjectRefusesPastMaxBytesAndLeavesNoFile() async throws {
         let moto = try MotoServer()
         defer { moto.stop() }
-        try await withClients(moto) { c in
+        try await withClients(moto) { (c: Clients) async throws in
             _ = try moto.boto3(
                 """
                 s3 = boto3.client('s3')
@@ -143,7 +144,7 @@ func withClients<T>(_ moto: MotoServer, _ body: (Clients) async throws -> T) asy
     @Test func receiveChangeVisibilityDelete() async throws {
         let moto = try MotoServer()
         defer { moto.stop() }
-        try await withClients(moto) { c in
+        try await withClients(moto) { (c: Clients) async throws in
             let url = try moto.boto3(
                 """
                 sqs = boto3.client('sqs')
@@ -186,7 +187,7 @@ func withClients<T>(_ moto: MotoServer, _ body: (Clients) async throws -> T) asy
     @Test func createPutGetFilter() async throws {
         let moto = try MotoServer()
         defer { moto.stop() }
-        try await withClients(moto) { c in
+        try await withClients(moto) { (c: Clients) async throws in
             try await c.logs.createLogGroup("aws-cloudtrail-logs-123456789012")
             try await c.logs.createLogGroup("aws-cloudtrail-logs-123456789012")  // exists: fine
             try await c.logs.createLogStream(group: "aws-cloudtrail-logs-123456789012", stream: "123456789012_CloudTrail_us-east-1")

@@ -1,53 +1,38 @@
 import Foundation
 
-/// A moto server (`python3 -m moto.server`) on 127.0.0.1 and a free port, serving S3, SQS and
-/// CloudWatch Logs on one endpoint for the AWS tests. Start one per test (or suite) and `stop()`
-/// it at the end; a watchdog thread in the server also ends it when the test process dies, so a
-/// crashed test leaves no server behind.
-package final class MotoServer: @unchecked Sendable {
+/// A Python server of a test's own on 127.0.0.1 and a free port (passed as `sys.argv[1]`, the
+/// `arguments` after it): started, waited for until it accepts connections, stopped by `stop()`.
+/// A watchdog thread ends it when the test process dies, so a crashed test leaves nothing behind.
+package final class PythonServer: @unchecked Sendable {
     /// The port it listens on.
     package let port: Int
-    /// `http://127.0.0.1:PORT`: the endpoint for every service.
-    package var endpoint: String { "http://127.0.0.1:\(port)" }
-    /// The server's output (for a failing test's message).
+    /// Its standard output and error (for a failing test's message).
     package let logPath: String
     private let process: Process
 
-    /// The environment a client (trailwatch or boto3) talks to this server with: the endpoint,
-    /// moto's dummy credentials and us-east-1; no shared files, no instance metadata.
-    package var environment: [String: String] {
-        [
-            "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
-            "AWS_CONFIG_FILE": "/nonexistent/config",
-        ]
-    }
-
-    private static let launcher = """
+    private static let preamble = """
         import os, signal, sys, threading, time
         # The test process's threads block most signals and the child inherits that mask: unblock
         # them so SIGTERM stops the server.
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        parent = os.getppid()
-        def watch():
+        def _watch(parent=os.getppid()):
             while os.getppid() == parent:
                 time.sleep(0.5)
             os._exit(0)
-        threading.Thread(target=watch, daemon=True).start()
-        from moto.server import main
-        main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+        threading.Thread(target=_watch, daemon=True).start()
+
         """
 
-    /// Starts a server and waits (up to `timeout` seconds) until it accepts connections.
-    package init(timeout: Double = 60) throws {
+    /// Runs `script` (Python source) and waits up to `timeout` seconds for its port to accept.
+    package init(name: String, script: String, arguments: [String] = [], timeout: Double = 60) throws {
         var lastError = "no attempt"
         for _ in 0..<3 {
             let port = try freePort()
-            let log = NSTemporaryDirectory() + "trailwatch-moto-\(port)-\(UUID().uuidString).log"
+            let log = NSTemporaryDirectory() + "trailwatch-\(name)-\(port)-\(UUID().uuidString).log"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", "-c", Self.launcher, String(port)]
+            p.arguments = ["python3", "-c", Self.preamble + script, String(port)] + arguments
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             p.standardOutput = handle
             p.standardError = handle
@@ -61,14 +46,14 @@ package final class MotoServer: @unchecked Sendable {
                 self.logPath = log
                 return
             }
-            if p.isRunning { p.terminate() }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
             p.waitUntilExit()
             lastError = (try? String(contentsOfFile: log, encoding: .utf8)) ?? "(no output)"
         }
-        throw MotoError(message: "moto server did not start: \(lastError.suffix(2000))")
+        throw MotoError(message: "\(name) server did not start: \(lastError.suffix(2000))")
     }
 
-    /// Stops the server and waits for it to exit.
+    /// Stops the server (SIGTERM, SIGKILL after 10 s) and waits for it to exit.
     package func stop() {
         guard process.isRunning else { return }
         process.terminate()
@@ -79,6 +64,38 @@ package final class MotoServer: @unchecked Sendable {
     }
 
     deinit { stop() }
+}
+
+/// A moto server (`python3 -m moto.server`) on 127.0.0.1 and a free port, serving S3, SQS and
+/// CloudWatch Logs on one endpoint for the AWS tests. Start one per test (or suite) and `stop()`
+/// it at the end.
+package final class MotoServer: Sendable {
+    private let server: PythonServer
+    /// The port it listens on.
+    package var port: Int { server.port }
+    /// `http://127.0.0.1:PORT`: the endpoint for every service.
+    package var endpoint: String { "http://127.0.0.1:\(port)" }
+    /// The server's output (for a failing test's message).
+    package var logPath: String { server.logPath }
+
+    /// The environment a client (trailwatch or boto3) talks to this server with: the endpoint,
+    /// moto's dummy credentials and us-east-1; no shared files, no instance metadata.
+    package var environment: [String: String] {
+        [
+            "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+            "AWS_CONFIG_FILE": "/nonexistent/config",
+        ]
+    }
+
+    /// Starts a server and waits (up to `timeout` seconds) until it accepts connections.
+    package init(timeout: Double = 60) throws {
+        server = try PythonServer(
+            name: "moto", script: "from moto.server import main\nmain(['-H', '127.0.0.1', '-p', sys.argv[1]])\n", timeout: timeout)
+    }
+
+    /// Stops the server and waits for it to exit.
+    package func stop() { server.stop() }
 
     /// Runs a Python snippet with boto3 against this server (`import boto3, json, sys` done;
     /// the environment above set) and returns its standard output; a failure throws its stderr.
