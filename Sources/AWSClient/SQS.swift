@@ -9,6 +9,13 @@ package struct SQSMessage: Sendable {
     package var body: String
     /// `ApproximateReceiveCount`: 1 on the first delivery.
     package var receiveCount: Int
+
+    package init(messageId: String, receiptHandle: String, body: String, receiveCount: Int) {
+        self.messageId = messageId
+        self.receiptHandle = receiptHandle
+        self.body = body
+        self.receiveCount = receiveCount
+    }
 }
 
 /// The SQS calls trailwatch makes, in SQS's JSON protocol (`AmazonSQS.*`,

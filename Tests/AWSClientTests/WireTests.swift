@@ -34,6 +34,28 @@ import TestSupport
         }
     }
 
+    @Test func getObjectCountsAChunkedBodyAgainstMaxBytes() async throws {
+        let log = tempDir("wire") + "/requests.jsonl"
+        let server = try PythonServer(name: "capture", script: Self.script, arguments: [log])
+        defer { server.stop() }
+        let env = ["AWS_ACCESS_KEY_ID": "AKIDWIRE", "AWS_SECRET_ACCESS_KEY": "wire-secret", "AWS_ENDPOINT_URL": "http://127.0.0.1:\(server.port)"]
+        let http = AWSHTTP()
+        let settings = AWSSettings.resolve(region: nil, endpointURL: nil, profile: nil, environment: env)
+        let s3 = S3Client(http: http, settings: settings, credentials: AWSCredentialChain(settings: settings, environment: env, http: http))
+        let target = tempDir("wire") + "/obj"
+        var refused: AWSError?
+        do { _ = try await s3.getObject(bucket: "b", key: "chunked", to: target, maxBytes: 100) } catch let e as AWSError { refused = e }
+        let partialLeft = FileManager.default.fileExists(atPath: target)
+        let whole = try? await s3.getObject(bucket: "b", key: "chunked", to: target, maxBytes: 120)
+        try await http.shutdown()
+        #expect(refused?.code == .tooLarge)
+        #expect(!partialLeft)
+        #expect(whole?.size == 120 && whole?.etag == "c")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == Data(repeating: UInt8(ascii: "z"), count: 120))
+        // Both requests arrived without a Content-Length in the answer: the refusal came from counting.
+        #expect(try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").count == 2)
+    }
+
     @Test func s3PathsAndJSONCallsAreSentAsSigned() async throws {
         let log = tempDir("wire") + "/requests.jsonl"
         let server = try PythonServer(name: "capture", script: Self.script, arguments: [log])
