@@ -78,6 +78,8 @@ let package = Package(
             name: "Simulator",
             dependencies: ["CloudTrail", "Gzip", "Posix", "Integrity", .product(name: "_CryptoExtras", package: "swift-crypto")],
             swiftSettings: strict),
+        // S3 event notifications (direct, SNS, EventBridge) and the shard function: pure, fuzzed directly.
+        .target(name: "S3Notifications", dependencies: ["CloudTrail"], swiftSettings: strict),
         .target(
             name: "LogsAPI",
             dependencies: [
@@ -129,6 +131,7 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "LogsAPITests", dependencies: ["LogsAPI"]),
+        .testTarget(name: "S3NotificationsTests", dependencies: ["S3Notifications"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore", "Systemd", "TestSupport", "LogsAPI"],
