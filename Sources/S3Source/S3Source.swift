@@ -382,9 +382,7 @@ package actor S3Source {
         let max = config.maxObjectBytes
         do {
             let object = try await retry.run { [s3] () async throws -> S3Object in
-                // A settle may have removed the (then empty) folder meanwhile.
-                try Posix.makeDirectories(dir)
-                return try await s3.getObject(bucket: bucket, key: key, to: temp, maxBytes: max)
+                try await s3.getObject(bucket: bucket, key: key, to: temp, maxBytes: max)
             }
             try Posix.setTimes(temp, millis: object.lastModifiedMs)
             fetched.note(ledgerKey(key), etag: S3Notifications.normalizeETag(object.etag))
@@ -396,16 +394,12 @@ package actor S3Source {
         }
     }
 
-    /// Removes a settled file's local copy and the folders it leaves empty (up to the cache root).
+    /// Removes a settled file's local copy. Its folder stays: removing emptied folders raced with
+    /// the next download into them and churned the watcher's inotify watches.
     private func removeLocalCopy(_ path: String) {
         do { try Posix.removeFile(path) } catch where error.errno != ENOENT {
             logger.warning("could not remove the local copy \(path): \(error)")
         } catch {}
-        var dir = Substring(path)
-        while let slash = dir.lastIndex(of: "/") {
-            dir = dir[..<slash]
-            guard dir.count > config.cacheRoot.count, (try? Posix.removeDirectory(String(dir))) != nil else { break }
-        }
     }
 
     // MARK: Ledger
