@@ -194,7 +194,10 @@ package actor S3Source {
                 try await Task.sleep(for: .seconds(5))
                 continue
             }
-            for m in batch { await handle(m) }
+            // The batch's messages in parallel (downloads overlap); the actor keeps the bookkeeping serial.
+            await withTaskGroup(of: Void.self) { group in
+                for m in batch { group.addTask { await self.handle(m) } }
+            }
         }
     }
 
@@ -251,18 +254,23 @@ package actor S3Source {
             await delete(m.messageId, m.receiptHandle)
             return
         }
-        messages[m.messageId] = Held(receipt: m.receiptHandle, keys: [], extendedAt: Posix.monotonicSeconds())
+        // "" holds the message until every key is taken: a file settled while the next one of the
+        // same message downloads must not delete it.
+        messages[m.messageId] = Held(receipt: m.receiptHandle, keys: [""], extendedAt: Posix.monotonicSeconds())
         for (r, account) in mine {
             let key = ledgerKey(r.key)
+            // Noted before the download: its settle may come before `take` returns.
+            messages[m.messageId]?.keys.insert(key)
             switch await take(r, account: account, message: m.messageId) {
-            case .waiting: messages[m.messageId]?.keys.insert(key)
-            case .settled: break
+            case .waiting: break
+            case .settled: messages[m.messageId]?.keys.remove(key)
             case .failed:
                 // Left to expire: the message comes back after its visibility timeout and is tried again.
                 for k in messages.removeValue(forKey: m.messageId)?.keys ?? [] { waiting[k]?.messages.remove(m.messageId) }
                 return
             }
         }
+        messages[m.messageId]?.keys.remove("")
         await deleteIfSettled(m.messageId)
     }
 
