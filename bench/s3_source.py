@@ -6,7 +6,8 @@ Usage: bench/s3_source.py [--accounts N] [--regions R1,R2] [--hours H] [--rate E
 Writes a simulated organization (`trailwatch simulate`), starts `python3 -m moto.server`, makes a
 bucket whose ObjectCreated notifications go to an SQS queue, uploads the corpus (not timed), then
 times `trailwatch run --logs s3://…` from its start until every log file is in the ledger and the
-queue is empty. Baseline in the same run: `gzip -dc` over the same files. Reports files/s and
+queue is empty. Baselines in the same run: `gzip -dc` over the same files, and the same binary
+taking them from a local mirror (`run --once`). Reports files/s and
 events/s and the ratio to gzip. moto is the bottleneck it measures as much as trailwatch: it is
 a single-threaded Python server on the same 2 cores, so AWS itself would be faster.
 """
@@ -58,6 +59,15 @@ def main():
     subprocess.run(["xargs", "-0", "gzip", "-dc"], input=b"\0".join(p.encode() for p in files), stdout=subprocess.DEVNULL, check=True)
     gzip_s = time.perf_counter() - t
 
+    # Second baseline: the same binary taking the same files from a local mirror (`run --once`),
+    # so the source's own cost (SQS, GetObject, settle) shows apart from ingest's.
+    mirror_state = os.path.join(work, "mirror-state")
+    shutil.rmtree(mirror_state, ignore_errors=True)
+    t = time.perf_counter()
+    subprocess.run([a.bin, "run", "--once", "--logs", local, "--state", mirror_state, "--log-to", "stderr"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mirror_s = time.perf_counter() - t
+
     port = free_port()
     env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
@@ -105,8 +115,11 @@ def main():
         moto.wait(30)
     print(f"corpus: {len(files)} files, {events} events, {size / 1e6:.1f} MB compressed ({a.accounts} accounts, {a.regions}, {a.hours} h)")
     print(f"gzip -dc:              {gzip_s:7.2f} s  {len(files) / gzip_s:8.0f} files/s  {events / gzip_s:9.0f} events/s")
+    print(f"local mirror --once:   {mirror_s:7.2f} s  {len(files) / mirror_s:8.0f} files/s  {events / mirror_s:9.0f} events/s"
+          f"  ({mirror_s / gzip_s:.1f}x gzip -dc's time)")
     print(f"trailwatch s3 source:  {source_s:7.2f} s  {len(files) / source_s:8.0f} files/s  {events / source_s:9.0f} events/s"
-          f"  ({source_s / gzip_s:.1f}x gzip -dc's time; until the ledger holds every file and the queue is empty)")
+          f"  ({source_s / gzip_s:.1f}x gzip -dc's time; until the ledger holds every file and the queue is empty;"
+          f" {source_s / mirror_s:.1f}x the local mirror's)")
 
 
 if __name__ == "__main__":
