@@ -134,6 +134,24 @@ nonisolated(unsafe) var firstAccount = ""
         jsonLines(alerts).filter { ($0["rule"] as? String) == "terminate-instances-burst" }
     }
 
+    /// Settings are checked before anything starts: each mistake is named, and no state is created.
+    @Test func badSettingsAreRefusedWithTheirReason() throws {
+        let state = tempDir("state") + "/never"
+        let cases: [([String], String)] = [
+            (["--logs", "s3://trail-org", "--shard", "3/2"], "--shard: shard '3/2': K must be from 1 to N"),
+            (["--logs", "s3://Bad_Bucket"], "is not an S3 bucket name"),
+            (["--logs", "s3://trail-org", "--once"], "--once is not supported for a bucket"),
+            (["--logs", "s3://a-bucket", "--logs", "s3://b-bucket"], "one s3:// location at most"),
+            (["--logs", tempDir("mirror"), "--sqs-queue", "http://q"], "--sqs-queue needs --logs s3://"),
+            (["--logs", "s3://trail-org", "--sqs-visibility-timeout", "1"], "sqs-visibility-timeout must be a number from 2"),
+        ]
+        for (args, reason) in cases {
+            let r = try trailwatch(["run", "--state", state] + args)
+            #expect(r.status != 0 && r.err.contains(reason), "\(args): \(r.err)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: state))
+    }
+
     @Test func notificationsTakeEveryEventOnceDuplicatesChangeNothingAndTheQueueEmpties() throws {
         let moto = try MotoServer()
         defer { moto.stop() }
