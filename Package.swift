@@ -91,6 +91,13 @@ let package = Package(
             name: "Simulator",
             dependencies: ["CloudTrail", "Gzip", "Posix", "Integrity", .product(name: "_CryptoExtras", package: "swift-crypto")],
             swiftSettings: strict),
+        // S3 event notifications (direct, SNS, EventBridge) and the shard function: pure, fuzzed directly.
+        .target(name: "S3Notifications", dependencies: ["CloudTrail"], swiftSettings: strict),
+        // The S3/SQS source: downloads a bucket's log files into a cache root the watcher takes.
+        .target(
+            name: "S3Source",
+            dependencies: ["AWSClient", "S3Notifications", "CloudTrail", "Ingest", "LogStore", "Posix", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .target(
             name: "LogsAPI",
             dependencies: [
@@ -113,6 +120,7 @@ let package = Package(
             name: "trailwatch",
             dependencies: [
                 "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Integrity", "Posix", "Rules", "AlertModel", "Alerts", "Systemd", "Simulator", "LogsAPI", "Access", "SigV4", "APIAuth",
+                "AWSClient", "S3Notifications", "S3Source",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -145,6 +153,7 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "LogsAPITests", dependencies: ["LogsAPI", "Posix"]),
+        .testTarget(name: "S3NotificationsTests", dependencies: ["S3Notifications"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore", "Systemd", "TestSupport", "LogsAPI"],

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes every parser that takes outside input with libFuzzer (swiftc -sanitize=fuzzer,address):
 # the filter-pattern parser, the rule language, the record splitter, the gzip readers (zlib
-# streaming and libdeflate whole-buffer, checked against each other), the access file, and the
-# AWS client's XML reader (ListObjectsV2 results, error bodies) and shared credentials/config files.
+# streaming and libdeflate whole-buffer, checked against each other), the access file, the
+# AWS client's XML reader (ListObjectsV2 results, error bodies) and shared credentials/config files,
+# and SQS message bodies as S3 notifications (with the shard parser).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET…]     # default: 60 s each, every target
 #
@@ -17,7 +18,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FilterPattern Rules Splitter Gzip Access S3Listing SharedConfig)
+[ ${#targets[@]} -gt 0 ] || targets=(FilterPattern Rules Splitter Gzip Access S3Listing SharedConfig S3Notifications)
 out=.build-fuzz
 mkdir -p "$out/modules"
 flags=(-O -g -sanitize=fuzzer,address -parse-as-library -package-name trailwatch -swift-version 6
@@ -46,6 +47,7 @@ deps() {
         Gzip) echo Gzip ;;
         Access) echo Access ;;
         S3Listing | SharedConfig) echo CloudTrail AWSFormats ;;
+        S3Notifications) echo CloudTrail S3Notifications ;;
         *) echo "fuzz: unknown target $1" >&2; exit 2 ;;
     esac
 }

@@ -40,6 +40,8 @@ package struct IngestConfig: Sendable {
     package var digestSlackMs: Int64 = 30 * 60_000
     /// Bounds on one file's inflated size, record size and record count (gzip bombs).
     package var limits = DecodeLimits()
+    /// Set when a bucket source downloads into a root: the ETags of the files it fetched.
+    package var fetched: FetchedObjects? = nil
 
     package init(roots: [Root], stateDirectory: String) {
         self.roots = roots

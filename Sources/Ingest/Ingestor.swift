@@ -34,6 +34,14 @@ package final class Ingestor: Sendable {
         var alertRetryInterval: Double = 5
         var stateCheckInterval: Double = 5
         var onProgress: (@Sendable (IngestStats) -> Void)? = nil
+        var onSettled: (@Sendable ([SettledFile]) -> Void)? = nil
+    }
+
+    /// Called on the loop thread after each batch of files with those now in the ledger (done or
+    /// failed): the S3 source deletes a message once every file it names is settled.
+    package var onSettled: (@Sendable ([SettledFile]) -> Void)? {
+        get { settings.withLock { $0.onSettled } }
+        set { settings.withLock { $0.onSettled = newValue } }
     }
 
     /// Where alerts go (journald by default).
@@ -198,7 +206,16 @@ package final class Ingestor: Sendable {
         p.outbox.deliverAll()
         try p.watcher.startWatching()
         p.integrity?.tolerateMirrorLag = true
-        p.pipeline.process(p.watcher.scan(), rules: ruleSet, final: false)
+        let onSettled = settings.withLock { $0.onSettled }
+        func process(_ jobs: [Job]) {
+            p.pipeline.process(jobs, rules: ruleSet, final: false)
+            guard let onSettled, !jobs.isEmpty else { return }
+            let settled = jobs.compactMap { j in
+                p.watcher.known[j.ledgerKey].map { SettledFile(ledgerKey: j.ledgerKey, done: $0.status == .done) }
+            }
+            if !settled.isEmpty { onSettled(settled) }
+        }
+        process(p.watcher.scan())
         p.integrityChecks?.run(ledger: p.watcher.known)
         ledgerCount.withLock { $0 = p.watcher.known.count }
         onReady()
@@ -223,7 +240,7 @@ package final class Ingestor: Sendable {
                 lastAlertRetry = now
                 p.outbox.deliverAll(recovering: false)
             }
-            p.pipeline.process(jobs, rules: ruleSet, final: false)
+            process(jobs)
             p.integrityChecks?.runIfDue(now: now, ledger: p.watcher.known)
             // Every group's own retention row (the config's value, or one set through the API by
             // `trailwatch serve`) is read at each pass, so an API change takes effect within the hour.

@@ -9,4 +9,6 @@ struct Job: Sendable {
     var key: LogFileKey
     /// The ledger row when the file was taken before and has changed on disk since (rewritten in place).
     var previous: LedgerEntry? = nil
+    /// The S3 ETag when a bucket source fetched the file (kept in its ledger row).
+    var etag: String? = nil
 }

@@ -109,12 +109,13 @@ final class Pipeline {
         switch result {
         case .success(var file):
             file.matchDeferredRules()
+            file.file.etag = job.etag
             do {
                 let s = try store.account(job.key.account)
                 let committer = Committer(engine: file.ruleSet.map { RuleEngine(ruleSet: $0, latenessMs: config.latenessMs) })
                 let (r, produced) = try committer.commit(file, to: s, logFile: job.found.absolute, now: Posix.nowMillis())
                 if !produced.isEmpty { outbox.deliverFresh(produced, s) }
-                watcher.known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime)
+                watcher.known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime, etag: job.etag)
                 watcher.pending.removeValue(forKey: job.ledgerKey)
                 if r.sameContent {
                     logger.info(
@@ -227,19 +228,19 @@ final class Pipeline {
             return
         }
         if ledger {
-            ledgerFailure(job.ledgerKey, account: job.key.account, path: job.found.absolute, readPath: job.readPath, failure)
+            ledgerFailure(job.ledgerKey, account: job.key.account, path: job.found.absolute, readPath: job.readPath, failure, etag: job.etag)
         } else {
             watcher.reportOnce(job.ledgerKey, job.found.absolute, failure)
         }
     }
 
     /// Ledgers a file as failed (skipped until it changes), with one log line and a counter.
-    func ledgerFailure(_ ledgerKey: String, account: String, path: String, readPath: String, _ failure: IngestFailure) {
+    func ledgerFailure(_ ledgerKey: String, account: String, path: String, readPath: String, _ failure: IngestFailure, etag: String? = nil) {
         let (size, mtime) = Posix.status(readPath) ?? (-1, -1)
-        watcher.known[ledgerKey] = LedgerEntry(path: ledgerKey, status: .failed, size: size, mtime: mtime, reason: failure.reason)
+        watcher.known[ledgerKey] = LedgerEntry(path: ledgerKey, status: .failed, size: size, mtime: mtime, reason: failure.reason, etag: etag)
         do {
             try store.account(account).recordFailure(
-                ledgerKey: ledgerKey, size: size, mtime: mtime, reason: "\(failure.code.rawValue): \(failure.reason)")
+                ledgerKey: ledgerKey, size: size, mtime: mtime, reason: "\(failure.code.rawValue): \(failure.reason)", etag: etag)
         } catch {
             logger.error("could not record failure in the ledger: \(error)", metadata: ["file": "\(path)"])
         }

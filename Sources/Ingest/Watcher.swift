@@ -111,7 +111,7 @@ final class Watcher {
             // Retry a failed file only once it has changed.
             if let now = Posix.status(readPath), now.size == k.size, now.mtime == k.mtime { return nil }
         }
-        return Job(found: found, readPath: readPath, ledgerKey: ledgerKey, key: key, previous: previous)
+        return Job(found: found, readPath: readPath, ledgerKey: ledgerKey, key: key, previous: previous, etag: config.fetched?.etag(ledgerKey))
     }
 
     /// Logs and counts a failure once per file (not on every sighting).

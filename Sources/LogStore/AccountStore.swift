@@ -96,27 +96,47 @@ package final class AccountStore: @unchecked Sendable {
     package func ledger() throws -> [String: LedgerEntry] {
         try queue.read { db in
             var out: [String: LedgerEntry] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT path, status, size, mtime, reason FROM ledger")
+            let rows = try Row.fetchCursor(db, sql: "SELECT path, status, size, mtime, reason, etag FROM ledger")
             while let row = try rows.next() {
                 let path: String = row[0]
                 out[path] = LedgerEntry(
                     path: path, status: LedgerEntry.Status(rawValue: row[1]) ?? .failed, size: row[2], mtime: row[3],
-                    reason: row[4])
+                    reason: row[4], etag: row[5])
             }
             return out
         }
     }
 
+    /// One file's ledger row, or nil when the file was never taken (the S3 source asks before downloading).
+    package func ledgerEntry(_ ledgerKey: String) throws -> LedgerEntry? {
+        try queue.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT status, size, mtime, reason, etag FROM ledger WHERE path = ?", arguments: [ledgerKey])
+            else { return nil }
+            return LedgerEntry(
+                path: ledgerKey, status: LedgerEntry.Status(rawValue: row[0]) ?? .failed, size: row[1], mtime: row[2], reason: row[3],
+                etag: row[4])
+        }
+    }
+
+    /// The greatest ledger key starting with `prefix` (the S3 source's StartAfter for a day folder), or nil.
+    package func lastLedgerKey(withPrefix prefix: String) throws -> String? {
+        try queue.read { db in
+            // Keys sort bytewise; every key with the prefix lies in [prefix, prefix + U+10FFFF).
+            try String.fetchOne(
+                db, sql: "SELECT max(path) FROM ledger WHERE path >= ? AND path < ?", arguments: [prefix, prefix + "\u{10FFFF}"])
+        }
+    }
+
     /// Records that a file could not be ingested, so it is not retried until it changes.
-    package func recordFailure(ledgerKey: String, size: Int64, mtime: Int64, reason: String) throws {
+    package func recordFailure(ledgerKey: String, size: Int64, mtime: Int64, reason: String, etag: String? = nil) throws {
         try queue.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO ledger(path, status, size, mtime, reason, done_at) VALUES (?, 'failed', ?, ?, ?, ?)
+                    INSERT INTO ledger(path, status, size, mtime, reason, done_at, etag) VALUES (?, 'failed', ?, ?, ?, ?, ?)
                     ON CONFLICT(path) DO UPDATE SET status = 'failed', size = excluded.size, mtime = excluded.mtime,
-                      reason = excluded.reason, done_at = excluded.done_at WHERE ledger.status != 'done'
+                      reason = excluded.reason, done_at = excluded.done_at, etag = excluded.etag WHERE ledger.status != 'done'
                     """,
-                arguments: [ledgerKey, size, mtime, reason, Posix.nowMillis()])
+                arguments: [ledgerKey, size, mtime, reason, Posix.nowMillis(), etag])
         }
     }
 

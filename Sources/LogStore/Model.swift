@@ -25,6 +25,8 @@ package struct DecodedFile: Sendable {
     package var invalidRecords = 0
     package var nonUTF8Records = 0
     package var recordProblems: [RecordProblem] = []
+    /// The S3 ETag when the file was fetched from a bucket, kept in its ledger row.
+    package var etag: String? = nil
 
     package struct Record: Sendable {
         package var entry: BlockEntry
@@ -82,13 +84,16 @@ package struct LedgerEntry: Sendable, Equatable {
     package var size: Int64
     package var mtime: Int64
     package var reason: String?
+    /// The S3 ETag of a file fetched from a bucket (nil for a mirrored file, or when not known).
+    package var etag: String?
 
-    package init(path: String, status: Status, size: Int64, mtime: Int64, reason: String? = nil) {
+    package init(path: String, status: Status, size: Int64, mtime: Int64, reason: String? = nil, etag: String? = nil) {
         self.path = path
         self.status = status
         self.size = size
         self.mtime = mtime
         self.reason = reason
+        self.etag = etag
     }
 }
 

@@ -107,6 +107,11 @@ enum Schema {
             // The rule of each alert, kept after delivery (the payload is not), for per-rule counts.
             try db.execute(sql: "ALTER TABLE alerts ADD COLUMN rule TEXT")
         }
+        m.registerMigration("v9-ledger-etag") { db in
+            // The S3 ETag of a file fetched from a bucket (`logs = s3://…`): a notification or listing
+            // naming the same key and ETag is taken already, without a download. NULL for mirrored files.
+            try db.execute(sql: "ALTER TABLE ledger ADD COLUMN etag TEXT")
+        }
         return m
     }
 }

@@ -45,6 +45,7 @@ package struct WriteTransaction {
         package let stored: Int
         package let duplicates: Int
         package let rewrite: Rewrite?
+        let etag: String?
 
         /// Whether record `i` (file order) was stored before, by this file or another: its rule
         /// hits must not count twice.
@@ -68,7 +69,8 @@ package struct WriteTransaction {
             let stored = try previous.storedRecords(db)
             if previous.size == file.size, stored.map({ $0.data == file.compressed }) ?? (previous.hash == hash) {
                 try db.execute(
-                    sql: "UPDATE ledger SET mtime = ?, hash = ? WHERE path = ?", arguments: [file.mtime, hash, file.ledgerKey])
+                    sql: "UPDATE ledger SET mtime = ?, hash = ?, etag = coalesce(?, etag) WHERE path = ?",
+                    arguments: [file.mtime, hash, file.etag, file.ledgerKey])
                 return .unchanged(CommitResult(stored: 0, duplicates: 0, committed: false, sameContent: true))
             }
             previousRecords = stored?.records
@@ -119,20 +121,20 @@ package struct WriteTransaction {
             InsertedBlock(
                 ledgerKey: file.ledgerKey, size: file.size, mtime: file.mtime, blockID: blockID, hash: hash, entries: entries,
                 keys: file.records.map(\.eventKey),
-                stored: stored, duplicates: duplicates, rewrite: rewrite))
+                stored: stored, duplicates: duplicates, rewrite: rewrite, etag: file.etag))
     }
 
     /// Marks the block's file done in the ledger: the last write of a file's transaction.
     package func recordLedger(_ block: InsertedBlock) throws -> CommitResult {
         try db.cachedStatement(
             sql: """
-                INSERT OR REPLACE INTO ledger(path, status, size, mtime, events, stored, duplicates, reason, done_at, block, hash, rewrites)
-                VALUES (?, 'done', ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)
+                INSERT OR REPLACE INTO ledger(path, status, size, mtime, events, stored, duplicates, reason, done_at, block, hash, rewrites, etag)
+                VALUES (?, 'done', ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)
                 """
         ).execute(
             arguments: [
                 block.ledgerKey, block.size, block.mtime, block.entries.count, block.stored, block.duplicates, now, block.blockID,
-                block.hash, block.rewrite?.count ?? 0,
+                block.hash, block.rewrite?.count ?? 0, block.etag,
             ])
         return CommitResult(stored: block.stored, duplicates: block.duplicates, committed: true, rewrite: block.rewrite)
     }

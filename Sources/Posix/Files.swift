@@ -90,6 +90,11 @@ extension Posix {
         guard unlink(path) == 0 else { throw PosixError(call: "unlink", path: path, errno: errno) }
     }
 
+    /// `rmdir(2)`: removes an empty directory (ENOTEMPTY otherwise).
+    package static func removeDirectory(_ path: String) throws(PosixError) {
+        guard rmdir(path) == 0 else { throw PosixError(call: "rmdir", path: path, errno: errno) }
+    }
+
     /// `rename(2)`: `target` is replaced atomically.
     package static func moveFile(_ source: String, to target: String) throws(PosixError) {
         guard rename(source, target) == 0 else { throw PosixError(call: "rename", path: source, errno: errno) }

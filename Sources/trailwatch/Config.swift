@@ -32,6 +32,16 @@ struct ConfigFile {
     var apiQueries: Int?
     var apiQueryNice: Int?
     var accessFile: String?
+    /// The S3 source (docs/s3.md): `logs = s3://bucket[/prefix]`, its queue, shard and AWS settings.
+    var s3Logs: [String] = []
+    var sqsQueue: String?
+    var shard: String?
+    var awsRegion: String?
+    var awsProfile: String?
+    var awsEndpointURL: String?
+    var s3BackfillDays: Int?
+    var reconcileInterval: Double?
+    var sqsVisibilityTimeout: Int?
 
     struct ParseError: Error, CustomStringConvertible {
         var description: String
@@ -53,6 +63,9 @@ struct ConfigFile {
         "api-idle-timeout": 0.1...86_400,  // seconds
         "api-queries": 1...256,
         "api-query-nice": 0...19,
+        "s3-backfill-days": 0...3650,
+        "reconcile-interval": 1...31_536_000,  // seconds
+        "sqs-visibility-timeout": 2...43_200,  // seconds: SQS's own bounds are 0 to 12 hours
     ]
 
     /// Why `value` is not acceptable for the setting `key` (nil when it is), in words for an error.
@@ -89,6 +102,7 @@ struct ConfigFile {
                 return d
             }
             switch key {
+            case "logs" where value.hasPrefix("s3://"): c.s3Logs.append(value)
             case "logs":
                 // `logs = /path/to/mirror [bucket=NAME]`
                 let parts = value.split(separator: " ")
@@ -119,6 +133,14 @@ struct ConfigFile {
             case "api-queries": c.apiQueries = Int(try number(whole: true))
             case "api-query-nice": c.apiQueryNice = Int(try number(whole: true))
             case "access-file": c.accessFile = value
+            case "sqs-queue": c.sqsQueue = value
+            case "shard": c.shard = value
+            case "aws-region": c.awsRegion = value
+            case "aws-profile": c.awsProfile = value
+            case "aws-endpoint-url": c.awsEndpointURL = value
+            case "s3-backfill-days": c.s3BackfillDays = Int(try number(whole: true))
+            case "reconcile-interval": c.reconcileInterval = try number()
+            case "sqs-visibility-timeout": c.sqsVisibilityTimeout = Int(try number(whole: true))
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }
         }

@@ -6,6 +6,8 @@ import Logging
 import LogStore
 import Rules
 import Posix
+import S3Notifications
+import S3Source
 import ServiceLifecycle
 import Synchronization
 import Systemd
@@ -68,6 +70,31 @@ struct Run: AsyncParsableCommand {
     @Option(help: "MiB one record may take; a larger one fails its file as too_large (default: \(Run.defaults.limits.recordBytes / 1_048_576)).")
     var maxRecordSize: Double?
 
+    // The S3 source (docs/s3.md); `--logs s3://bucket[/prefix]` selects it.
+    @Option(help: "SQS queue URL receiving the bucket's S3 event notifications (with --logs s3://…).")
+    var sqsQueue: String?
+
+    @Option(help: "This host's share of the accounts, K/N: account A is taken when fnv1a64(A) % N == K-1 (default: 1/1).")
+    var shard: String?
+
+    @Option(help: "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's, us-east-1).")
+    var awsRegion: String?
+
+    @Option(help: "AWS profile of the shared config and credentials files (default: AWS_PROFILE).")
+    var awsProfile: String?
+
+    @Option(help: "One endpoint for S3 and SQS, path-style (default: AWS_ENDPOINT_URL, else AWS's).")
+    var awsEndpointURL: String?
+
+    @Option(help: "Days back (UTC) the start-up and periodic reconcile list: 1 is yesterday and today (default: 1).")
+    var s3BackfillDays: Int?
+
+    @Option(help: "Seconds between reconciles, ListObjectsV2 of the recent day folders (default: 900).")
+    var reconcileInterval: Double?
+
+    @Option(help: "Visibility timeout asked for each SQS message, extended every half of it while its files are in hand (default: 300).")
+    var sqsVisibilityTimeout: Int?
+
     /// The built-in settings, shown in `--help`.
     static let defaults = IngestConfig(roots: [], stateDirectory: "")
 
@@ -77,8 +104,9 @@ struct Run: AsyncParsableCommand {
             do { file = try ConfigFile.load(config) } catch { throw ValidationError("\(error)") }
         }
         // Everything is checked before anything is created: a start that fails leaves no state behind.
-        let roots = logs.isEmpty ? file.logs : logs.map { IngestConfig.Root(path: Self.absolute($0)) }
-        guard !roots.isEmpty else { throw ValidationError("name at least one --logs DIR (or 'logs =' in the config)") }
+        let roots = logs.isEmpty ? file.logs : logs.filter { !S3Location.isS3($0) }.map { IngestConfig.Root(path: Self.absolute($0)) }
+        let s3Named = logs.isEmpty ? !file.s3Logs.isEmpty : logs.contains(where: S3Location.isS3)
+        guard !roots.isEmpty || s3Named else { throw ValidationError("name at least one --logs DIR or s3://bucket (or 'logs =' in the config)") }
         for root in roots {
             let st: stat
             do { st = try Posix.fileInfo(root.path) } catch { throw ValidationError("--logs \(root.path): \(Posix.describe(error.errno))") }
@@ -95,6 +123,11 @@ struct Run: AsyncParsableCommand {
         }
         if let d = decodeThreads, !(1...64).contains(d) { throw ValidationError("--decode-threads must be from 1 to 64") }
         var cfg = IngestConfig(roots: roots, stateDirectory: Self.absolute(stateDir))
+        let s3 = try s3Plan(file, stateDirectory: cfg.stateDirectory, maxObjectBytes: (maxInflatedSize ?? file.maxInflatedSize).map { Int($0 * 1_048_576) } ?? cfg.limits.inflatedBytes)
+        if let s3 {
+            cfg.roots.append(IngestConfig.Root(path: s3.config.cacheRoot, bucket: s3.config.location.bucket))
+            cfg.fetched = FetchedObjects()
+        }
         cfg.groupTemplate = file.groupTemplate ?? cfg.groupTemplate
         cfg.incompleteTimeout = incompleteTimeout ?? file.incompleteTimeout ?? cfg.incompleteTimeout
         cfg.rescanInterval = rescanInterval ?? file.rescanInterval ?? cfg.rescanInterval
@@ -121,6 +154,7 @@ struct Run: AsyncParsableCommand {
         let ingestor: Ingestor
         do {
             let sinks = try AlertSinks.make(alerts.isEmpty ? file.alerts : alerts)
+            if let s3 { try Posix.makeDirectories(s3.config.cacheRoot) }
             ingestor = try Ingestor(config: cfg, logger: logger)
             ingestor.sinks = sinks
         } catch {
@@ -129,7 +163,7 @@ struct Run: AsyncParsableCommand {
         }
         let (loaded, diagnostics) = ingestor.reloadRules()
         guard loaded else { throw refuse(diagnostics) }
-        for root in roots where !BucketLayout.hasAWSLogs(below: root.path) {
+        for root in roots where !BucketLayout.hasAWSLogs(below: root.path) {  // the S3 cache root fills as files come
             logger.warning(
                 "\(root.path): no AWSLogs/ folder below it; expected a mirrored CloudTrail bucket (BUCKET/[prefix/]AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz)",
                 metadata: ["file": "\(root.path)", "reason": "no_awslogs"])
@@ -141,7 +175,14 @@ struct Run: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         } else {
-            try await runService(ingestor, logger: logger)
+            var extra: [any Service] = []
+            if let s3, let fetched = cfg.fetched {
+                do { extra.append(try S3SourceService(plan: s3, ingestor: ingestor, fetched: fetched, logger: logger)) } catch {
+                    logger.critical("cannot start the S3 source: \(error)")
+                    throw ExitCode(2)
+                }
+            }
+            try await runService(ingestor, logger: logger, extra: extra)
         }
     }
 
@@ -163,12 +204,12 @@ struct Run: AsyncParsableCommand {
         if ingestor.sinks.contains(where: { $0.name == "stdout" }) { writeStderr(summary + "\n") } else { print(summary) }
     }
 
-    func runService(_ ingestor: Ingestor, logger: Logger) async throws {
+    func runService(_ ingestor: Ingestor, logger: Logger, extra: [any Service] = []) async throws {
         let service = IngestService(ingestor: ingestor, logger: logger)
         let reload = ReloadService(logger: logger, ingestor: ingestor)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service), .init(service: reload)],
+                services: [.init(service: service), .init(service: reload)] + extra.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         printSummary(ingestor.stats.snapshot.summary(seconds: Posix.monotonicSeconds() - service.started), ingestor)
