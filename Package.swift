@@ -107,6 +107,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "LogBatching", dependencies: ["CloudTrail", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
         // Helpers shared by the test targets (only test targets depend on it).
         .target(name: "TestSupport", dependencies: ["Gzip"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail", "Gzip"], exclude: ["Fixtures"]),
@@ -133,5 +136,6 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore", "Systemd", "TestSupport", "LogsAPI"],
             exclude: ["Fixtures", "Interop"]),
+        .testTarget(name: "LogBatchingTests", dependencies: ["LogBatching"]),
     ]
 )
