@@ -100,6 +100,7 @@ let package = Package(
             name: "trailwatch",
             dependencies: [
                 "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Integrity", "Posix", "Rules", "AlertModel", "Alerts", "Systemd", "Simulator", "LogsAPI", "Access", "SigV4", "APIAuth",
+                "AWSClient", "Forwarder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -109,6 +110,10 @@ let package = Package(
         ),
         .target(
             name: "LogBatching", dependencies: ["CloudTrail", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .target(
+            name: "Forwarder",
+            dependencies: ["AWSClient", "LogBatching", "LogStore", "Posix", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         // Helpers shared by the test targets (only test targets depend on it).
         .target(name: "TestSupport", dependencies: ["Gzip"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -137,5 +142,11 @@ let package = Package(
             dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore", "Systemd", "TestSupport", "LogsAPI"],
             exclude: ["Fixtures", "Interop"]),
         .testTarget(name: "LogBatchingTests", dependencies: ["LogBatching"]),
+        .testTarget(
+            name: "ForwarderTests",
+            dependencies: [
+                "Forwarder", "AWSClient", "LogBatching", "LogStore", "CloudTrail", "Gzip", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
     ]
 )

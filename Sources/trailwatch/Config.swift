@@ -29,6 +29,11 @@ struct ConfigFile {
     var apiBodyTimeout: Double?
     var apiIdleTimeout: Double?
     var accessFile: String?
+    /// CloudWatch Logs sink: `store = local|cloudwatch`, and where and as whom to reach AWS.
+    var store: String?
+    var awsRegion: String?
+    var awsProfile: String?
+    var awsEndpointURL: String?
 
     struct ParseError: Error, CustomStringConvertible {
         var description: String
@@ -112,6 +117,14 @@ struct ConfigFile {
             case "api-body-timeout": c.apiBodyTimeout = try number()
             case "api-idle-timeout": c.apiIdleTimeout = try number()
             case "access-file": c.accessFile = value
+            case "store":
+                guard value == "local" || value == "cloudwatch" else {
+                    throw ParseError(description: "\(path):\(n + 1): store must be local or cloudwatch (got '\(value)')")
+                }
+                c.store = value
+            case "aws-region": c.awsRegion = value
+            case "aws-profile": c.awsProfile = value
+            case "aws-endpoint-url": c.awsEndpointURL = value
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }
         }

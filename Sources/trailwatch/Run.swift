@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Ingest
 import Alerts
+import Forwarder
 import Logging
 import LogStore
 import Rules
@@ -68,6 +69,19 @@ struct Run: AsyncParsableCommand {
     @Option(help: "MiB one record may take; a larger one fails its file as too_large (default: \(Run.defaults.limits.recordBytes / 1_048_576)).")
     var maxRecordSize: Double?
 
+    // CloudWatch Logs sink (docs/cloudwatch.md).
+    @Option(help: "Where events end up: local (the store under --state) or cloudwatch (also forwarded to CloudWatch Logs; the local store is the spool) (default: local).")
+    var store: String?
+
+    @Option(help: "AWS region for CloudWatch Logs (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1).")
+    var awsRegion: String?
+
+    @Option(help: "AWS profile of the shared config and credentials files (default: AWS_PROFILE, else default).")
+    var awsProfile: String?
+
+    @Option(help: "One endpoint URL for every AWS service (a test server; default: AWS_ENDPOINT_URL, else AWS's).")
+    var awsEndpointURL: String?
+
     /// The built-in settings, shown in `--help`.
     static let defaults = IngestConfig(roots: [], stateDirectory: "")
 
@@ -110,6 +124,10 @@ struct Run: AsyncParsableCommand {
         if let m = maxInflatedSize ?? file.maxInflatedSize { cfg.limits.inflatedBytes = Int(m * 1_048_576) }
         if let m = maxRecordSize ?? file.maxRecordSize { cfg.limits.recordBytes = Int(m * 1_048_576) }
 
+        let sink = try CloudWatchSink.configure(
+            store: store ?? file.store, region: awsRegion ?? file.awsRegion, profile: awsProfile ?? file.awsProfile,
+            endpointURL: awsEndpointURL ?? file.awsEndpointURL, ingest: &cfg)
+
         Run.bootstrapLogging(target: logTo ?? file.logTarget, level: logLevel ?? file.logLevel)
         let logger = Logger(label: "trailwatch")
         func refuse(_ rules: [Diagnostic]) -> ExitCode {
@@ -134,14 +152,31 @@ struct Run: AsyncParsableCommand {
                 "\(root.path): no AWSLogs/ folder below it; expected a mirrored CloudTrail bucket (BUCKET/[prefix/]AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz)",
                 metadata: ["file": "\(root.path)", "reason": "no_awslogs"])
         }
+        let forwarder = sink?.start(logger: logger)
+        do {
+            try await runMode(ingestor, logger: logger, forwarder: forwarder)
+        } catch {
+            await sink?.shutdown()
+            throw error
+        }
+        await sink?.shutdown()
+    }
+
+    /// `--once` or the service, with the forwarder when `store = cloudwatch`.
+    func runMode(_ ingestor: Ingestor, logger: Logger, forwarder: Forwarder?) async throws {
         if once {
             do { try runOnce(ingestor) } catch let e as StoreError {
                 // A full or read-only state directory: one message, non-zero exit (not one error per file).
                 logger.critical("stopped: \(e.message); \(ingestor.stats.snapshot.filesIngested) files were stored before it")
                 throw ExitCode(1)
             }
+            if let forwarder {
+                // What was stored goes out before the run ends; what CloudWatch would not take waits in the store.
+                _ = await forwarder.drain()
+                printSummary(forwarder.stats.snapshot.summary, ingestor)
+            }
         } else {
-            try await runService(ingestor, logger: logger)
+            try await runService(ingestor, logger: logger, forwarder: forwarder)
         }
     }
 
@@ -163,15 +198,16 @@ struct Run: AsyncParsableCommand {
         if ingestor.sinks.contains(where: { $0.name == "stdout" }) { writeStderr(summary + "\n") } else { print(summary) }
     }
 
-    func runService(_ ingestor: Ingestor, logger: Logger) async throws {
+    func runService(_ ingestor: Ingestor, logger: Logger, forwarder: Forwarder? = nil) async throws {
         let service = IngestService(ingestor: ingestor, logger: logger)
         let reload = ReloadService(logger: logger, ingestor: ingestor)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service), .init(service: reload)]
+        if let forwarder { services.append(.init(service: ForwardService(forwarder: forwarder))) }
         let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: service), .init(service: reload)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         printSummary(ingestor.stats.snapshot.summary(seconds: Posix.monotonicSeconds() - service.started), ingestor)
+        if let forwarder { printSummary(forwarder.stats.snapshot.summary, ingestor) }
     }
 
     /// Sends swift-log's output to journald (`target` "journal"; the default under systemd when
