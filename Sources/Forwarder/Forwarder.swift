@@ -28,7 +28,7 @@ package actor Forwarder {
         /// CloudWatch took shows in FilterLogEvents (ms).
         package var settleMs: Int64 = 10_000
         /// Longest pause between passes while CloudWatch is unreachable (s).
-        package var maxBackoff = 60.0
+        package var maxBackoff = 30.0
 
         package init(stateDirectory: String, groupTemplate: String = "aws-cloudtrail-logs-{account}", retentionDays: Int? = nil) {
             self.stateDirectory = stateDirectory
