@@ -8,9 +8,18 @@ package protocol CloudWatchLogsAPI: Sendable {
     func putLogEvents(group: String, stream: String, events: [LogEventIn]) async throws -> (
         tooNewStart: Int?, tooOldEnd: Int?, expiredEnd: Int?
     )?
-    func filterLogEvents(
-        group: String, streams: [String]?, startMs: Int64?, endMs: Int64?, pattern: String?, nextToken: String?, limit: Int?
-    ) async throws -> (events: [LogEventOut], nextToken: String?)
+    /// One page of FilterLogEvents on `stream` over `[startMs, endMs]`: the events' messages.
+    func filterMessages(group: String, stream: String, startMs: Int64, endMs: Int64, nextToken: String?) async throws -> (
+        messages: [String], nextToken: String?
+    )
 }
 
-extension LogsClient: CloudWatchLogsAPI {}
+extension LogsClient: CloudWatchLogsAPI {
+    package func filterMessages(group: String, stream: String, startMs: Int64, endMs: Int64, nextToken: String?) async throws -> (
+        messages: [String], nextToken: String?
+    ) {
+        let page = try await filterLogEvents(
+            group: group, streams: [stream], startMs: startMs, endMs: endMs, pattern: nil, nextToken: nextToken, limit: 10_000)
+        return (page.events.map(\.message), page.nextToken)
+    }
+}

@@ -270,9 +270,8 @@ package actor Forwarder {
         var present = Set<String>()
         var token: String? = nil
         repeat {
-            let page = try await client.filterLogEvents(
-                group: group, streams: [stream], startMs: startMs, endMs: endMs + 1, pattern: nil, nextToken: token, limit: 10_000)
-            for e in page.events { present.insert(LogBatching.identity(of: e.message)) }
+            let page = try await client.filterMessages(group: group, stream: stream, startMs: startMs, endMs: endMs + 1, nextToken: token)
+            for m in page.messages { present.insert(LogBatching.identity(of: m)) }
             token = page.nextToken
         } while token != nil
         return present

@@ -105,7 +105,7 @@ final class Proxy: @unchecked Sendable {
 
     init(upstream: Int, port: Int? = nil) throws {
         self.upstream = upstream
-        self.port = port ?? freePort()
+        self.port = try port ?? freePort()
         let dir = tempDir("proxy")
         statsPath = dir + "/stats.json"
         script = dir + "/proxy.py"
@@ -120,7 +120,7 @@ final class Proxy: @unchecked Sendable {
         p.arguments = ["python3", script, String(upstream), String(port), mode, statsPath]
         try p.run()
         process = p
-        #expect(eventually(timeout: 20) { canConnect(port) }, "the proxy listens")
+        #expect(eventually(timeout: 20) { canConnect(port: port) }, "the proxy listens")
     }
 
     func stop() {
@@ -135,31 +135,6 @@ final class Proxy: @unchecked Sendable {
         return (try? JSONSerialization.jsonObject(with: d) as? [String: Any]) ?? [:]
     }
     func stat(_ k: String) -> Int { stats[k] as? Int ?? 0 }
-}
-
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var a = sockaddr_in()
-    a.sin_family = sa_family_t(AF_INET)
-    a.sin_addr.s_addr = inet_addr("127.0.0.1")
-    a.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: a.sin_port))
-}
-
-func canConnect(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var a = sockaddr_in()
-    a.sin_family = sa_family_t(AF_INET)
-    a.sin_addr.s_addr = inet_addr("127.0.0.1")
-    a.sin_port = UInt16(port).bigEndian
-    return withUnsafePointer(to: &a) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    } == 0
 }
 
 /// (group, stream, eventID) → how many times, from the local store (`trailwatch logs filter`, every group).
@@ -180,7 +155,7 @@ func localEvents(state: String) throws -> [String: Int] {
 }
 
 /// The same from CloudWatch (moto) through boto3, and the reference events' sizes.
-func cloudEvents(_ moto: Moto) throws -> (events: [String: Int], references: [Int]) {
+func cloudEvents(_ moto: MotoServer) throws -> (events: [String: Int], references: [Int]) {
     var out: [String: Int] = [:]
     var refs: [Int] = []
     for line in try moto.boto3(readBackScript).split(separator: "\n") {
@@ -192,14 +167,14 @@ func cloudEvents(_ moto: Moto) throws -> (events: [String: Int], references: [In
     return (out, refs)
 }
 
-let sinkEnvironment: [String: String] = {
+/// trailwatch's environment: moto's credentials and region; the endpoint (the proxy) comes from
+/// the flag or config; moto shows what it took at once, so no wait before a reconcile.
+func sinkEnvironment(_ moto: MotoServer) -> [String: String] {
     var env = ProcessInfo.processInfo.environment
-    env["AWS_ACCESS_KEY_ID"] = "testing"
-    env["AWS_SECRET_ACCESS_KEY"] = "testing"
-    env["AWS_REGION"] = "us-east-1"
+    for (k, v) in moto.environment where k != "AWS_ENDPOINT_URL" { env[k] = v }
     env["TRAILWATCH_FORWARD_SETTLE_MS"] = "0"
     return env
-}()
+}
 
 /// A bucket: `trailwatch simulate` (accounts × regions, recent) plus one stream of our own holding
 /// a file whose events span three days and a file with a 300 KB record.
@@ -222,11 +197,25 @@ func sinkBucket(accounts: Int, regions: String, hours: Double, rate: Double) thr
 }
 
 @Suite(.serialized) struct CloudWatchSinkE2ETests {
+    /// A store that is neither local nor cloudwatch is refused before anything is created.
+    @Test func anUnknownStoreIsRefused() throws {
+        let bucket = tempDir("bucket")
+        let state = tempDir("state") + "/s"
+        let r = try trailwatch(["run", "--once", "--logs", bucket, "--state", state, "--store", "s3"])
+        #expect(r.status != 0)
+        #expect(r.err.contains("--store must be local or cloudwatch"), "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: state))
+        let conf = tempDir("conf") + "/c.conf"
+        try Data("store = elsewhere\n".utf8).write(to: URL(fileURLWithPath: conf))
+        let c = try trailwatch(["run", "--once", "--config", conf, "--logs", bucket, "--state", state])
+        #expect(c.status != 0 && c.err.contains("store must be local or cloudwatch"), "\(c.err)")
+    }
+
     /// Through a proxy that throttles and fails some PutLogEvents: every event the local store
     /// holds arrives once in its group and stream; the 300 KB record as a reference event; the
     /// three-day file in several batches; the throttles counted.
     @Test func everyEventArrivesOnceThroughThrottling() throws {
-        let moto = try Moto.start()
+        let moto = try MotoServer()
         defer { moto.stop() }
         let proxy = try Proxy(upstream: moto.port)
         try proxy.start("throttle")
@@ -236,7 +225,7 @@ func sinkBucket(accounts: Int, regions: String, hours: Double, rate: Double) thr
         let run = try Child(
             ["run", "--once", "--logs", bucket, "--state", state, "--store", "cloudwatch", "--aws-endpoint-url", proxy.url,
              "--retention-days", "30", "--log-to", "stderr"],
-            environment: sinkEnvironment)
+            environment: sinkEnvironment(moto))
         let status = run.wait(timeout: 300)
         #expect(status == 0, "\(run.stderr)")
         let local = try localEvents(state: state)
@@ -258,7 +247,7 @@ func sinkBucket(accounts: Int, regions: String, hours: Double, rate: Double) thr
 
     /// kill -9 while the daemon forwards (between a PUT and its checkpoint, mostly), then a restart: exactly once.
     @Test func killDuringForwardingThenRestartIsExactlyOnce() throws {
-        let moto = try Moto.start()
+        let moto = try MotoServer()
         defer { moto.stop() }
         let proxy = try Proxy(upstream: moto.port)
         try proxy.start("slow")
@@ -266,7 +255,7 @@ func sinkBucket(accounts: Int, regions: String, hours: Double, rate: Double) thr
         let bucket = try sinkBucket(accounts: 2, regions: "us-east-1,eu-west-1", hours: 3, rate: 60)
         let state = tempDir("state")
         let args = ["run", "--logs", bucket, "--state", state, "--store", "cloudwatch", "--aws-endpoint-url", proxy.url, "--log-to", "stderr"]
-        let daemon = try Child(args, environment: sinkEnvironment)
+        let daemon = try Child(args, environment: sinkEnvironment(moto))
         defer { if daemon.process.isRunning { daemon.signal(SIGKILL) } }
         #expect(eventually(timeout: 120) { proxy.stat("relayed_puts") >= 5 }, "precondition: forwarding started")
         daemon.signal(SIGKILL)
@@ -277,7 +266,7 @@ func sinkBucket(accounts: Int, regions: String, hours: Double, rate: Double) thr
         #expect(landedCount > 0 && landedCount < local.count, "precondition: killed mid-forwarding (\(landedCount) of \(local.count))")
         let restart = try Child(
             ["run", "--once", "--logs", bucket, "--state", state, "--store", "cloudwatch", "--aws-endpoint-url", proxy.url, "--log-to", "stderr"],
-            environment: sinkEnvironment)
+            environment: sinkEnvironment(moto))
         #expect(restart.wait(timeout: 300) == 0, "\(restart.stderr)")
         let cloud = try cloudEvents(moto).events
         #expect(cloud == local, "exactly once after the restart")
@@ -287,14 +276,16 @@ func sinkBucket(accounts: Int, regions: String, hours: Double, rate: Double) thr
 
     /// CloudWatch unreachable (nothing listens) while files are taken; then it answers: nothing lost, nothing twice.
     @Test func anOutageLosesNothing() throws {
-        let moto = try Moto.start()
+        let moto = try MotoServer()
         defer { moto.stop() }
         let proxy = try Proxy(upstream: moto.port)  // not started: connections are refused
         let bucket = try sinkBucket(accounts: 2, regions: "us-east-1", hours: 1, rate: 10)
         let state = tempDir("state")
-        let daemon = try Child(
-            ["run", "--logs", bucket, "--state", state, "--store", "cloudwatch", "--aws-endpoint-url", proxy.url, "--log-to", "stderr"],
-            environment: sinkEnvironment)
+        // The settings from the config file this time.
+        let config = tempDir("conf") + "/trailwatch.conf"
+        try Data("logs = \(bucket)\nstate = \(state)\nstore = cloudwatch\naws-endpoint-url = \(proxy.url)\naws-region = us-east-1\n".utf8)
+            .write(to: URL(fileURLWithPath: config))
+        let daemon = try Child(["run", "--config", config, "--log-to", "stderr"], environment: sinkEnvironment(moto))
         defer { if daemon.process.isRunning { daemon.signal(SIGKILL) } }
         #expect(eventually(timeout: 120) { daemon.stderr.contains("CloudWatch Logs unreachable") }, "precondition: the outage was seen")
         let local = try localEvents(state: state)

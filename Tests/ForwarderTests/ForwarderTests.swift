@@ -16,7 +16,7 @@ final class FakeLogs: CloudWatchLogsAPI {
         var groups: Set<String> = []
         var streams: Set<String> = []
         var retention: [String: Int] = [:]
-        var events: [String: [LogEventOut]] = [:]
+        var events: [String: [LogEventIn]] = [:]
         var puts: [[LogEventIn]] = []
         /// What the next PutLogEvents calls do: nil = take; an error code = fail (after storing when `stored`).
         var script: [(code: AWSError.Code, stored: Bool)?] = []
@@ -60,28 +60,22 @@ final class FakeLogs: CloudWatchLogsAPI {
                 s.violations.append("span \(hi - lo)")
             }
             s.puts.append(events)
-            s.events[group + "/" + stream, default: []] += events.map {
-                LogEventOut(timestampMs: $0.timestampMs, message: $0.message, ingestionTimeMs: 0)
-            }
+            s.events[group + "/" + stream, default: []] += events
             if let step { throw fail(step.code) }  // taken, but the answer is lost
             return nil
         }
     }
-    func filterLogEvents(
-        group: String, streams: [String]?, startMs: Int64?, endMs: Int64?, pattern: String?, nextToken: String?, limit: Int?
-    ) async throws -> (events: [LogEventOut], nextToken: String?) {
+    func filterMessages(group: String, stream: String, startMs: Int64, endMs: Int64, nextToken: String?) async throws -> (
+        messages: [String], nextToken: String?
+    ) {
         try state.withLock { s in
             if let d = s.down { throw fail(d) }
-            let lo: Int64 = startMs ?? .min
-            let hi: Int64 = endMs ?? .max
-            var all: [LogEventOut] = []
-            for name in streams ?? [] {
-                for e in s.events[group + "/" + name] ?? [] where e.timestampMs >= lo && e.timestampMs <= hi { all.append(e) }
-            }
+            guard s.streams.contains(group + "/" + stream) else { throw fail(.notFound) }
+            let all = (s.events[group + "/" + stream] ?? []).filter { $0.timestampMs >= startMs && $0.timestampMs <= endMs }
             // Pages of 3, so pagination is exercised.
             let from = Int(nextToken ?? "0") ?? 0
-            let page = Array(all.dropFirst(from).prefix(3))
-            return (page, from + 3 < all.count ? String(from + 3) : nil)
+            let page = all.dropFirst(from).prefix(3).map(\.message)
+            return (Array(page), from + 3 < all.count ? String(from + 3) : nil)
         }
     }
 
@@ -239,6 +233,6 @@ func forwarder(_ dir: String, _ fake: FakeLogs) -> Forwarder {
     }
 }
 
-// Adapters to AWSClient's constructors (the stub's until i11-aws is merged).
-func makeError(_ code: AWSError.Code) -> AWSError { AWSError(code: code, awsType: nil, status: nil, message: "fake \(code)") }
-func fastRetry() -> RetryPolicy { RetryPolicy() }
+func makeError(_ code: AWSError.Code) -> AWSError { AWSError(code, "fake \(code)") }
+/// The default policy without its pauses.
+func fastRetry() -> RetryPolicy { RetryPolicy(sleep: { _ in }) }
