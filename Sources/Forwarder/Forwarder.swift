@@ -49,6 +49,8 @@ package actor Forwarder {
     /// Streams whose last pass failed with an error CloudWatch will give again (logged once per place).
     private var failing: [String: ForwardPosition] = [:]
     private var down = false
+    /// Per account, its newest block id when a pass left nothing of it pending.
+    private var settled: [String: Int64] = [:]
 
     package init(settings: Settings, client: any CloudWatchLogsAPI, retry: RetryPolicy, logger: Logger) {
         self.settings = settings
@@ -128,6 +130,11 @@ package actor Forwarder {
         var pending = 0
         for account in store.accounts() {
             let s = try store.account(account)
+            // An account left with nothing pending whose newest block is unchanged needs nothing
+            // (one cheap query instead of a few per stream: 500 accounts are checked every second).
+            let newest = try s.newestBlockID()
+            if settled[account] == newest { continue }
+            var accountPending = 0
             for cp in try s.forwardCheckpoints() {
                 if stopRequested { break }
                 let key = "\(s.groupName)/\(cp.stream)"
@@ -146,8 +153,10 @@ package actor Forwarder {
                 }
             }
             for cp in try s.forwardCheckpoints() {
-                pending += try s.unforwardedBlocks(streamID: cp.streamID, after: cp.position)
+                accountPending += try s.unforwardedBlocks(streamID: cp.streamID, after: cp.position)
             }
+            pending += accountPending
+            settled[account] = accountPending == 0 && !stopRequested ? newest : nil
         }
         stats.update { $0.pendingBlocks = pending }
         return sent

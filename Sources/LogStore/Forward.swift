@@ -98,6 +98,11 @@ extension AccountStore {
         }
     }
 
+    /// The id of the newest block (0 when there is none): a change means something new to forward.
+    package func newestBlockID() throws -> Int64 {
+        try queue.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM blocks") ?? 0 }
+    }
+
     /// Blocks of `stream` not yet wholly forwarded (the one the checkpoint is inside counts).
     package func unforwardedBlocks(streamID: Int64, after p: ForwardPosition) throws -> Int {
         try queue.read { db in
