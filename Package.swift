@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -48,6 +49,18 @@ let package = Package(
         .target(
             name: "SigV4", dependencies: ["CloudTrail", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(name: "Access", swiftSettings: strict),
+        // AWS wire formats (no I/O, no package dependency: the fuzzers compile it directly with CloudTrail).
+        .target(name: "AWSFormats", dependencies: ["CloudTrail"], swiftSettings: strict),
+        // A small AWS client: credentials chain, S3, SQS, CloudWatch Logs over async-http-client.
+        .target(
+            name: "AWSClient",
+            dependencies: [
+                "AWSFormats", "SigV4", "Posix",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "APIAuth", dependencies: ["Access", "SigV4", "LogsAPI", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
@@ -120,6 +133,9 @@ let package = Package(
         .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail", "Gzip"], exclude: ["Fixtures"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "TestSupport"], exclude: ["Fixtures", "Interop"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
+        .testTarget(name: "AWSFormatsTests", dependencies: ["AWSFormats"]),
+        .testTarget(
+            name: "AWSClientTests", dependencies: ["AWSClient", "AWSFormats", "SigV4", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "FilterPatternTests", dependencies: ["FilterPattern", "CloudTrail"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity", "CloudTrail", "Gzip"], exclude: ["Interop"]),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "CloudTrail", "AlertModel", "Alerts"], exclude: ["Fixtures"]),
