@@ -6,18 +6,27 @@ import Ingest
 import Logging
 import ServiceLifecycle
 
-/// `store = cloudwatch` as `run` wires it: the AWS settings, the HTTP client and the forwarder.
-final class CloudWatchSink: Sendable {
+/// `store = cloudwatch` as `run` wires it: the AWS settings, then (``start(logger:)``) the HTTP
+/// client and the forwarder. Nothing is opened before the start, so a start refused later creates nothing.
+struct CloudWatchSink: Sendable {
     let settings: AWSSettings
     let environment: [String: String]
     let forward: Forwarder.Settings
-    let http: AWSHTTP
 
-    init(settings: AWSSettings, environment: [String: String], forward: Forwarder.Settings) {
-        self.settings = settings
-        self.environment = environment
-        self.forward = forward
-        self.http = AWSHTTP()
+    /// The forwarder at work, and the HTTP client it owns.
+    final class Running: Sendable {
+        let forwarder: Forwarder
+        let http: AWSHTTP
+
+        init(forwarder: Forwarder, http: AWSHTTP) {
+            self.forwarder = forwarder
+            self.http = http
+        }
+
+        /// Closes the HTTP client (before exit, as async-http-client requires).
+        func shutdown() async {
+            try? await http.shutdown()
+        }
     }
 
     /// The sink the settings ask for (nil: `store = local`); with it, retention keeps every block
@@ -45,17 +54,13 @@ final class CloudWatchSink: Sendable {
     }
 
     /// The forwarder over a CloudWatch Logs client with the credentials chain.
-    func start(logger: Logger) -> Forwarder {
+    func start(logger: Logger) -> Running {
+        let http = AWSHTTP()
         let credentials = AWSCredentialChain(settings: settings, environment: environment, http: http)
         let client = LogsClient(http: http, settings: settings, credentials: credentials)
         logger.info(
             "store = cloudwatch: forwarding to CloudWatch Logs in \(settings.region)\(settings.endpointURL.map { " at \($0)" } ?? "")")
-        return Forwarder(settings: forward, client: client, retry: RetryPolicy(), logger: logger)
-    }
-
-    /// Closes the HTTP client (before exit, as async-http-client requires).
-    func shutdown() async {
-        try? await http.shutdown()
+        return Running(forwarder: Forwarder(settings: forward, client: client, retry: RetryPolicy(), logger: logger), http: http)
     }
 
     /// The process environment as a dictionary (AWS_* settings and credentials).

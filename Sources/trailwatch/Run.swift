@@ -152,14 +152,14 @@ struct Run: AsyncParsableCommand {
                 "\(root.path): no AWSLogs/ folder below it; expected a mirrored CloudTrail bucket (BUCKET/[prefix/]AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz)",
                 metadata: ["file": "\(root.path)", "reason": "no_awslogs"])
         }
-        let forwarder = sink?.start(logger: logger)
+        let sinkRunning = sink?.start(logger: logger)
         do {
-            try await runMode(ingestor, logger: logger, forwarder: forwarder)
+            try await runMode(ingestor, logger: logger, forwarder: sinkRunning?.forwarder)
         } catch {
-            await sink?.shutdown()
+            await sinkRunning?.shutdown()
             throw error
         }
-        await sink?.shutdown()
+        await sinkRunning?.shutdown()
     }
 
     /// `--once` or the service, with the forwarder when `store = cloudwatch`.
