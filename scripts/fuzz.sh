@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every parser that takes outside input with libFuzzer (swiftc -sanitize=fuzzer,address):
 # the filter-pattern parser, the rule language, the record splitter, the gzip readers (zlib
-# streaming and libdeflate whole-buffer, checked against each other) and the access file.
+# streaming and libdeflate whole-buffer, checked against each other), the access file, and the
+# AWS client's XML reader (ListObjectsV2 results, error bodies) and shared credentials/config files.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET…]     # default: 60 s each, every target
 #
@@ -16,7 +17,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FilterPattern Rules Splitter Gzip Access)
+[ ${#targets[@]} -gt 0 ] || targets=(FilterPattern Rules Splitter Gzip Access S3Listing SharedConfig)
 out=.build-fuzz
 mkdir -p "$out/modules"
 flags=(-O -g -sanitize=fuzzer,address -parse-as-library -package-name trailwatch -swift-version 6
@@ -44,6 +45,7 @@ deps() {
         Splitter) echo CloudTrail ;;
         Gzip) echo Gzip ;;
         Access) echo Access ;;
+        S3Listing | SharedConfig) echo CloudTrail AWSFormats ;;
         *) echo "fuzz: unknown target $1" >&2; exit 2 ;;
     esac
 }

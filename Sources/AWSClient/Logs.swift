@@ -17,6 +17,12 @@ package struct LogEventOut: Sendable {
     package var timestampMs: Int64
     package var message: String
     package var ingestionTimeMs: Int64
+
+    package init(timestampMs: Int64, message: String, ingestionTimeMs: Int64) {
+        self.timestampMs = timestampMs
+        self.message = message
+        self.ingestionTimeMs = ingestionTimeMs
+    }
 }
 
 /// The CloudWatch Logs calls trailwatch makes, in its JSON 1.1 protocol (`Logs_20140328.*`).

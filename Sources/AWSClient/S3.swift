@@ -28,6 +28,12 @@ package struct S3Listing: Sendable {
     package var commonPrefixes: [String]
     /// Pass back as `continuationToken` for the next page; nil on the last page.
     package var nextContinuationToken: String?
+
+    package init(objects: [S3Object], commonPrefixes: [String], nextContinuationToken: String?) {
+        self.objects = objects
+        self.commonPrefixes = commonPrefixes
+        self.nextContinuationToken = nextContinuationToken
+    }
 }
 
 /// The two S3 calls trailwatch makes, path-style (`endpoint/bucket/key`), signed with SigV4

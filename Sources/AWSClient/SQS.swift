@@ -1,4 +1,5 @@
 import AWSFormats
+import Foundation
 import NIOCore
 
 /// A received SQS message.
@@ -9,6 +10,13 @@ package struct SQSMessage: Sendable {
     package var body: String
     /// `ApproximateReceiveCount`: 1 on the first delivery.
     package var receiveCount: Int
+
+    package init(messageId: String, receiptHandle: String, body: String, receiveCount: Int) {
+        self.messageId = messageId
+        self.receiptHandle = receiptHandle
+        self.body = body
+        self.receiveCount = receiveCount
+    }
 }
 
 /// The SQS calls trailwatch makes, in SQS's JSON protocol (`AmazonSQS.*`,
@@ -26,10 +34,27 @@ package struct SQSClient: Sendable {
 
     private struct Empty: Decodable {}
 
-    private func call<R: Decodable>(_ action: String, _ body: some Encodable, timeout: TimeAmount = .seconds(60), as: R.Type) async throws -> R {
-        try await http.json(
-            service: "sqs", target: "AmazonSQS.\(action)", version: "1.0", body: encodeAWSJSON(body), settings: settings,
+    private func call<R: Decodable>(
+        _ action: String, queueURL: String, _ body: some Encodable, timeout: TimeAmount = .seconds(60), as: R.Type
+    ) async throws -> R {
+        var s = settings
+        // Without an endpoint of its own, a queue is called in its region (from its URL), whatever the default region.
+        if s.endpointURL == nil, let region = Self.region(ofQueueURL: queueURL) { s.region = region }
+        return try await http.json(
+            service: "sqs", target: "AmazonSQS.\(action)", version: "1.0", body: encodeAWSJSON(body), settings: s,
             credentials: credentials, timeout: timeout, as: R.self)
+    }
+
+    /// The region an AWS queue URL names (`https://sqs.REGION.amazonaws.com/…`, or the legacy
+    /// `https://REGION.queue.amazonaws.com/…`); nil for any other URL.
+    package static func region(ofQueueURL url: String) -> String? {
+        guard let schemeEnd = url.range(of: "://") else { return nil }
+        let host = url[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != ":" }.lowercased()
+        let labels = host.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard labels.count >= 4, labels.suffix(2) == ["amazonaws", "com"] || labels.suffix(3) == ["amazonaws", "com", "cn"] else { return nil }
+        if labels[0] == "sqs" { return labels[1].isEmpty ? nil : labels[1] }
+        if labels[1] == "queue" { return labels[0].isEmpty ? nil : labels[0] }
+        return nil
     }
 
     private struct ReceiveRequest: Encodable {
@@ -47,7 +72,7 @@ package struct SQSClient: Sendable {
         let wait = Swift.max(0, Swift.min(waitSeconds, 20))
         let request = ReceiveRequest(
             QueueUrl: queueURL, MaxNumberOfMessages: Swift.max(1, Swift.min(max, 10)), WaitTimeSeconds: wait, VisibilityTimeout: visibilityTimeout)
-        let reply = try await call("ReceiveMessage", request, timeout: .seconds(Int64(wait) + 30), as: AWSWire.ReceiveMessageResponse.self)
+        let reply = try await call("ReceiveMessage", queueURL: queueURL, request, timeout: .seconds(Int64(wait) + 30), as: AWSWire.ReceiveMessageResponse.self)
         return try (reply.Messages ?? []).map { m in
             guard let id = m.MessageId, let handle = m.ReceiptHandle else {
                 throw AWSError(.malformed, "ReceiveMessage response: a message without MessageId or ReceiptHandle")
@@ -64,7 +89,7 @@ package struct SQSClient: Sendable {
 
     /// Deletes the delivered message `receiptHandle` names.
     package func deleteMessage(queueURL: String, receiptHandle: String) async throws {
-        _ = try await call("DeleteMessage", DeleteRequest(QueueUrl: queueURL, ReceiptHandle: receiptHandle), as: Empty.self)
+        _ = try await call("DeleteMessage", queueURL: queueURL, DeleteRequest(QueueUrl: queueURL, ReceiptHandle: receiptHandle), as: Empty.self)
     }
 
     private struct VisibilityRequest: Encodable {
@@ -76,6 +101,6 @@ package struct SQSClient: Sendable {
     /// Hides the message for `seconds` more from now (0 makes it visible to others at once).
     package func changeVisibility(queueURL: String, receiptHandle: String, seconds: Int) async throws {
         _ = try await call(
-            "ChangeMessageVisibility", VisibilityRequest(QueueUrl: queueURL, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds), as: Empty.self)
+            "ChangeMessageVisibility", queueURL: queueURL, VisibilityRequest(QueueUrl: queueURL, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds), as: Empty.self)
     }
 }

@@ -134,3 +134,14 @@ import TestSupport
         }
     }
 }
+
+@Suite struct QueueURLTests {
+    @Test func regionOfAQueueURL() {
+        #expect(SQSClient.region(ofQueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/trail") == "eu-west-1")
+        #expect(SQSClient.region(ofQueueURL: "https://ap-south-1.queue.amazonaws.com/123456789012/trail") == "ap-south-1")
+        #expect(SQSClient.region(ofQueueURL: "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/trail") == "cn-north-1")
+        #expect(SQSClient.region(ofQueueURL: "http://127.0.0.1:5000/123456789012/trail") == nil)
+        #expect(SQSClient.region(ofQueueURL: "https://queue.amazonaws.com/123456789012/trail") == nil)
+        #expect(SQSClient.region(ofQueueURL: "not a url") == nil)
+    }
+}
