@@ -120,7 +120,7 @@ let package = Package(
             name: "trailwatch",
             dependencies: [
                 "CloudTrail", "FilterPattern", "Gzip", "LogStore", "Ingest", "Integrity", "Posix", "Rules", "AlertModel", "Alerts", "Systemd", "Simulator", "LogsAPI", "Access", "SigV4", "APIAuth",
-                "AWSClient", "S3Notifications", "S3Source",
+                "AWSClient", "S3Notifications", "S3Source", "Forwarder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,6 +128,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "LogBatching", dependencies: ["CloudTrail", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .target(
+            name: "Forwarder",
+            dependencies: ["AWSClient", "LogBatching", "LogStore", "Posix", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         // Helpers shared by the test targets (only test targets depend on it).
         .target(name: "TestSupport", dependencies: ["Gzip"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail", "Gzip"], exclude: ["Fixtures"]),
@@ -158,5 +165,12 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: ["trailwatch", "CloudTrail", "Gzip", "Simulator", "LogStore", "Systemd", "TestSupport", "LogsAPI"],
             exclude: ["Fixtures", "Interop"]),
+        .testTarget(name: "LogBatchingTests", dependencies: ["LogBatching"]),
+        .testTarget(
+            name: "ForwarderTests",
+            dependencies: [
+                "Forwarder", "AWSClient", "LogBatching", "LogStore", "CloudTrail", "Gzip", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
     ]
 )

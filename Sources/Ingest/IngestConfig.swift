@@ -20,6 +20,9 @@ package struct IngestConfig: Sendable {
     package var rescanInterval: Double = 300
     /// Retention in days for every group (nil: never expire).
     package var retentionDays: Int? = nil
+    /// `store = cloudwatch`: the local store is the spool of a forwarder, so retention keeps every
+    /// block not yet forwarded, however old.
+    package var keepUnforwarded = false
     /// Rule directories or files (`--rules`); empty: no rules.
     package var rulePaths: [String] = []
     /// Where `rulePaths` came from (named, the config file, installed, …), for the log line saying

@@ -255,7 +255,7 @@ package final class Ingestor: Sendable {
     private func applyRetention() {
         for account in store.accounts() {
             do {
-                let removed = try store.account(account).applyRetention(now: Posix.nowMillis())
+                let removed = try store.account(account).applyRetention(now: Posix.nowMillis(), keepUnforwarded: config.keepUnforwarded)
                 if removed > 0 { logger.info("retention removed \(removed) events", metadata: ["account": "\(account)"]) }
             } catch {
                 logger.error("retention failed: \(error)", metadata: ["account": "\(account)"])

@@ -191,14 +191,21 @@ package final class AccountStore: @unchecked Sendable {
     }
 
     /// Deletes blocks whose newest event is older than the retention period; returns the events removed.
-    /// Ledger rows stay, so expired files are never ingested again.
+    /// Ledger rows stay, so expired files are never ingested again. With `keepUnforwarded`
+    /// (`store = cloudwatch`: the store is the spool) a block not yet wholly forwarded stays.
     @discardableResult
-    package func applyRetention(now: Int64) throws -> Int {
+    package func applyRetention(now: Int64, keepUnforwarded: Bool = false) throws -> Int {
         guard let days = try retentionDays() else { return 0 }
         let cutoff = now - Int64(days) * 86_400_000
         let removed = try queue.write { db -> Int in
             // A block that a pending alert's records point into stays until the alert is delivered.
-            let expired = "max_ts < ?1 AND id NOT IN (SELECT block FROM alert_payloads WHERE block IS NOT NULL)"
+            var expired = "max_ts < ?1 AND id NOT IN (SELECT block FROM alert_payloads WHERE block IS NOT NULL)"
+            if keepUnforwarded {
+                expired += """
+                     AND EXISTS (SELECT 1 FROM forward f WHERE f.stream = blocks.stream
+                      AND (f.block > blocks.id OR (f.block = blocks.id AND f.next >= blocks.stored)))
+                    """
+            }
             let n = try Int.fetchOne(db, sql: "SELECT coalesce(sum(stored), 0) FROM blocks WHERE \(expired)", arguments: [cutoff]) ?? 0
             let blocks = try Int.fetchOne(db, sql: "SELECT count(*) FROM blocks WHERE \(expired)", arguments: [cutoff]) ?? 0
             guard blocks > 0 else { return 0 }

@@ -112,6 +112,21 @@ enum Schema {
             // naming the same key and ETag is taken already, without a download. NULL for mirrored files.
             try db.execute(sql: "ALTER TABLE ledger ADD COLUMN etag TEXT")
         }
+        m.registerMigration("v10-forward") { db in
+            try db.execute(
+                sql: """
+                    -- Forwarding to CloudWatch Logs (store = cloudwatch), per stream: everything before
+                    -- (block, next) was sent (blocks in id order, a block's records in time order without
+                    -- its duplicates; `next` counts those sent of `block`). The in-flight batch runs from
+                    -- there to (to_block, to_next): written before its PutLogEvents, cleared with the
+                    -- advance after it, so a batch found here at start may or may not have arrived and
+                    -- is reconciled with FilterLogEvents over [from_ms, to_ms] (docs/cloudwatch.md).
+                    CREATE TABLE forward(stream INTEGER PRIMARY KEY, block INTEGER NOT NULL DEFAULT 0,
+                      next INTEGER NOT NULL DEFAULT 0, forwarded INTEGER NOT NULL DEFAULT 0,
+                      to_block INTEGER, to_next INTEGER, from_ms INTEGER, to_ms INTEGER, count INTEGER,
+                      digest TEXT, first_id TEXT, last_id TEXT, began INTEGER);
+                    """)
+        }
         return m
     }
 }

@@ -77,7 +77,12 @@ package struct WriteTransaction {
         }
         let ingestionTime = now
         let streamID = try store.ensureStream(db, name: file.key.streamName, region: file.key.region, now: ingestionTime)
-        let blockID = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(id), 0) + 1 FROM blocks")) ?? 1)
+        // Past every id a forwarding checkpoint names too: retention may have removed the newest
+        // block after it was forwarded, and its id must not come back as an unsent block.
+        let blockID =
+            (try Int64.fetchOne(
+                db.cachedStatement(
+                    sql: "SELECT max(coalesce((SELECT max(id) FROM blocks), 0), coalesce((SELECT max(block) FROM forward), 0)) + 1")) ?? 1)
         var entries = file.records.map(\.entry)
         var duplicates = 0
         var keys = DedupKeys(db)

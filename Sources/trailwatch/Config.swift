@@ -42,6 +42,8 @@ struct ConfigFile {
     var s3BackfillDays: Int?
     var reconcileInterval: Double?
     var sqsVisibilityTimeout: Int?
+    /// CloudWatch Logs sink: `store = local|cloudwatch`, and where and as whom to reach AWS.
+    var store: String?
 
     struct ParseError: Error, CustomStringConvertible {
         var description: String
@@ -141,6 +143,11 @@ struct ConfigFile {
             case "s3-backfill-days": c.s3BackfillDays = Int(try number(whole: true))
             case "reconcile-interval": c.reconcileInterval = try number()
             case "sqs-visibility-timeout": c.sqsVisibilityTimeout = Int(try number(whole: true))
+            case "store":
+                guard value == "local" || value == "cloudwatch" else {
+                    throw ParseError(description: "\(path):\(n + 1): store must be local or cloudwatch (got '\(value)')")
+                }
+                c.store = value
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }
         }

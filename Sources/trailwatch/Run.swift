@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Ingest
 import Alerts
+import Forwarder
 import Logging
 import LogStore
 import Rules
@@ -83,7 +84,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "AWS profile of the shared config and credentials files (default: AWS_PROFILE).")
     var awsProfile: String?
 
-    @Option(help: "One endpoint for S3 and SQS, path-style (default: AWS_ENDPOINT_URL, else AWS's).")
+    @Option(help: "One endpoint for S3, SQS and CloudWatch Logs, path-style for S3 (default: AWS_ENDPOINT_URL, else AWS's).")
     var awsEndpointURL: String?
 
     @Option(help: "Days back (UTC) the start-up and periodic reconcile list: 1 is yesterday and today (default: 1).")
@@ -94,6 +95,10 @@ struct Run: AsyncParsableCommand {
 
     @Option(help: "Visibility timeout asked for each SQS message, extended every half of it while its files are in hand (default: 300).")
     var sqsVisibilityTimeout: Int?
+
+    // CloudWatch Logs sink (docs/cloudwatch.md).
+    @Option(help: "Where events end up: local (the store under --state) or cloudwatch (also forwarded to CloudWatch Logs; the local store is the spool) (default: local).")
+    var store: String?
 
     /// The built-in settings, shown in `--help`.
     static let defaults = IngestConfig(roots: [], stateDirectory: "")
@@ -143,6 +148,10 @@ struct Run: AsyncParsableCommand {
         if let m = maxInflatedSize ?? file.maxInflatedSize { cfg.limits.inflatedBytes = Int(m * 1_048_576) }
         if let m = maxRecordSize ?? file.maxRecordSize { cfg.limits.recordBytes = Int(m * 1_048_576) }
 
+        let sink = try CloudWatchSink.configure(
+            store: store ?? file.store, region: awsRegion ?? file.awsRegion, profile: awsProfile ?? file.awsProfile,
+            endpointURL: awsEndpointURL ?? file.awsEndpointURL, ingest: &cfg)
+
         Run.bootstrapLogging(target: logTo ?? file.logTarget, level: logLevel ?? file.logLevel)
         let logger = Logger(label: "trailwatch")
         func refuse(_ rules: [Diagnostic]) -> ExitCode {
@@ -168,11 +177,28 @@ struct Run: AsyncParsableCommand {
                 "\(root.path): no AWSLogs/ folder below it; expected a mirrored CloudTrail bucket (BUCKET/[prefix/]AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz)",
                 metadata: ["file": "\(root.path)", "reason": "no_awslogs"])
         }
+        let sinkRunning = sink?.start(logger: logger)
+        do {
+            try await runMode(ingestor, logger: logger, forwarder: sinkRunning?.forwarder)
+        } catch {
+            await sinkRunning?.shutdown()
+            throw error
+        }
+        await sinkRunning?.shutdown()
+    }
+
+    /// `--once` or the service, with the forwarder when `store = cloudwatch`.
+    func runMode(_ ingestor: Ingestor, logger: Logger, forwarder: Forwarder?) async throws {
         if once {
             do { try runOnce(ingestor) } catch let e as StoreError {
                 // A full or read-only state directory: one message, non-zero exit (not one error per file).
                 logger.critical("stopped: \(e.message); \(ingestor.stats.snapshot.filesIngested) files were stored before it")
                 throw ExitCode(1)
+            }
+            if let forwarder {
+                // What was stored goes out before the run ends; what CloudWatch would not take waits in the store.
+                _ = await forwarder.drain()
+                printSummary(forwarder.stats.snapshot.summary, ingestor)
             }
         } else {
             var extra: [any Service] = []
@@ -182,7 +208,7 @@ struct Run: AsyncParsableCommand {
                     throw ExitCode(2)
                 }
             }
-            try await runService(ingestor, logger: logger, extra: extra)
+            try await runService(ingestor, logger: logger, extra: extra, forwarder: forwarder)
         }
     }
 
@@ -204,15 +230,18 @@ struct Run: AsyncParsableCommand {
         if ingestor.sinks.contains(where: { $0.name == "stdout" }) { writeStderr(summary + "\n") } else { print(summary) }
     }
 
-    func runService(_ ingestor: Ingestor, logger: Logger, extra: [any Service] = []) async throws {
+    func runService(_ ingestor: Ingestor, logger: Logger, extra: [any Service] = [], forwarder: Forwarder? = nil) async throws {
         let service = IngestService(ingestor: ingestor, logger: logger)
         let reload = ReloadService(logger: logger, ingestor: ingestor)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service), .init(service: reload)]
+        if let forwarder { services.append(.init(service: ForwardService(forwarder: forwarder))) }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service), .init(service: reload)] + extra.map { .init(service: $0) },
+                services: services + extra.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         printSummary(ingestor.stats.snapshot.summary(seconds: Posix.monotonicSeconds() - service.started), ingestor)
+        if let forwarder { printSummary(forwarder.stats.snapshot.summary, ingestor) }
     }
 
     /// Sends swift-log's output to journald (`target` "journal"; the default under systemd when

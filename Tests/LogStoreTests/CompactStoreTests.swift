@@ -59,7 +59,7 @@ import TestSupport
                 try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? -1
             )
         }
-        #expect(Array(after.suffix(3)) == ["v7-compact-store", "v8-alert-rule", "v9-ledger-etag"], "every migration ran, in order: \(after)")
+        #expect(Array(after.suffix(4)) == ["v7-compact-store", "v8-alert-rule", "v9-ledger-etag", "v10-forward"], "every migration ran, in order: \(after)")
         #expect(packed == 1214, "every key moved")
         #expect(oldTable == 0)
         #expect(free == 0, "the old table's pages went back to the file system")
