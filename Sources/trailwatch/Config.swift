@@ -31,6 +31,8 @@ struct ConfigFile {
     /// `serve`: store queries at once, and the nice value of the threads running them.
     var apiQueries: Int?
     var apiQueryNice: Int?
+    /// `serve`: MiB of inflated stored blocks kept for queries (0: none).
+    var apiCacheSize: Double?
     var accessFile: String?
 
     struct ParseError: Error, CustomStringConvertible {
@@ -53,6 +55,7 @@ struct ConfigFile {
         "api-idle-timeout": 0.1...86_400,  // seconds
         "api-queries": 1...256,
         "api-query-nice": 0...19,
+        "api-cache-size": 0...1_048_576,  // MiB
     ]
 
     /// Why `value` is not acceptable for the setting `key` (nil when it is), in words for an error.
@@ -118,6 +121,7 @@ struct ConfigFile {
             case "api-idle-timeout": c.apiIdleTimeout = try number()
             case "api-queries": c.apiQueries = Int(try number(whole: true))
             case "api-query-nice": c.apiQueryNice = Int(try number(whole: true))
+            case "api-cache-size": c.apiCacheSize = try number()
             case "access-file": c.accessFile = value
             default: throw ParseError(description: "\(path):\(n + 1): unknown setting '\(key)'")
             }
