@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 @testable import LogStore
 import Testing
 import TestSupport
@@ -96,8 +97,11 @@ import TestSupport
 
         // Every block of account a expires; new files (from another delivery) take ids 1... again.
         try a.setRetention(days: 1)
-        #expect(try a.applyRetention(now: now) == 4)
+        #expect(try a.applyRetention(now: now) == 48)
         try fill(a, owner: "111111111111", base: 2000, t: now - 3_600_000, ingestion: 2, names: "g")
+        // Precondition: the new blocks have the expired ones' ids.
+        let ids = try a.queue.read { try Int64.fetchAll($0, sql: "SELECT id FROM blocks ORDER BY id") }
+        #expect(ids == [1, 2, 3, 4])
         let renewed = try pages(a, nil)
         #expect(renewed[0].count == 48 && renewed[0] != plainA[0])
         #expect(try pages(a, shared) == renewed)
