@@ -19,6 +19,12 @@ limit; the clients' CPU time is printed so a saturated client side shows.
 
   python3 bench/api_load.py --work /tmp/apiload [--seconds 30] [--clients 50] [--procs 4]
       [--serve-setting api-query-nice=19 ...]   (config settings for `serve`, e.g. api-queries)
+      [--compare-cache 256 [--rounds 2]]        (cache off vs on, random pages vs paging clients)
+
+Client modes: `random` (each request a fresh page at a random place, as above) and `paging` (each
+client walks on from its last page with nextToken / nextForwardToken, as `aws logs` and boto3's
+paginators do, starting a new walk at a random place when one ends). The block cache's hits and
+misses over each measurement come from /metrics.
 """
 import argparse
 import json
@@ -56,7 +62,7 @@ def pct(sorted_xs, p):
 
 # ---------------------------------------------------------------- clients
 
-def client_process(port, key, secret, plan, threads, start_at, seconds, out):
+def client_process(port, key, secret, plan, threads, start_at, seconds, out, mode="random"):
     """One client process: `threads` threads, each with its own keep-alive connection."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -72,6 +78,7 @@ def client_process(port, key, secret, plan, threads, start_at, seconds, out):
         mine = []
         results.append(mine)
         i = 0
+        cursor = {}  # paging: per action, the body of the next page (None: start a new walk)
         while time.time() < start_at:
             time.sleep(0.005)
         end = start_at + seconds
@@ -90,6 +97,10 @@ def client_process(port, key, secret, plan, threads, start_at, seconds, out):
                 s = rnd.choice(plan["streams"])
                 body = {"logGroupName": plan["group"], "logStreamName": s["name"],
                         "startTime": rnd.randint(s["first"], s["last"]), "startFromHead": True, "limit": 100}
+            if mode == "paging":
+                # As `aws logs` and boto3's paginators do: the next page of the walk this client is
+                # on (a new walk from a random start, as above, when the last one ended).
+                body = cursor.get(action) or body
             data = json.dumps(body).encode()
             req = AWSRequest(method="POST", url=url, data=data, headers={
                 "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Logs_20140328." + action})
@@ -102,7 +113,13 @@ def client_process(port, key, secret, plan, threads, start_at, seconds, out):
                 dt = time.perf_counter() - t
                 ok = resp.status == 200 and b'"__type"' not in answer
                 events = -1
-                if ok and (i // 2) % 10 == 0:  # a sample of both actions: the page is JSON and holds events
+                if ok and mode == "paging":
+                    page = json.loads(answer)
+                    events = len(page.get("events", []))
+                    nxt = page.get("nextToken" if action == "FilterLogEvents" else "nextForwardToken")
+                    # GetLogEvents ends where an empty page gives its token back.
+                    cursor[action] = dict(body, nextToken=nxt) if nxt and events and nxt != body.get("nextToken") else None
+                elif ok and (i // 2) % 10 == 0:  # a sample of both actions: the page is JSON and holds events
                     events = len(json.loads(answer).get("events", []))
                 if not ok:
                     events = -2
@@ -128,23 +145,27 @@ def client_process(port, key, secret, plan, threads, start_at, seconds, out):
     out.put({"results": [r for m in results for r in m], "cpu": time.process_time() - cpu0})
 
 
-def load(port, key, secret, plan, clients, procs, seconds, during=None):
+def load(port, key, secret, plan, clients, procs, seconds, during=None, mode="random"):
     """Runs the clients for `seconds`; `during()` (if any) runs in this process meanwhile.
     Returns the per-action figures, the clients' and the server's CPU seconds and the load average."""
     ctx = mp.get_context("fork")
     out = ctx.Queue()
     start_at = time.time() + 1.0
     per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-    ps = [ctx.Process(target=client_process, args=(port, key, secret, plan, n, start_at, seconds, out)) for n in per if n]
+    ps = [ctx.Process(target=client_process, args=(port, key, secret, plan, n, start_at, seconds, out, mode)) for n in per if n]
     for p in ps:
         p.start()
     while time.time() < start_at:
         time.sleep(0.01)
     serve_cpu0 = proc_cpu(plan["serve_pid"])
+    cache0 = cache_figures(port)
     extra = during(start_at + seconds) if during else None
     got = [out.get() for _ in ps]
     wall = time.time() - start_at
     serve_cpu = proc_cpu(plan["serve_pid"]) - serve_cpu0
+    cache1 = cache_figures(port)
+    cache = {k: cache1.get(k, 0) - cache0.get(k, 0) for k in ("hits", "misses")}
+    cache["hit_ratio"] = cache["hits"] / max(1, cache["hits"] + cache["misses"])
     loadavg = os.getloadavg()
     for p in ps:
         p.join()
@@ -161,7 +182,7 @@ def load(port, key, secret, plan, clients, procs, seconds, during=None):
             "sampled_pages": len(sampled), "events_per_page": sum(sampled) / max(1, len(sampled)),
             "empty_pages": sum(1 for e in sampled if e == 0),
         }
-    return {"actions": figures, "client_cpu_s": sum(g["cpu"] for g in got), "serve_cpu_s": serve_cpu,
+    return {"actions": figures, "cache": cache, "client_cpu_s": sum(g["cpu"] for g in got), "serve_cpu_s": serve_cpu,
             "wall_s": wall, "loadavg": loadavg, "extra": extra}
 
 
@@ -176,6 +197,22 @@ def report(title, res, seconds):
               f"  {f['events_per_page']:.0f} events/page over {f['sampled_pages']} sampled pages, {f['empty_pages']} empty")
     print(f"  total {total / seconds:.1f} req/s; CPU over the run: server {res['serve_cpu_s'] / seconds * 100:.0f} %,"
           f" clients {res['client_cpu_s'] / seconds * 100:.0f} % (of {os.cpu_count()} cores = {os.cpu_count() * 100} %)")
+    c = res.get("cache", {})
+    print(f"  block cache: {c.get('hits', 0)} hits, {c.get('misses', 0)} misses (hit ratio {c.get('hit_ratio', 0):.2f})")
+
+
+def cache_figures(port):
+    """The server's block-cache counters from /metrics (unsigned)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    out = {}
+    for line in text.splitlines():
+        for k in ("hits", "misses"):
+            if line.startswith(f"trailwatch_api_block_cache_{k} "):
+                out[k] = float(line.split()[1])
+    return out
 
 
 # ---------------------------------------------------------------- set-up
@@ -234,6 +271,10 @@ def main():
     ap.add_argument("--perf", help="record the server with `perf record -g` into this file during the load alone")
     ap.add_argument("--serve-setting", action="append", default=[], metavar="KEY=VALUE",
                     help="a config setting for `serve` (api-queries, api-query-nice, ...); repeatable")
+    ap.add_argument("--compare-cache", type=float, metavar="MIB",
+                    help="instead of A and B: a server with api-cache-size 0 and one with MIB, measured in turn"
+                         " (--rounds times, alternating), each with random pages and with paging clients")
+    ap.add_argument("--rounds", type=int, default=2)
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     if not os.path.exists(a.bin):
@@ -259,28 +300,41 @@ def main():
     added = json.loads(run([a.bin, "access", "add", "bench", "--accounts", account, "--file", access],
                            capture_output=True, text=True).stdout)["AccessKey"]
     key, secret = added["AccessKeyId"], added["SecretAccessKey"]
-    serve_config = []
-    if a.serve_setting:
-        path = os.path.join(a.work, "serve.conf")
-        with open(path, "w") as f:
-            f.write("".join(f"{k.strip()} = {v.strip()}\n" for k, v in (x.split("=", 1) for x in a.serve_setting)))
-        serve_config = ["--config", path]
-    serve = subprocess.Popen([a.bin, "serve", "--state", big_state, "--listen", "127.0.0.1:0", "--log-to", "stderr",
-                              "--access-file", access] + serve_config, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    port = None
-    serve_log = []
-    deadline = time.time() + 60
-    for line in serve.stderr:
-        serve_log.append(line)
-        if "http://127.0.0.1:" in line:
-            port = int(line.split("http://127.0.0.1:")[1].split("/")[0].split()[0].rstrip(".,"))
-            break
-        if time.time() > deadline:
-            break
-    if port is None:
-        serve.kill()
-        sys.exit("serve did not say where it listens:\n" + "".join(serve_log[-20:]))
-    threading.Thread(target=lambda: [serve_log.append(l) for l in serve.stderr], daemon=True).start()
+    def start_serve(settings, name):
+        """A `serve` process over the big state with these config settings: (process, port)."""
+        serve_config = []
+        if settings:
+            path = os.path.join(a.work, f"serve-{name}.conf")
+            with open(path, "w") as f:
+                f.write("".join(f"{k.strip()} = {v.strip()}\n" for k, v in (x.split("=", 1) for x in settings)))
+            serve_config = ["--config", path]
+        serve = subprocess.Popen([a.bin, "serve", "--state", big_state, "--listen", "127.0.0.1:0", "--log-to", "stderr",
+                                  "--access-file", access] + serve_config, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        port = None
+        serve_log = []
+        deadline = time.time() + 60
+        for line in serve.stderr:
+            serve_log.append(line)
+            if "http://127.0.0.1:" in line:
+                port = int(line.split("http://127.0.0.1:")[1].split("/")[0].split()[0].rstrip(".,"))
+                break
+            if time.time() > deadline:
+                break
+        if port is None:
+            serve.kill()
+            sys.exit("serve did not say where it listens:\n" + "".join(serve_log[-20:]))
+        threading.Thread(target=lambda: [serve_log.append(l) for l in serve.stderr], daemon=True).start()
+        return serve, port
+
+    serves = []
+    if a.compare_cache is not None:
+        # Two servers over the same state, the cache off and on, measured in turn.
+        serves.append(("cache 0", *start_serve(a.serve_setting + ["api-cache-size=0"], "off")))
+        serves.append((f"cache {a.compare_cache:g} MiB",
+                       *start_serve(a.serve_setting + [f"api-cache-size={a.compare_cache:g}"], "on")))
+    else:
+        serves.append(("serve", *start_serve(a.serve_setting, "one")))
+    serve, port = serves[0][1], serves[0][2]
 
     try:
         group = f"aws-cloudtrail-logs-{account}"
@@ -295,6 +349,22 @@ def main():
         print(f"group {group}: {len(streams)} streams, {stored / 1e6:.0f} MB stored, "
               f"{(plan['last'] - plan['first']) / 3_600_000:.1f} h of events; clients {a.clients} in {a.procs} processes; "
               f"filter pattern {PATTERN} over a random 1 h range, limit 100; GetLogEvents limit 100")
+
+        if a.compare_cache is not None:
+            # Before (cache off) and after (cache on), alternating, both client modes each time.
+            results = []
+            for r in range(a.rounds):
+                for name, proc, p in (serves if r % 2 == 0 else serves[::-1]):
+                    plan["serve_pid"] = proc.pid
+                    load(p, key, secret, plan, a.clients, a.procs, 3, mode="paging")  # warm-up
+                    for mode in ("random", "paging"):
+                        res = load(p, key, secret, plan, a.clients, a.procs, a.seconds, mode=mode)
+                        report(f"{name}, {mode} pages, round {r + 1}", res, a.seconds)
+                        results.append({"server": name, "mode": mode, "round": r + 1, **res})
+            if a.json:
+                with open(a.json, "w") as f:
+                    json.dump(results, f, indent=1)
+            return
 
         # Warm-up: the page cache for both stores and a short burst of load.
         ingest(a.bin, small, os.path.join(a.work, "ingest-state"), no_rules)
@@ -350,11 +420,12 @@ def main():
                 json.dump({"one": res_1, "A": res_a, "B": res_b, "ingest_quiet_s": quiet, "ingest_loaded_s": loaded,
                            "ratio_median": ratio_med, "ratio_best": ratio_best}, f, indent=1)
     finally:
-        serve.terminate()
-        try:
-            serve.wait(10)
-        except subprocess.TimeoutExpired:
-            serve.kill()
+        for _, proc, _ in serves:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 if __name__ == "__main__":

@@ -211,9 +211,10 @@ extension AccountStore {
     }
 
     /// FilterLogEvents: `end` inclusive, ordered by timestamp then ingestion, pages via `nextToken`.
+    /// Blocks are inflated through `shared` when given (see ``InflatedBlockCache``).
     package func filter(
         streams names: [String]? = nil, start: Int64? = nil, end: Int64? = nil, pattern: FilterPattern? = nil,
-        limit: Int = 10_000, nextToken: String? = nil
+        limit: Int = 10_000, nextToken: String? = nil, shared: InflatedBlockCache? = nil
     ) throws -> FilterPage {
         guard (1...10_000).contains(limit) else { throw StoreError(.invalidParameter, "limit must be between 1 and 10000") }
         var after: EventPosition? = nil
@@ -225,7 +226,7 @@ extension AccountStore {
         }
         let streams = try streamIDs(names: names)
         let (lo, hi) = Self.range(start: start, end: end, endExclusive: false)
-        let cache = try BlockCache()
+        let cache = try BlockCache(shared: shared, account: account)
         var events: [LogEvent] = []
         var bytes = 0
         var lastExamined: EventPosition? = nil
@@ -248,9 +249,10 @@ extension AccountStore {
     }
 
     /// GetLogEvents: one stream, `end` exclusive, newest page first unless `fromHead`, forward/backward tokens.
+    /// Blocks are inflated through `shared` when given (see ``InflatedBlockCache``).
     package func get(
         stream: String, start: Int64? = nil, end: Int64? = nil, fromHead: Bool = false, limit: Int = 10_000,
-        nextToken: String? = nil
+        nextToken: String? = nil, shared: InflatedBlockCache? = nil
     ) throws -> GetPage {
         guard (1...10_000).contains(limit) else { throw StoreError(.invalidParameter, "limit must be between 1 and 10000") }
         let streams = try streamIDs(names: [stream])
@@ -268,7 +270,7 @@ extension AccountStore {
             if forward { after = p } else { before = p }
         }
         let (lo, hi) = Self.range(start: start, end: end, endExclusive: true)
-        let cache = try BlockCache()
+        let cache = try BlockCache(shared: shared, account: account)
         var events: [LogEvent] = []
         var page: [EventPosition] = []
         try scan(streamIDs: Array(streams.keys), lo: lo, hi: hi, after: after, before: before, forward: forward) { db, c in
@@ -297,16 +299,21 @@ extension AccountStore {
 }
 
 /// Decompressed blocks kept while a query runs, bounded by total size (least recently used out
-/// first). Blocks are read through the query's own connection (its snapshot).
+/// first), taken from and given to the server's `shared` cache when there is one. Blocks are read
+/// through the query's own connection (its snapshot).
 final class BlockCache {
     var blocks: [Int64: [UInt8]] = [:]
     var order: [Int64] = []
     var bytes = 0
     let budget: Int
     let whole: WholeInflater
+    let shared: InflatedBlockCache?
+    let account: String
 
-    init(budget: Int = 64 << 20) throws {
+    init(budget: Int = 64 << 20, shared: InflatedBlockCache? = nil, account: String = "") throws {
         self.budget = budget
+        self.shared = shared
+        self.account = account
         whole = try WholeInflater()
     }
 
@@ -333,6 +340,16 @@ final class BlockCache {
 
     func load(_ db: Database, _ id: Int64) throws -> [UInt8] {
         if let d = blocks[id] { return d }
+        var key: BlockKey? = nil
+        if let shared, shared.capacity > 0 {
+            // What the row says of its content (length() of a blob reads no blob pages).
+            let sql = "SELECT file, ingestion_time, length(data), raw_size FROM blocks WHERE id = ?"
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id])
+            else { throw StoreError(.corruptBlock, "block \(id) is missing") }
+            let k = BlockKey(account: account, block: id, file: row[0], ingestion: row[1], storedSize: row[2], rawSize: row[3])
+            if let d = shared.get(k) { return keep(id, d) }
+            key = k
+        }
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT data, raw_size FROM blocks WHERE id = ?"), arguments: [id])
         else { throw StoreError(.corruptBlock, "block \(id) is missing") }
         let size: Int = row[1] as Int? ?? 0
@@ -342,6 +359,11 @@ final class BlockCache {
             if size > 0, let whole = try? whole.inflate(data, claimedSize: size, limit: size) { return whole }
             return try Inflater.inflateAll(data, expectedSize: size)
         }
+        if let key { shared?.put(key, raw) }
+        return keep(id, raw)
+    }
+
+    private func keep(_ id: Int64, _ raw: [UInt8]) -> [UInt8] {
         while bytes + raw.count > budget, !order.isEmpty {
             let old = order.removeFirst()
             bytes -= blocks.removeValue(forKey: old)?.count ?? 0

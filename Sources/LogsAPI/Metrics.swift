@@ -51,6 +51,12 @@ package final class APIMetrics: Sendable {
         "trailwatch_stream_last_ingestion_timestamp_seconds": "When the stream was last written.",
         "trailwatch_stream_ingest_lag_seconds": "Last write minus the newest event's time.",
         "trailwatch_store_up": "1 when the store could be read for this scrape, else 0.",
+        "trailwatch_api_block_cache_hits": "Stored blocks a query found inflated in the cache.",
+        "trailwatch_api_block_cache_misses": "Stored blocks a query had to inflate (cache on).",
+        "trailwatch_api_block_cache_evictions": "Inflated blocks dropped from the cache to stay within its size.",
+        "trailwatch_api_block_cache_bytes": "Inflated bytes the cache holds.",
+        "trailwatch_api_block_cache_capacity_bytes": "The bound on the cache's inflated bytes (api-cache-size).",
+        "trailwatch_api_block_cache_blocks": "Inflated blocks the cache holds.",
     ]
 
     private func gauge(_ name: String, _ labels: [(String, String)], _ value: Int64) {
@@ -102,6 +108,13 @@ package final class APIMetrics: Sendable {
             up = 0
         }
         gauge("trailwatch_store_up", [], up)
+        let c = store.blocks.figures
+        gauge("trailwatch_api_block_cache_hits", [], c.hits)
+        gauge("trailwatch_api_block_cache_misses", [], c.misses)
+        gauge("trailwatch_api_block_cache_evictions", [], c.evictions)
+        gauge("trailwatch_api_block_cache_bytes", [], c.bytes)
+        gauge("trailwatch_api_block_cache_capacity_bytes", [], c.capacity)
+        gauge("trailwatch_api_block_cache_blocks", [], c.blocks)
         return registry.emitToBuffer()
     }
 }

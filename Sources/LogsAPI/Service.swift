@@ -213,7 +213,8 @@ package struct LogsService: Sendable {
             }
             storeToken = "\(dir)\(position)/s"
         }
-        var page = try s.get(stream: stream, start: startTime, end: endTime, fromHead: fromHead, limit: limit, nextToken: storeToken)
+        var page = try s.get(stream: stream, start: startTime, end: endTime, fromHead: fromHead, limit: limit, nextToken: storeToken,
+            shared: store.blocks)
         if givenLimit == nil {
             // Without a limit CloudWatch returns as many events as fit in 1 MB: keep the page's
             // oldest events going forward, its newest going backward, and point the tokens past them.
@@ -279,7 +280,8 @@ package struct LogsService: Sendable {
             }
             position = p
         }
-        let page = try s.filter(streams: streams, start: startTime, end: endTime, pattern: pattern, limit: limit, nextToken: position)
+        let page = try s.filter(streams: streams, start: startTime, end: endTime, pattern: pattern, limit: limit, nextToken: position,
+            shared: store.blocks)
         var items: [String] = []
         items.reserveCapacity(page.events.count)
         for e in page.events {

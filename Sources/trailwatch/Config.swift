@@ -31,6 +31,8 @@ struct ConfigFile {
     /// `serve`: store queries at once, and the nice value of the threads running them.
     var apiQueries: Int?
     var apiQueryNice: Int?
+    /// `serve`: MiB of inflated stored blocks kept for queries (0: none).
+    var apiCacheSize: Double?
     var accessFile: String?
     /// The S3 source (docs/s3.md): `logs = s3://bucket[/prefix]`, its queue, shard and AWS settings.
     var s3Logs: [String] = []
@@ -65,6 +67,7 @@ struct ConfigFile {
         "api-idle-timeout": 0.1...86_400,  // seconds
         "api-queries": 1...256,
         "api-query-nice": 0...19,
+        "api-cache-size": 0...1_048_576,  // MiB
         "s3-backfill-days": 0...3650,
         "reconcile-interval": 1...31_536_000,  // seconds
         "sqs-visibility-timeout": 2...43_200,  // seconds: SQS's own bounds are 0 to 12 hours
@@ -134,6 +137,7 @@ struct ConfigFile {
             case "api-idle-timeout": c.apiIdleTimeout = try number()
             case "api-queries": c.apiQueries = Int(try number(whole: true))
             case "api-query-nice": c.apiQueryNice = Int(try number(whole: true))
+            case "api-cache-size": c.apiCacheSize = try number()
             case "access-file": c.accessFile = value
             case "sqs-queue": c.sqsQueue = value
             case "shard": c.shard = value

@@ -30,6 +30,8 @@ struct Serve: AsyncParsableCommand {
     var accessFile: String?
 
     static let defaultListen = "127.0.0.1:4589"
+    /// MiB of inflated stored blocks queries share unless `api-cache-size` says otherwise.
+    static let defaultCacheMiB = 256.0
 
     /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback), as host and port.
     static func parseListen(_ s: String) throws -> (host: String, port: Int) {
@@ -90,7 +92,10 @@ struct Serve: AsyncParsableCommand {
         let reloads = Task { await ServeAccess.reloadOnHangup(hangups, path: accessPath, authenticator: authenticator, logger: logger) }
         defer { reloads.cancel() }
         let server = LogsServer(
-            settings: settings, service: LogsService(store: StoreAccess(stateDirectory: Run.absolute(stateDir), readers: settings.queryThreads)),
+            settings: settings, service: LogsService(
+                store: StoreAccess(
+                    stateDirectory: Run.absolute(stateDir), readers: settings.queryThreads,
+                    cacheBytes: Int((file.apiCacheSize ?? Self.defaultCacheMiB) * 1_048_576))),
             authenticate: authenticator.hook, metrics: APIMetrics(), logger: logger)
         let scheme = settings.tlsCertificate == nil ? "http" : "https"
         let host = settings.host
