@@ -177,9 +177,16 @@ struct Run: AsyncParsableCommand {
                 "\(root.path): no AWSLogs/ folder below it; expected a mirrored CloudTrail bucket (BUCKET/[prefix/]AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz)",
                 metadata: ["file": "\(root.path)", "reason": "no_awslogs"])
         }
+        var extra: [any Service] = []
+        if let s3, let fetched = cfg.fetched {
+            do { extra.append(try S3SourceService(plan: s3, ingestor: ingestor, fetched: fetched, logger: logger)) } catch {
+                logger.critical("cannot start the S3 source: \(error)")
+                throw ExitCode(2)
+            }
+        }
         let sinkRunning = sink?.start(logger: logger)
         do {
-            try await runMode(ingestor, logger: logger, forwarder: sinkRunning?.forwarder)
+            try await runMode(ingestor, logger: logger, forwarder: sinkRunning?.forwarder, extra: extra)
         } catch {
             await sinkRunning?.shutdown()
             throw error
@@ -188,7 +195,7 @@ struct Run: AsyncParsableCommand {
     }
 
     /// `--once` or the service, with the forwarder when `store = cloudwatch`.
-    func runMode(_ ingestor: Ingestor, logger: Logger, forwarder: Forwarder?) async throws {
+    func runMode(_ ingestor: Ingestor, logger: Logger, forwarder: Forwarder?, extra: [any Service]) async throws {
         if once {
             do { try runOnce(ingestor) } catch let e as StoreError {
                 // A full or read-only state directory: one message, non-zero exit (not one error per file).
@@ -201,13 +208,6 @@ struct Run: AsyncParsableCommand {
                 printSummary(forwarder.stats.snapshot.summary, ingestor)
             }
         } else {
-            var extra: [any Service] = []
-            if let s3, let fetched = cfg.fetched {
-                do { extra.append(try S3SourceService(plan: s3, ingestor: ingestor, fetched: fetched, logger: logger)) } catch {
-                    logger.critical("cannot start the S3 source: \(error)")
-                    throw ExitCode(2)
-                }
-            }
             try await runService(ingestor, logger: logger, extra: extra, forwarder: forwarder)
         }
     }
