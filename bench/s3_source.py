@@ -36,6 +36,32 @@ def ledger_done(state):
     return n
 
 
+def forwarded(state):
+    """Events forwarded to CloudWatch Logs so far (the forward checkpoints' counts)."""
+    n = 0
+    for db in glob.glob(os.path.join(state, "groups", "*.sqlite")):
+        try:
+            c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            n += c.execute("SELECT coalesce(sum(forwarded), 0) FROM forward").fetchone()[0]
+            c.close()
+        except sqlite3.Error:
+            pass
+    return n
+
+
+def stored(state):
+    """Events stored (duplicates left out): what the forwarder has to send."""
+    n = 0
+    for db in glob.glob(os.path.join(state, "groups", "*.sqlite")):
+        try:
+            c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            n += c.execute("SELECT coalesce(sum(events), 0) FROM streams").fetchone()[0]
+            c.close()
+        except sqlite3.Error:
+            pass
+    return n
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--accounts", type=int, default=10)
@@ -44,6 +70,8 @@ def main():
     ap.add_argument("--rate", type=float, default=60)
     ap.add_argument("--bin", default=os.path.join(ROOT, ".build", "release", "trailwatch"))
     ap.add_argument("--work", default=None)
+    ap.add_argument("--store", choices=["local", "cloudwatch"], default="local",
+                    help="cloudwatch: also forward to moto's CloudWatch Logs and time until every event is there")
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="tw-s3bench-")
     local = os.path.join(work, "trail-bench")
@@ -101,8 +129,8 @@ def main():
         log = open(os.path.join(work, "trailwatch.log"), "w")
         t = time.perf_counter()
         daemon = subprocess.Popen([a.bin, "run", "--logs", "s3://trail-bench/org", "--sqs-queue", url, "--state", state,
-                                   "--log-to", "stderr", "--reconcile-interval", "3600"], env=env, stdout=log, stderr=log)
-        while ledger_done(state) < len(files) or queued() > 0:
+                                   "--log-to", "stderr", "--reconcile-interval", "3600", "--store", a.store], env=env, stdout=log, stderr=log)
+        while ledger_done(state) < len(files) or queued() > 0 or (a.store == "cloudwatch" and forwarded(state) < stored(state)):
             if daemon.poll() is not None:
                 sys.exit(f"trailwatch exited {daemon.returncode}; see {log.name}")
             time.sleep(0.1)
@@ -117,8 +145,10 @@ def main():
     print(f"gzip -dc:              {gzip_s:7.2f} s  {len(files) / gzip_s:8.0f} files/s  {events / gzip_s:9.0f} events/s")
     print(f"local mirror --once:   {mirror_s:7.2f} s  {len(files) / mirror_s:8.0f} files/s  {events / mirror_s:9.0f} events/s"
           f"  ({mirror_s / gzip_s:.1f}x gzip -dc's time)")
-    print(f"trailwatch s3 source:  {source_s:7.2f} s  {len(files) / source_s:8.0f} files/s  {events / source_s:9.0f} events/s"
-          f"  ({source_s / gzip_s:.1f}x gzip -dc's time; until the ledger holds every file and the queue is empty;"
+    what = "s3 source" if a.store == "local" else "s3 -> cloudwatch"
+    print(f"trailwatch {what:12s}{source_s:7.2f} s  {len(files) / source_s:8.0f} files/s  {events / source_s:9.0f} events/s"
+          f"  ({source_s / gzip_s:.1f}x gzip -dc's time; until the ledger holds every file and the queue is empty"
+          f"{' and every event is in CloudWatch Logs' if a.store == 'cloudwatch' else ''};"
           f" {source_s / mirror_s:.1f}x the local mirror's)")
 
 
