@@ -61,7 +61,7 @@ package struct S3SourceStats: Sendable, Equatable {
     package var settled = 0
 
     package var summary: String {
-        "s3: \(received) messages (\(deleted) deleted, \(released) left to other shards, \(ignored) ignored, \(malformed) malformed), \(downloaded) objects downloaded (\(bytesDownloaded) bytes, \(reconcileFetched) by reconcile), \(alreadyTaken) already taken, \(tooLarge) too large, \(downloadErrors) download errors"
+        "s3: \(received) messages (\(deleted) deleted, \(released) left to other shards, \(ignored) ignored, \(malformed) malformed), \(downloaded) objects downloaded (\(bytesDownloaded) bytes, \(reconcileFetched) by reconcile), \(alreadyTaken) already taken, \(tooLarge) too large, \(downloadErrors) download errors, \(visibilityExtensions) visibility extensions"
     }
 }
 

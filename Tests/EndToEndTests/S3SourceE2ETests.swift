@@ -299,4 +299,42 @@ nonisolated(unsafe) var firstAccount = ""
         }
         #expect(released.reduce(0, +) > 0, "\(released)")
     }
+
+    /// A file held longer than the visibility timeout (a truncated object: "not yet", pending until
+    /// incomplete-timeout) keeps its message invisible: extended every half timeout, received once,
+    /// and deleted once the file is ledgered (here as failed).
+    @Test func aMessageInHandIsExtendedNotRedelivered() throws {
+        let moto = try MotoServer()
+        defer { moto.stop() }
+        let queue = try Self.setUp(moto)
+        let account = "111122223333"
+        let local = tempDir("trunc") + "/" + Self.bucket
+        let path = "\(local)/AWSLogs/\(account)/CloudTrail/us-east-1/2024/03/01/\(account)_CloudTrail_us-east-1_20240301T2350Z_TRUNCATEDTRUNC01.json.gz"
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let whole = gz((0..<200).map { rec("t-\($0)-0000-4000-8000-000000000000", "2024-03-01T23:4\($0 % 10):00Z", account: account) })
+        try write(path, Array(whole.prefix(whole.count / 2)))
+        #expect(try Self.upload(moto, local) == 1)
+        let state = tempDir("state"), alerts = tempDir("alerts") + "/alerts.jsonl"
+        // Visibility 2 s, the file pending for 8 s: without extensions the message would come back ~3 times.
+        let daemon = try Self.run(moto, queue, state: state, alerts: alerts, extra: ["--sqs-visibility-timeout", "2", "--incomplete-timeout", "8"])
+        defer { if daemon.process.isRunning { daemon.signal(SIGKILL) } }
+        // The precondition: the file is in hand (downloaded, not ledgered) while the timeout passes.
+        #expect(eventually(timeout: 30) { (try? FileManager.default.subpathsOfDirectory(atPath: state + "/s3/" + Self.bucket))?.contains { $0.hasSuffix("TRUNCATEDTRUNC01.json.gz") } ?? false })
+        Thread.sleep(forTimeInterval: 4)
+        let stillQueued = try Self.queued(moto, queue)
+        #expect(Self.ledgerDone(state) == 0 && stillQueued == 1, "still in hand after twice the visibility timeout")
+        #expect(eventually(timeout: 60) { (try? Self.queued(moto, queue)) == 0 }, "\(daemon.stderr.suffix(2000))")
+        daemon.signal(SIGTERM)
+        #expect(daemon.wait(timeout: 30) == 0)
+        let summary = try #require(daemon.stderr.components(separatedBy: "s3: ").last)
+        func figure(_ after: String) -> Int? {
+            guard let r = summary.range(of: after) else { return nil }
+            return Int(summary[..<r.lowerBound].split(separator: " ").last?.trimmingCharacters(in: .punctuationCharacters) ?? "")
+        }
+        let received = try #require(Int(summary.split(separator: " ").first ?? "")), ignored = try #require(figure(" ignored"))
+        #expect(received - ignored == 1, "the file's message was received once: \(summary)")
+        #expect((figure(" visibility extensions") ?? 0) >= 3, "\(summary)")
+        #expect(daemon.stderr.contains("TRUNCATEDTRUNC01"), "the failed file is named in the log")
+    }
+
 }
