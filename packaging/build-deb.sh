@@ -64,6 +64,8 @@ install -d "$ROOT/usr/share/bash-completion/completions" "$ROOT/usr/share/zsh/ve
 "$BIN" --generate-completion-script zsh > "$ROOT/usr/share/zsh/vendor-completions/_trailwatch"
 "$BIN" --generate-completion-script fish > "$ROOT/usr/share/fish/vendor_completions.d/trailwatch.fish"
 
+install -D -m 644 packaging/debian/lintian-overrides "$ROOT/usr/share/lintian/overrides/trailwatch"
+
 DOC=$ROOT/usr/share/doc/trailwatch
 install -d "$DOC"
 install -m 644 README.md docs/*.md packaging/debian/copyright "$DOC/"
