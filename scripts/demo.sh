@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh >/dev/null || echo "note: setup reported a problem (above); the demo itself needs no journald" >&2
 
-echo "== build: swift build -c release (the first build fetches the dependencies and compiles ~430 files: about 10 minutes on 2 cores; later builds take seconds)"
+echo "== build: swift build -c release (the first build fetches the dependencies and compiles ~960 files: about 15 minutes on 2 cores; later builds take seconds)"
 started=$SECONDS
 # Progress: one line per 10 % of the build steps; fetches, warnings and errors in full.
 swift build -c release --product trailwatch 2>&1 | awk '

@@ -17,10 +17,11 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq "${need[@]}"
 fi
 # The integrity tests drive the AWS CLI's validation code (awscli) and a signer using `cryptography`;
-# the API tests drive `aws logs`, boto3 and prometheus_client's text parser; the SigV4 tests botocore (with awscli).
-python3 -c "import awscli, boto3, cryptography, prometheus_client" 2>/dev/null || $SUDO python3 -m pip install -q awscli boto3 cryptography prometheus_client \
-  || $SUDO python3 -m pip install -q --break-system-packages awscli boto3 cryptography prometheus_client \
-  || echo "warning: could not install awscli, boto3, cryptography and prometheus_client from PyPI; the integrity and API interop tests need them" >&2
+# the API tests drive `aws logs`, boto3 and prometheus_client's text parser; the SigV4 tests botocore (with awscli);
+# the AWS client, S3 source and CloudWatch sink tests run moto's server as S3, SQS and CloudWatch Logs.
+python3 -c "import awscli, boto3, cryptography, prometheus_client, moto.server" 2>/dev/null || $SUDO python3 -m pip install -q awscli boto3 cryptography prometheus_client "moto[server]" \
+  || $SUDO python3 -m pip install -q --break-system-packages awscli boto3 cryptography prometheus_client "moto[server]" \
+  || echo "warning: could not install awscli, boto3, cryptography, prometheus_client and moto[server] from PyPI; the integrity, API and AWS tests need them" >&2
 # journald is "running" only if its socket accepts a datagram: a socket file left in /run by a
 # journald that is gone (a restored machine image, a container) refuses connections.
 journal_live() {
