@@ -96,7 +96,7 @@ let package = Package(
         // The S3/SQS source: downloads a bucket's log files into a cache root the watcher takes.
         .target(
             name: "S3Source",
-            dependencies: ["AWSClient", "S3Notifications", "CloudTrail", "Ingest", "LogStore", "Posix", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AWSClient", "AWSFormats", "S3Notifications", "CloudTrail", "Ingest", "LogStore", "Posix", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(
             name: "LogsAPI",

@@ -24,42 +24,31 @@ def free_port():
     return p
 
 
-def ledger_done(state):
+def store_sum(state, sql):
+    """One figure summed over every account's store (read-only; a store being created counts 0)."""
     n = 0
     for db in glob.glob(os.path.join(state, "groups", "*.sqlite")):
         try:
             c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-            n += c.execute("SELECT count(*) FROM ledger WHERE status = 'done'").fetchone()[0]
+            n += c.execute(sql).fetchone()[0]
             c.close()
         except sqlite3.Error:
             pass
     return n
+
+
+def ledger_done(state):
+    return store_sum(state, "SELECT count(*) FROM ledger WHERE status = 'done'")
 
 
 def forwarded(state):
     """Events forwarded to CloudWatch Logs so far (the forward checkpoints' counts)."""
-    n = 0
-    for db in glob.glob(os.path.join(state, "groups", "*.sqlite")):
-        try:
-            c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-            n += c.execute("SELECT coalesce(sum(forwarded), 0) FROM forward").fetchone()[0]
-            c.close()
-        except sqlite3.Error:
-            pass
-    return n
+    return store_sum(state, "SELECT coalesce(sum(forwarded), 0) FROM forward")
 
 
 def stored(state):
     """Events stored (duplicates left out): what the forwarder has to send."""
-    n = 0
-    for db in glob.glob(os.path.join(state, "groups", "*.sqlite")):
-        try:
-            c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-            n += c.execute("SELECT coalesce(sum(events), 0) FROM streams").fetchone()[0]
-            c.close()
-        except sqlite3.Error:
-            pass
-    return n
+    return store_sum(state, "SELECT coalesce(sum(events), 0) FROM streams")
 
 
 def main():

@@ -6,20 +6,6 @@ import NIOHTTP1
 import Posix
 import SigV4
 
-/// An S3 object's listing entry or what a download returned. `etag` is without S3's quotes.
-package struct S3Object: Sendable, Equatable {
-    package var key: String
-    package var size: Int64
-    package var etag: String
-    package var lastModifiedMs: Int64
-
-    package init(key: String, size: Int64, etag: String, lastModifiedMs: Int64) {
-        self.key = key
-        self.size = size
-        self.etag = etag
-        self.lastModifiedMs = lastModifiedMs
-    }
-}
 
 /// One ListObjectsV2 page.
 package struct S3Listing: Sendable {
@@ -70,7 +56,7 @@ package struct S3Client: Sendable {
         let result: S3ListResult
         do { result = try S3ListResult.parse(reply.body, urlEncoded: true) } catch { throw AWSError(error) }
         return S3Listing(
-            objects: result.objects.map { S3Object(key: $0.key, size: $0.size, etag: $0.etag, lastModifiedMs: $0.lastModifiedMs) },
+            objects: result.objects,
             commonPrefixes: result.commonPrefixes, nextContinuationToken: result.nextContinuationToken)
     }
 

@@ -1,7 +1,7 @@
 import CloudTrail
 
-/// One entry of a ListObjectsV2 result.
-package struct S3ListedObject: Sendable, Equatable {
+/// An object as S3 describes it: one entry of a ListObjectsV2 result, or what GetObject fetched.
+package struct S3Object: Sendable, Equatable {
     package var key: String
     package var size: Int64
     /// Without the surrounding quotes S3 puts around it.
@@ -20,7 +20,7 @@ package struct S3ListedObject: Sendable, Equatable {
 /// `encoding-type=url` (S3 then percent-encodes keys, prefixes and StartAfter so that any byte
 /// survives XML).
 package struct S3ListResult: Sendable, Equatable {
-    package var objects: [S3ListedObject]
+    package var objects: [S3Object]
     package var commonPrefixes: [String]
     package var isTruncated: Bool
     package var nextContinuationToken: String?
@@ -41,7 +41,7 @@ package struct S3ListResult: Sendable, Equatable {
         }
         let encoded = urlEncoded || root.child("EncodingType")?.text == "url"
         func decode(_ s: String) -> String { encoded ? AWSURLEncoding.formDecode(s) : s }
-        var objects: [S3ListedObject] = []
+        var objects: [S3Object] = []
         objects.reserveCapacity(contents.count)
         for c in contents {
             guard let key = c.child("Key")?.text, !key.isEmpty else { throw AWSFormatError(.malformed, source: source, "<Contents> without <Key>") }
@@ -52,7 +52,7 @@ package struct S3ListResult: Sendable, Equatable {
                 throw AWSFormatError(.malformed, source: source, "<Contents> of \(key) without a valid <LastModified>")
             }
             objects.append(
-                S3ListedObject(key: decode(key), size: size, etag: unquoteETag(c.child("ETag")?.text ?? ""), lastModifiedMs: ms))
+                S3Object(key: decode(key), size: size, etag: unquoteETag(c.child("ETag")?.text ?? ""), lastModifiedMs: ms))
         }
         var common: [String] = []
         for p in prefixes {

@@ -1,4 +1,5 @@
 import AWSClient
+import AWSFormats
 import CloudTrail
 import Glibc
 import Ingest

@@ -1,4 +1,5 @@
 import AWSClient
+import AWSFormats
 import Foundation
 import TestSupport
 import Testing

@@ -1,4 +1,5 @@
 import AWSClient
+import AWSFormats
 import Foundation
 import SigV4
 import Testing

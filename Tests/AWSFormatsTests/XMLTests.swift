@@ -71,8 +71,8 @@ import Testing
         let r = try S3ListResult.parse(Array(page.utf8), urlEncoded: true)
         #expect(
             r.objects == [
-                S3ListedObject(key: "AWSLogs/a b+c=é.json.gz", size: 1234, etag: "9b2cf535f27731c974343645a3985328", lastModifiedMs: 1_796_290_976_000),
-                S3ListedObject(key: "AWSLogs/plain", size: 0, etag: "x-2", lastModifiedMs: 1_796_290_977_000),
+                S3Object(key: "AWSLogs/a b+c=é.json.gz", size: 1234, etag: "9b2cf535f27731c974343645a3985328", lastModifiedMs: 1_796_290_976_000),
+                S3Object(key: "AWSLogs/plain", size: 0, etag: "x-2", lastModifiedMs: 1_796_290_977_000),
             ])
         #expect(r.commonPrefixes == ["AWSLogs/1/"])
         #expect(r.isTruncated)
