@@ -97,27 +97,6 @@ package func unquoteETag(_ s: String) -> String {
 package enum AWSURLEncoding {
     /// Decodes `%XX` and `+` (as a space): what S3 sends with `encoding-type=url`.
     package static func formDecode(_ s: String) -> String {
-        var out: [UInt8] = []
-        let u = Array(s.utf8)
-        var i = 0
-        while i < u.count {
-            if u[i] == UInt8(ascii: "%"), i + 2 < u.count, let hi = hex(u[i + 1]), let lo = hex(u[i + 2]) {
-                out.append(hi << 4 | lo)
-                i += 3
-            } else {
-                out.append(u[i] == UInt8(ascii: "+") ? UInt8(ascii: " ") : u[i])
-                i += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    private static func hex(_ b: UInt8) -> UInt8? {
-        switch b {
-        case 0x30...0x39: return b - 0x30
-        case 0x41...0x46: return b - 0x41 + 10
-        case 0x61...0x66: return b - 0x61 + 10
-        default: return nil
-        }
+        String(decoding: Base16.percentDecode(s, plusIsSpace: true) ?? [], as: UTF8.self)
     }
 }

@@ -26,4 +26,27 @@ package enum Base16 {
         }
         return out
     }
+
+    /// URL percent-decoding (`%XX` a byte), as S3 keys, query strings and SigV4 canonical forms use
+    /// it: `+` becomes a space when `plusIsSpace` (form encoding, S3 event keys). A `%` not followed
+    /// by two hex digits stays as it is, or makes the result nil when `strict`.
+    package static func percentDecode(_ text: some StringProtocol, plusIsSpace: Bool, strict: Bool = false) -> [UInt8]? {
+        let u = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(u.count)
+        var i = 0
+        while i < u.count {
+            if u[i] == UInt8(ascii: "%") {
+                if i + 2 < u.count, let hi = digit(u[i + 1]), let lo = digit(u[i + 2]) {
+                    out.append(hi << 4 | lo)
+                    i += 3
+                    continue
+                }
+                if strict { return nil }
+            }
+            out.append(plusIsSpace && u[i] == UInt8(ascii: "+") ? 0x20 : u[i])
+            i += 1
+        }
+        return out
+    }
 }

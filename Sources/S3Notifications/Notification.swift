@@ -195,20 +195,8 @@ package enum S3Notifications {
 
     /// Decodes a key as S3 event notifications write it: URL-encoded, `+` for a space.
     package static func decodeKey(_ encoded: String) throws(NotificationError) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(encoded.utf8.count)
-        var it = Array(encoded.utf8)[...]
-        while let b = it.popFirst() {
-            switch b {
-            case UInt8(ascii: "+"): out.append(0x20)
-            case UInt8(ascii: "%"):
-                guard it.count >= 2, let hi = Base16.digit(it[it.startIndex]), let lo = Base16.digit(it[it.startIndex + 1]) else {
-                    throw NotificationError(.badKey, "key '\(encoded)' has a '%' not followed by two hex digits")
-                }
-                out.append(hi << 4 | lo)
-                it = it.dropFirst(2)
-            default: out.append(b)
-            }
+        guard let out = Base16.percentDecode(encoded, plusIsSpace: true, strict: true) else {
+            throw NotificationError(.badKey, "key '\(encoded)' has a '%' not followed by two hex digits")
         }
         guard let s = String(validating: out, as: UTF8.self) else {
             throw NotificationError(.badKey, "key '\(encoded)' decodes to bytes that are not UTF-8")

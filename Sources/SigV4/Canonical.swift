@@ -1,3 +1,4 @@
+import CloudTrail
 import Crypto
 
 /// How a service canonicalises the path: every AWS service but S3 removes dot segments and
@@ -51,29 +52,7 @@ package enum SigV4Canonical {
 
     /// Decodes `%XX` sequences; a `%` not followed by two hex digits stays as it is. `+` is a plus.
     package static func percentDecode(_ text: Substring) -> [UInt8] {
-        let u = Array(text.utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(u.count)
-        var i = 0
-        while i < u.count {
-            if u[i] == UInt8(ascii: "%"), i + 2 < u.count, let hi = hexValue(u[i + 1]), let lo = hexValue(u[i + 2]) {
-                out.append(hi << 4 | lo)
-                i += 3
-            } else {
-                out.append(u[i])
-                i += 1
-            }
-        }
-        return out
-    }
-
-    private static func hexValue(_ b: UInt8) -> UInt8? {
-        switch b {
-        case 0x30...0x39: return b - 0x30
-        case 0x41...0x46: return b - 0x41 + 10
-        case 0x61...0x66: return b - 0x61 + 10
-        default: return nil
-        }
+        Base16.percentDecode(text, plusIsSpace: false) ?? []
     }
 
     /// RFC 3986's "remove dot segments", also collapsing repeated slashes, as AWS services do;

@@ -28,4 +28,19 @@ import Testing
         let upper = Array(#"{"a":"\u00E9"}"#.utf8)
         #expect(upper.withUnsafeBytes { JSONCheck.check($0) }.isValid)
     }
+
+    @Test func percentDecodingLenientFormAndStrict() {
+        func text(_ b: [UInt8]?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
+        // A trailing escape exactly at the end, either case of hex digits.
+        #expect(text(Base16.percentDecode("a%2Fb%2f%41", plusIsSpace: false)) == "a/b/A")
+        // `+` is a plus in SigV4's query strings, a space in form encoding and S3 event keys.
+        #expect(text(Base16.percentDecode("a+b", plusIsSpace: false)) == "a+b")
+        #expect(text(Base16.percentDecode("a+b%2B", plusIsSpace: true)) == "a b+")
+        // A `%` without two hex digits stays when lenient and refuses the whole text when strict.
+        for bad in ["%", "%4", "a%zz", "50%"] {
+            #expect(text(Base16.percentDecode(bad, plusIsSpace: false)) == bad)
+            #expect(Base16.percentDecode(bad, plusIsSpace: true, strict: true) == nil)
+        }
+        #expect(Base16.percentDecode("%00%FF", plusIsSpace: true, strict: true) == [0x00, 0xFF])
+    }
 }
