@@ -182,21 +182,8 @@ private struct Checker {
         defer { i = j }
         let n = p.count
         while true {
-            // Eight plain bytes at a time: no quote, backslash, control character or non-ASCII byte.
-            while j + 8 <= n {
-                let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self))
-                let ones: UInt64 = 0x0101_0101_0101_0101
-                let high: UInt64 = 0x8080_8080_8080_8080
-                let quote = x ^ (ones &* 0x22)
-                let slash = x ^ (ones &* 0x5C)
-                let special = (((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | (x &- ones &* 0x20) | x) & high
-                if special != 0 {
-                    // The lowest flagged byte is a real one (a false flag needs a borrow from a real one below it).
-                    j += special.trailingZeroBitCount >> 3
-                    break
-                }
-                j += 8
-            }
+            j = JSONCheck.skipPlain(p, from: j, to: n)
+            while j < n, JSONCheck.isPlain(p[j]) { j += 1 }
             guard j < n else { return fail("unterminated string", n) }
             let b = p[j]
             if b == 0x22 {
@@ -224,7 +211,7 @@ private struct Checker {
             } else if b < 0x80 {
                 j += 1
             } else {
-                let len = utf8Length(at: j)
+                let len = JSONCheck.utf8Length(p, at: j, to: n)
                 if len == 0 {
                     nonUTF8 = true
                     j += 1
@@ -235,10 +222,34 @@ private struct Checker {
         }
     }
 
-    /// The length of the well-formed UTF-8 sequence at `i` (Unicode table 3-7), or 0.
-    func utf8Length(at i: Int) -> Int {
+}
+
+extension JSONCheck {
+    /// The first index from `j` (before `n`) whose 8-byte word holds a quote, backslash, control
+    /// character or non-ASCII byte, at that byte; or the start of the last partial word, for the
+    /// caller's byte loop. String bodies are most of a record's bytes.
+    @inline(__always) static func skipPlain(_ p: UnsafeRawBufferPointer, from j: Int, to n: Int) -> Int {
+        var j = j
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        while j + 8 <= n {
+            let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self))
+            let quote = x ^ (ones &* 0x22)
+            let slash = x ^ (ones &* 0x5C)
+            let special = (((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | (x &- ones &* 0x20) | x) & high
+            // The lowest flagged byte is a real one (a false flag needs a borrow from a real one below it).
+            if special != 0 { return j + special.trailingZeroBitCount >> 3 }
+            j += 8
+        }
+        return j
+    }
+
+    /// True for a byte a string holds as is: not a quote, backslash, control character or non-ASCII.
+    @inline(__always) static func isPlain(_ b: UInt8) -> Bool { b >= 0x20 && b < 0x80 && b != 0x22 && b != 0x5C }
+
+    /// The length of the well-formed UTF-8 sequence at `i` (before `n`; Unicode table 3-7), or 0.
+    static func utf8Length(_ p: UnsafeRawBufferPointer, at i: Int, to n: Int) -> Int {
         let b = p[i]
-        let n = p.count
         func cont(_ k: Int, _ lo: UInt8 = 0x80, _ hi: UInt8 = 0xBF) -> Bool { i + k < n && p[i + k] >= lo && p[i + k] <= hi }
         switch b {
         case 0xC2...0xDF: return cont(1) ? 2 : 0
@@ -250,5 +261,29 @@ private struct Checker {
         case 0xF1...0xF3: return cont(1) && cont(2) && cont(3) ? 4 : 0
         default: return 0
         }
+    }
+
+    /// Whether `b` is a JSON digit.
+    @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b &- 0x30 < 10 }
+
+    /// The end of the number at `i` (RFC 8259: no leading zero, digits after `.` and in an exponent),
+    /// or -1 when there is none there before `n`.
+    @inline(__always) static func numberEnd(_ p: UnsafeRawBufferPointer, at i: Int, to n: Int) -> Int {
+        var i = i
+        if p[i] == 0x2D { i += 1 }
+        guard i < n, isDigit(p[i]) else { return -1 }
+        if p[i] == 0x30 { i += 1 } else { while i < n, isDigit(p[i]) { i += 1 } }
+        if i < n, p[i] == 0x2E {
+            i += 1
+            guard i < n, isDigit(p[i]) else { return -1 }
+            while i < n, isDigit(p[i]) { i += 1 }
+        }
+        if i < n, p[i] | 0x20 == 0x65 {
+            i += 1
+            if i < n, p[i] == 0x2B || p[i] == 0x2D { i += 1 }
+            guard i < n, isDigit(p[i]) else { return -1 }
+            while i < n, isDigit(p[i]) { i += 1 }
+        }
+        return i
     }
 }

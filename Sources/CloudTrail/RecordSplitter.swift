@@ -16,10 +16,11 @@ public struct RecordSplitter: Sendable {
         case start, expectKey, expectColon, expectValue, inRecords, afterRecord, afterValue, done
     }
 
+    /// What an earlier chunk left unfinished (a record, key or skipped value in progress).
     private var buffer: [UInt8] = []
-    /// Absolute offset (in the whole stream) of `buffer[0]`.
+    /// Absolute offset (in the whole stream) of index 0 of the bytes being scanned (or of `buffer[0]` between feeds).
     private var base: Int = 0
-    /// Index in `buffer` where scanning resumes.
+    /// Index in the bytes being scanned (or in `buffer` between feeds) where scanning resumes.
     private var pos: Int = 0
     private var phase: Phase = .start
     private var currentKey: [UInt8] = []
@@ -32,6 +33,9 @@ public struct RecordSplitter: Sendable {
     private var elementIsRecord = false
     /// Number of records emitted so far.
     public private(set) var recordCount = 0
+    /// Records checked by the splitter's own strict pass (the rest: split leniently, then checked
+    /// by ``JSONCheck``); for tests to see both ways taken.
+    package private(set) var strictPassRecords = 0
     /// Number of `Records` elements that were not JSON objects (skipped).
     public private(set) var nonObjectElements = 0
     /// Bytes held between feeds: the record, key or skipped value in progress. A caller bounds
@@ -49,13 +53,48 @@ public struct RecordSplitter: Sendable {
     public init() {}
 
     /// Feeds the next chunk; `emit` receives each complete record (offset, bytes, field positions) in order.
+    ///
+    /// The chunk is scanned where it lies; only what is left unfinished at its end (a record, key
+    /// or skipped value in progress) is copied and held until the next chunk completes it. `emit`'s
+    /// bytes are valid only during the call.
     public mutating func feed(
         _ chunk: UnsafeRawBufferPointer,
         emitWithFields emit: (_ offset: Int, _ bytes: UnsafeRawBufferPointer, _ fields: RecordFields) throws -> Void
     ) throws {
-        buffer.append(contentsOf: chunk)
-        try scan(emit: emit)
-        compact()
+        var used = 0
+        if !buffer.isEmpty {
+            // Finish what is held: append the chunk a piece at a time until the held element is
+            // complete, then scan the rest of the chunk in place.
+            var piece = max(4096, buffer.count)
+            while true {
+                let held = buffer.count
+                let take = min(chunk.count - used, piece)
+                buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[used..<(used + take)]))
+                used += take
+                let carry = buffer
+                let clean = try carry.withUnsafeBytes { try scan($0, stopWhenClean: true, emit: emit) }
+                if pos >= held && (clean || (elementStart < 0 && pos == carry.count)) {
+                    // Everything held is consumed (what completes it lies in the appended bytes):
+                    // the chunk's unscanned bytes begin at `pos`.
+                    used = used - take + (pos - held)
+                    base += pos
+                    pos = 0
+                    buffer.removeAll(keepingCapacity: true)
+                    break
+                }
+                let keep = elementStart >= 0 ? elementStart : pos
+                buffer.removeFirst(keep)
+                shift(keep)
+                guard used < chunk.count else { return }
+                piece = max(piece, buffer.count)
+            }
+        }
+        let rest = UnsafeRawBufferPointer(rebasing: chunk[used...])
+        _ = try scan(rest, stopWhenClean: false, emit: emit)
+        // Hold the unfinished tail for the next chunk.
+        let keep = elementStart >= 0 ? elementStart : pos
+        buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[keep...]))
+        shift(keep)
     }
 
     /// Feeds the next chunk; `emit` receives each complete record (offset, bytes) in order.
@@ -99,284 +138,299 @@ public struct RecordSplitter: Sendable {
 
     static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
 
-    private mutating func compact() {
-        let keep = elementStart >= 0 ? elementStart : pos
-        guard keep > 0 else { return }
-        buffer.removeFirst(keep)
+    /// Makes the indices relative to `keep`, the first byte held for the next feed.
+    private mutating func shift(_ keep: Int) {
         base += keep
         pos -= keep
         if elementStart >= 0 { elementStart -= keep }
         stringStart -= keep
     }
 
-    private mutating func scan(emit: (Int, UnsafeRawBufferPointer, RecordFields) throws -> Void) throws {
-        let n = buffer.count
+    /// Scans `p` (whose first byte is at stream offset `base`) from `pos`. Returns true when it stopped
+    /// early because `stopWhenClean` asked it to return as soon as nothing before `pos` is held (an
+    /// element or key finished), false when it needs more bytes (or reached the end of `p`).
+    private mutating func scan(
+        _ p: UnsafeRawBufferPointer, stopWhenClean: Bool, emit: (Int, UnsafeRawBufferPointer, RecordFields) throws -> Void
+    ) throws -> Bool {
+        let n = p.count
         if pendingSkip > 0 {
             let skip = min(pendingSkip, n - pos)
             pos += skip
             pendingSkip -= skip
         }
-        try buffer.withUnsafeBytes { p in
-            while pos < n {
-                if elementStart >= 0 {
-                    // Inside a record or a skipped value: track strings and nesting.
-                    var i = pos
-                    var finished = false
-                    switch elementKind {
-                    case .container where elementIsRecord:
-                        // A record: also note where its top-level eventTime and eventID values lie.
-                        while i < n {
-                            if inString {
-                                // String bodies are most of the bytes: scan them tightly, eight at a time.
-                                i = Self.skipPlain(p, from: i, to: n)
-                                while i < n {
-                                    let c = p[i]
-                                    if c == 0x22 || c == 0x5C { break }
-                                    i += 1
-                                }
-                                if i >= n { break }
-                                if p[i] == 0x5C {
-                                    if capture != 0 { captureEscaped = true }
-                                    if depth == 1 { stringEscaped = true }
-                                    i += 2
-                                    continue
-                                }
-                                inString = false
-                                if depth == 1 {
-                                    if expectKey {
-                                        expectKey = false
-                                        pendingCapture = Self.fieldCode(p, from: stringStart + 1, to: i)
-                                        memberKey = (stringStart + 1 - elementStart)..<(i - elementStart)
-                                        memberKeyEscaped = stringEscaped
-                                    } else {
-                                        if capture != 0 {
-                                            let r = (stringStart + 1 - elementStart)..<(i - elementStart)
-                                            if capture == 1 { fields.eventTime = r } else { fields.eventID = r }
-                                            if captureEscaped { fields.escaped = true }
-                                            capture = 0
-                                        }
-                                        if valueStart >= 0 {
-                                            fields.members.append(
-                                                TopMember(key: memberKey, value: valueStart..<(i + 1 - elementStart), kind: .string,
-                                                          escapedKey: memberKeyEscaped, escapedValue: stringEscaped))
-                                            valueStart = -1
-                                        }
-                                    }
-                                }
+        while pos < n {
+            if stopWhenClean && elementStart < 0 && pos > 0 { return true }
+            if elementStart >= 0 {
+                // Inside a record or a skipped value: track strings and nesting.
+                var i = pos
+                var finished = false
+                switch elementKind {
+                case .container where elementIsRecord:
+                    // A record: also note where its top-level eventTime and eventID values lie.
+                    while i < n {
+                        if inString {
+                            // String bodies are most of the bytes: scan them tightly, eight at a time.
+                            i = Self.skipPlain(p, from: i, to: n)
+                            while i < n {
+                                let c = p[i]
+                                if c == 0x22 || c == 0x5C { break }
                                 i += 1
+                            }
+                            if i >= n { break }
+                            if p[i] == 0x5C {
+                                if capture != 0 { captureEscaped = true }
+                                if depth == 1 { stringEscaped = true }
+                                i += 2
                                 continue
                             }
-                            let b = p[i]
-                            if b == 0x22 {
-                                inString = true
-                                if depth == 1 {
-                                    stringStart = i
-                                    stringEscaped = false
-                                    if !expectKey && afterColon && valueStart < 0 {
-                                        valueStart = i - elementStart
-                                        valueKind = .string
+                            inString = false
+                            if depth == 1 {
+                                if expectKey {
+                                    expectKey = false
+                                    pendingCapture = Self.fieldCode(p, from: stringStart + 1, to: i)
+                                    memberKey = (stringStart + 1 - elementStart)..<(i - elementStart)
+                                    memberKeyEscaped = stringEscaped
+                                } else {
+                                    if capture != 0 {
+                                        let r = (stringStart + 1 - elementStart)..<(i - elementStart)
+                                        if capture == 1 { fields.eventTime = r } else { fields.eventID = r }
+                                        if captureEscaped { fields.escaped = true }
+                                        capture = 0
                                     }
-                                    if !expectKey && pendingCapture != 0 && afterColon {
-                                        capture = pendingCapture
-                                        captureEscaped = false
-                                        pendingCapture = 0
-                                    }
-                                }
-                            } else if b == 0x7B || b == 0x5B {
-                                depth += 1
-                                if depth == 1 { expectKey = true }
-                                if depth == 2 {
-                                    pendingCapture = 0
-                                    if afterColon && valueStart < 0 {
-                                        valueStart = i - elementStart
-                                        valueKind = b == 0x7B ? .object : .array
-                                    }
-                                }
-                            } else if b == 0x7D || b == 0x5D {
-                                depth -= 1
-                                if depth == 1 && valueStart >= 0 {
-                                    fields.members.append(
-                                        TopMember(key: memberKey, value: valueStart..<(i + 1 - elementStart), kind: valueKind,
-                                                  escapedKey: memberKeyEscaped, escapedValue: false))
-                                    valueStart = -1
-                                }
-                                if depth == 0 {
-                                    closeBare(p, at: i)
-                                    i += 1
-                                    finished = true
-                                    break
-                                }
-                            } else if depth == 1 {
-                                if b == 0x2C {
-                                    closeBare(p, at: i)
-                                    expectKey = true
-                                    afterColon = false
-                                    pendingCapture = 0
-                                } else if b == 0x3A {
-                                    afterColon = true
-                                } else if b > 0x20 {
-                                    pendingCapture = 0  // a number, literal: not a string value
-                                    if afterColon && valueStart < 0 {
-                                        valueStart = i - elementStart
-                                        valueKind = .bare
+                                    if valueStart >= 0 {
+                                        fields.members.append(
+                                            TopMember(key: memberKey, value: valueStart..<(i + 1 - elementStart), kind: .string,
+                                                      escapedKey: memberKeyEscaped, escapedValue: stringEscaped))
+                                        valueStart = -1
                                     }
                                 }
                             }
                             i += 1
+                            continue
                         }
-                    case .container:
-                        while i < n {
-                            let b = p[i]
-                            if inString {
-                                if b == 0x5C {
-                                    i += 2
-                                    continue
+                        let b = p[i]
+                        if b == 0x22 {
+                            inString = true
+                            if depth == 1 {
+                                stringStart = i
+                                stringEscaped = false
+                                if !expectKey && afterColon && valueStart < 0 {
+                                    valueStart = i - elementStart
+                                    valueKind = .string
                                 }
-                                if b == 0x22 { inString = false }
-                            } else if b == 0x22 {
-                                inString = true
-                            } else if b == 0x7B || b == 0x5B {
-                                depth += 1
-                            } else if b == 0x7D || b == 0x5D {
-                                depth -= 1
-                                if depth == 0 {
-                                    i += 1
-                                    finished = true
-                                    break
+                                if !expectKey && pendingCapture != 0 && afterColon {
+                                    capture = pendingCapture
+                                    captureEscaped = false
+                                    pendingCapture = 0
                                 }
                             }
-                            i += 1
+                        } else if b == 0x7B || b == 0x5B {
+                            depth += 1
+                            if depth == 1 { expectKey = true }
+                            if depth == 2 {
+                                pendingCapture = 0
+                                if afterColon && valueStart < 0 {
+                                    valueStart = i - elementStart
+                                    valueKind = b == 0x7B ? .object : .array
+                                }
+                            }
+                        } else if b == 0x7D || b == 0x5D {
+                            depth -= 1
+                            if depth == 1 && valueStart >= 0 {
+                                fields.members.append(
+                                    TopMember(key: memberKey, value: valueStart..<(i + 1 - elementStart), kind: valueKind,
+                                              escapedKey: memberKeyEscaped, escapedValue: false))
+                                valueStart = -1
+                            }
+                            if depth == 0 {
+                                closeBare(p, at: i)
+                                i += 1
+                                finished = true
+                                break
+                            }
+                        } else if depth == 1 {
+                            if b == 0x2C {
+                                closeBare(p, at: i)
+                                expectKey = true
+                                afterColon = false
+                                pendingCapture = 0
+                            } else if b == 0x3A {
+                                afterColon = true
+                            } else if b > 0x20 {
+                                pendingCapture = 0  // a number, literal: not a string value
+                                if afterColon && valueStart < 0 {
+                                    valueStart = i - elementStart
+                                    valueKind = .bare
+                                }
+                            }
                         }
-                    case .string:
-                        while i < n {
-                            let b = p[i]
+                        i += 1
+                    }
+                case .container:
+                    while i < n {
+                        let b = p[i]
+                        if inString {
                             if b == 0x5C {
                                 i += 2
                                 continue
                             }
-                            i += 1
-                            if b == 0x22 {
+                            if b == 0x22 { inString = false }
+                        } else if b == 0x22 {
+                            inString = true
+                        } else if b == 0x7B || b == 0x5B {
+                            depth += 1
+                        } else if b == 0x7D || b == 0x5D {
+                            depth -= 1
+                            if depth == 0 {
+                                i += 1
                                 finished = true
                                 break
                             }
                         }
-                    case .bare:
-                        while i < n {
-                            let b = p[i]
-                            if b == 0x2C || b == 0x5D || b == 0x7D || Self.isSpace(b) {
-                                finished = true
-                                break
-                            }
-                            i += 1
+                        i += 1
+                    }
+                case .string:
+                    while i < n {
+                        let b = p[i]
+                        if b == 0x5C {
+                            i += 2
+                            continue
+                        }
+                        i += 1
+                        if b == 0x22 {
+                            finished = true
+                            break
                         }
                     }
-                    if i > n {
-                        pos = n  // an escape straddles the chunk: the escaped byte comes next
-                        pendingSkip = i - n
-                        return
+                case .bare:
+                    while i < n {
+                        let b = p[i]
+                        if b == 0x2C || b == 0x5D || b == 0x7D || Self.isSpace(b) {
+                            finished = true
+                            break
+                        }
+                        i += 1
                     }
-                    pos = i
-                    guard finished else { return }
-                    if elementIsRecord {
-                        let record = UnsafeRawBufferPointer(rebasing: p[elementStart..<pos])
-                        note(JSONCheck.check(record), offset: base + elementStart)
-                        try emit(base + elementStart, record, fields)
+                }
+                if i > n {
+                    pos = n  // an escape straddles the chunk: the escaped byte comes next
+                    pendingSkip = i - n
+                    return false
+                }
+                pos = i
+                guard finished else { return false }
+                if elementIsRecord {
+                    let record = UnsafeRawBufferPointer(rebasing: p[elementStart..<pos])
+                    note(JSONCheck.check(record), offset: base + elementStart)
+                    try emit(base + elementStart, record, fields)
+                    recordCount += 1
+                    phase = .afterRecord
+                } else {
+                    phase = valueIsRecords ? .afterRecord : .afterValue
+                }
+                elementStart = -1
+                continue
+            }
+            let b = p[pos]
+            if Self.isSpace(b) {
+                pos += 1
+                continue
+            }
+            switch phase {
+            case .start:
+                if b == 0xEF, pos + 2 < n, p[pos + 1] == 0xBB, p[pos + 2] == 0xBF {
+                    pos += 3
+                    continue
+                }
+                guard b == 0x7B else { throw Failure(code: .notJSON, detail: "not a JSON object (starts with \(Self.show(b)))") }
+                phase = .expectKey
+                pos += 1
+            case .expectKey:
+                if b == 0x7D {
+                    pos += 1
+                    phase = .done
+                    guard sawRecords else { throw Failure(code: .noRecords, detail: "JSON object has no Records array") }
+                    continue
+                }
+                guard b == 0x22 else { throw Failure(code: .malformed, detail: "expected a key, found \(Self.show(b))") }
+                var j = pos + 1
+                var closed = false
+                while j < n {
+                    if p[j] == 0x5C { j += 2; continue }
+                    if p[j] == 0x22 { closed = true; break }
+                    j += 1
+                }
+                guard closed else { return false }  // key not complete yet
+                currentKey = Array(p[(pos + 1)..<j])
+                pos = j + 1
+                phase = .expectColon
+            case .expectColon:
+                guard b == 0x3A else { throw Failure(code: .malformed, detail: "expected ':' after a key") }
+                pos += 1
+                phase = .expectValue
+            case .expectValue:
+                if currentKey == Self.recordsKey {
+                    guard b == 0x5B else { throw Failure(code: .noRecords, detail: "Records is not an array") }
+                    sawRecords = true
+                    valueIsRecords = true
+                    pos += 1
+                    phase = .inRecords
+                } else {
+                    valueIsRecords = false
+                    startElement(at: pos, first: b, isRecord: false)
+                }
+            case .inRecords:
+                if b == 0x5D {
+                    pos += 1
+                    valueIsRecords = false
+                    phase = .afterValue
+                    continue
+                }
+                if b == 0x7B {
+                    // A record: one strict pass when it is valid JSON and ends within `p`, else the
+                    // lenient split (which finds the same end for valid JSON) and the check after it.
+                    let end = Self.strictRecord(p, from: pos, to: n, fields: &fields)
+                    if end > 0 {
+                        note(JSONCheck.Result(problem: nil, nonUTF8: fields.nonUTF8), offset: base + pos)
+                        try emit(base + pos, UnsafeRawBufferPointer(rebasing: p[pos..<end]), fields)
                         recordCount += 1
+                        strictPassRecords += 1
                         phase = .afterRecord
-                    } else {
-                        phase = valueIsRecords ? .afterRecord : .afterValue
-                    }
-                    elementStart = -1
-                    continue
-                }
-                let b = p[pos]
-                if Self.isSpace(b) {
-                    pos += 1
-                    continue
-                }
-                switch phase {
-                case .start:
-                    if b == 0xEF, pos + 2 < n, p[pos + 1] == 0xBB, p[pos + 2] == 0xBF {
-                        pos += 3
+                        pos = end
                         continue
                     }
-                    guard b == 0x7B else { throw Failure(code: .notJSON, detail: "not a JSON object (starts with \(Self.show(b)))") }
+                    startElement(at: pos, first: b, isRecord: true)
+                } else {
+                    nonObjectElements += 1
+                    startElement(at: pos, first: b, isRecord: false)
+                }
+            case .afterRecord:
+                if b == 0x2C {
+                    pos += 1
+                    phase = .inRecords
+                } else if b == 0x5D {
+                    pos += 1
+                    valueIsRecords = false
+                    phase = .afterValue
+                } else {
+                    throw Failure(code: .malformed, detail: "expected ',' or ']' after record \(recordCount)")
+                }
+            case .afterValue:
+                if b == 0x2C {
+                    pos += 1
                     phase = .expectKey
+                } else if b == 0x7D {
                     pos += 1
-                case .expectKey:
-                    if b == 0x7D {
-                        pos += 1
-                        phase = .done
-                        guard sawRecords else { throw Failure(code: .noRecords, detail: "JSON object has no Records array") }
-                        continue
-                    }
-                    guard b == 0x22 else { throw Failure(code: .malformed, detail: "expected a key, found \(Self.show(b))") }
-                    var j = pos + 1
-                    var closed = false
-                    while j < n {
-                        if p[j] == 0x5C { j += 2; continue }
-                        if p[j] == 0x22 { closed = true; break }
-                        j += 1
-                    }
-                    guard closed else { return }  // key not complete yet
-                    currentKey = Array(p[(pos + 1)..<j])
-                    pos = j + 1
-                    phase = .expectColon
-                case .expectColon:
-                    guard b == 0x3A else { throw Failure(code: .malformed, detail: "expected ':' after a key") }
-                    pos += 1
-                    phase = .expectValue
-                case .expectValue:
-                    if currentKey == Self.recordsKey {
-                        guard b == 0x5B else { throw Failure(code: .noRecords, detail: "Records is not an array") }
-                        sawRecords = true
-                        valueIsRecords = true
-                        pos += 1
-                        phase = .inRecords
-                    } else {
-                        valueIsRecords = false
-                        startElement(at: pos, first: b, isRecord: false)
-                    }
-                case .inRecords:
-                    if b == 0x5D {
-                        pos += 1
-                        valueIsRecords = false
-                        phase = .afterValue
-                        continue
-                    }
-                    if b == 0x7B {
-                        startElement(at: pos, first: b, isRecord: true)
-                    } else {
-                        nonObjectElements += 1
-                        startElement(at: pos, first: b, isRecord: false)
-                    }
-                case .afterRecord:
-                    if b == 0x2C {
-                        pos += 1
-                        phase = .inRecords
-                    } else if b == 0x5D {
-                        pos += 1
-                        valueIsRecords = false
-                        phase = .afterValue
-                    } else {
-                        throw Failure(code: .malformed, detail: "expected ',' or ']' after record \(recordCount)")
-                    }
-                case .afterValue:
-                    if b == 0x2C {
-                        pos += 1
-                        phase = .expectKey
-                    } else if b == 0x7D {
-                        pos += 1
-                        phase = .done
-                        guard sawRecords else { throw Failure(code: .noRecords, detail: "JSON object has no Records array") }
-                    } else {
-                        throw Failure(code: .malformed, detail: "expected ',' or '}' in the top-level object")
-                    }
-                case .done:
-                    throw Failure(code: .malformed, detail: "data after the end of the JSON document")
+                    phase = .done
+                    guard sawRecords else { throw Failure(code: .noRecords, detail: "JSON object has no Records array") }
+                } else {
+                    throw Failure(code: .malformed, detail: "expected ',' or '}' in the top-level object")
                 }
+            case .done:
+                throw Failure(code: .malformed, detail: "data after the end of the JSON document")
             }
         }
+        return false
     }
 
     /// Records the strict check of the record about to be emitted in its fields and the counters.
@@ -486,6 +540,183 @@ public struct RecordSplitter: Sendable {
     }
 }
 
+extension RecordSplitter {
+    /// Scans the record whose `{` is at `s` as strict JSON (RFC 8259, exactly what ``JSONCheck``
+    /// accepts) in one pass, noting its top-level members and where its `eventTime` and `eventID`
+    /// lie in `fields` as the lenient scan does. Returns the index past its closing `}`; or -1 when
+    /// it is not valid JSON, does not end before `n`, or nests deeper than 64 levels: the caller
+    /// then splits it the lenient way and runs ``JSONCheck`` on it, which names the fault.
+    static func strictRecord(_ p: UnsafeRawBufferPointer, from s: Int, to n: Int, fields: inout RecordFields) -> Int {
+        fields.eventTime = nil
+        fields.eventID = nil
+        fields.escaped = false
+        fields.members.removeAll(keepingCapacity: true)
+        fields.invalid = nil
+        var nonUTF8 = false
+        var i = s + 1
+        var depth = 1
+        // Bit d set: the container at depth d + 1 is an array (the record itself is an object).
+        var arrays: UInt64 = 0
+        // The top-level member in progress.
+        var key = 0..<0
+        var keyEscaped = false
+        var code: UInt8 = 0
+        var valueStart = 0
+        var valueKind = TopMember.Kind.object
+        var atKey = true
+        i = skipSpace(p, i, n)
+        guard i < n else { return -1 }
+        if p[i] == 0x7D {
+            fields.nonUTF8 = false
+            return i + 1
+        }
+        while true {
+            if atKey {
+                guard i < n, p[i] == 0x22 else { return -1 }
+                let start = i
+                var escaped = false
+                i = strictString(p, i, n, escaped: &escaped, nonUTF8: &nonUTF8)
+                guard i > 0 else { return -1 }
+                if depth == 1 {
+                    key = (start + 1 - s)..<(i - 1 - s)
+                    keyEscaped = escaped
+                    code = fieldCode(p, from: start + 1, to: i - 1)
+                }
+                i = skipSpace(p, i, n)
+                guard i < n, p[i] == 0x3A else { return -1 }
+                i = skipSpace(p, i + 1, n)
+                atKey = false
+            }
+            // A value.
+            guard i < n else { return -1 }
+            let b = p[i]
+            let start = i
+            switch b {
+            case 0x22:
+                var escaped = false
+                i = strictString(p, i, n, escaped: &escaped, nonUTF8: &nonUTF8)
+                guard i > 0 else { return -1 }
+                if depth == 1 {
+                    if code != 0 {
+                        let r = (start + 1 - s)..<(i - 1 - s)
+                        if code == 1 { fields.eventTime = r } else { fields.eventID = r }
+                        if escaped { fields.escaped = true }
+                    }
+                    fields.members.append(
+                        TopMember(key: key, value: (start - s)..<(i - s), kind: .string, escapedKey: keyEscaped, escapedValue: escaped))
+                }
+            case 0x7B, 0x5B:
+                guard depth < 64 else { return -1 }
+                if depth == 1 {
+                    valueStart = start - s
+                    valueKind = b == 0x7B ? .object : .array
+                }
+                if b == 0x5B { arrays |= 1 << UInt64(depth) } else { arrays &= ~(1 << UInt64(depth)) }
+                depth += 1
+                i = skipSpace(p, i + 1, n)
+                guard i < n else { return -1 }
+                if p[i] != b &+ 2 {  // not empty: '}' and ']' follow '{' and '[' by two
+                    atKey = b == 0x7B
+                    continue
+                }
+                i += 1
+                depth -= 1
+                if depth == 1 {
+                    fields.members.append(
+                        TopMember(key: key, value: valueStart..<(i - s), kind: valueKind, escapedKey: keyEscaped, escapedValue: false))
+                }
+            default:
+                switch b {
+                case 0x74: i = literalEnd(p, i, n, 0x6575_7274, 4)  // true
+                case 0x66: i = literalEnd(p, i + 1, n, 0x6573_6C61, 4)  // (f)alse
+                case 0x6E: i = literalEnd(p, i, n, 0x6C6C_756E, 4)  // null
+                default: i = JSONCheck.numberEnd(p, at: i, to: n)
+                }
+                guard i > 0 else { return -1 }
+                if depth == 1 {
+                    fields.members.append(
+                        TopMember(key: key, value: (start - s)..<(i - s), kind: .bare, escapedKey: keyEscaped, escapedValue: false))
+                }
+            }
+            // After a value: close containers, or go on to the next member or element.
+            while true {
+                i = skipSpace(p, i, n)
+                guard i < n else { return -1 }
+                let c = p[i]
+                let array = arrays & (1 << UInt64(depth - 1)) != 0
+                if c == 0x2C {
+                    i = skipSpace(p, i + 1, n)
+                    atKey = !array
+                    break
+                }
+                guard c == (array ? 0x5D : 0x7D) else { return -1 }
+                i += 1
+                depth -= 1
+                if depth == 0 {
+                    fields.nonUTF8 = nonUTF8
+                    return i
+                }
+                if depth == 1 {
+                    fields.members.append(
+                        TopMember(key: key, value: valueStart..<(i - s), kind: valueKind, escapedKey: keyEscaped, escapedValue: false))
+                }
+            }
+        }
+    }
+
+    @inline(__always) static func skipSpace(_ p: UnsafeRawBufferPointer, _ i: Int, _ n: Int) -> Int {
+        var i = i
+        while i < n, isSpace(p[i]) { i += 1 }
+        return i
+    }
+
+    /// The end of the 4 bytes at `i` when they are `word` (little-endian), or -1.
+    @inline(__always) static func literalEnd(_ p: UnsafeRawBufferPointer, _ i: Int, _ n: Int, _ word: UInt32, _ count: Int) -> Int {
+        guard i + count <= n, UInt32(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt32.self)) == word else { return -1 }
+        return i + count
+    }
+
+    /// The end of the string at the quote at `i` (past its closing quote) when it is strict JSON
+    /// (escapes JSON's, control characters escaped), or -1 (also when it does not end before `n`).
+    /// Sets `escaped` when it holds a backslash, `nonUTF8` when it holds bytes that are not UTF-8.
+    @inline(__always) static func strictString(
+        _ p: UnsafeRawBufferPointer, _ i: Int, _ n: Int, escaped: inout Bool, nonUTF8: inout Bool
+    ) -> Int {
+        var j = i + 1
+        while true {
+            j = JSONCheck.skipPlain(p, from: j, to: n)
+            while j < n, JSONCheck.isPlain(p[j]) { j += 1 }
+            guard j < n else { return -1 }
+            let b = p[j]
+            if b == 0x22 { return j + 1 }
+            if b == 0x5C {
+                escaped = true
+                guard j + 1 < n else { return -1 }
+                switch p[j + 1] {
+                case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74:
+                    j += 2
+                case 0x75:
+                    guard j + 6 <= n else { return -1 }
+                    for k in 2..<6 where Base16.digit(p[j + k]) == nil { return -1 }
+                    j += 6
+                default:
+                    return -1
+                }
+            } else if b < 0x20 {
+                return -1
+            } else {
+                let len = JSONCheck.utf8Length(p, at: j, to: n)
+                if len == 0 {
+                    nonUTF8 = true
+                    j += 1
+                } else {
+                    j += len
+                }
+            }
+        }
+    }
+}
+
 /// A record that is not valid JSON or not UTF-8: which one and where, for the log line naming it.
 public struct RecordProblem: Sendable, Equatable, CustomStringConvertible {
     /// The record's number in the file, from 0.
@@ -495,6 +726,11 @@ public struct RecordProblem: Sendable, Equatable, CustomStringConvertible {
     /// Why it is not JSON (the offset inside is from the record's start), or nil when it only has non-UTF-8 bytes.
     public var problem: JSONCheck.Problem?
     public var nonUTF8: Bool
+
+    /// A problem of the record numbered `index` at `offset`.
+    package init(index: Int, offset: Int, problem: JSONCheck.Problem?, nonUTF8: Bool) {
+        (self.index, self.offset, self.problem, self.nonUTF8) = (index, offset, problem, nonUTF8)
+    }
 
     public var description: String {
         var s = "record \(index) at byte \(offset)"

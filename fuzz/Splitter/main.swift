@@ -1,5 +1,7 @@
-// libFuzzer target: the record splitter over a decompressed log file, fed in chunks, and the raw
-// JSON reads done on each record (scripts/fuzz.sh builds it). Input: the first byte picks the chunk
+// libFuzzer target: the record splitter over a decompressed log file, fed in chunks (whole, most
+// records take its strict pass; in small chunks, most the lenient split and JSONCheck: both must
+// agree, and with JSONCheck on each record), and the raw JSON reads done on each record
+// (scripts/fuzz.sh builds it). Input: the first byte picks the chunk
 // size; the rest is the document.
 import CloudTrail
 
@@ -39,6 +41,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // Chunk boundaries never change what is found.
     precondition(whole == pieces, "chunked at \(chunk): \(whole.records.count) vs \(pieces.records.count) records")
     for (r, f) in zip(whole.records, whole.fields) {
+        // The splitter's verdict on each record, from its own strict pass or not, is JSONCheck's.
+        let check = JSONCheck.check(r)
+        precondition(f.invalid == check.problem && f.nonUTF8 == check.nonUTF8, "verdict differs from JSONCheck")
         r.withUnsafeBytes { b in
             let json = RawJSON(b)
             if let t = f.eventTime { _ = Timestamp.parseISO8601(UnsafeRawBufferPointer(rebasing: b[t])) }
