@@ -8,11 +8,12 @@
 # each less the same command over an empty mirror (start-up: runtime, rules, store opening).
 #
 # Usage: bench/instructions.sh [WORK_DIR]   (default /tmp/trailwatch-instructions)
+#        TRAILWATCH_BIN=/path/to/trailwatch bench/instructions.sh DIR   counts another build (e.g. of main)
 # Needs valgrind, objcopy and cc (binutils, a C compiler) and a release build (`swift build -c release`). The corpus is `trailwatch simulate`
 # with a fixed seed: 3 accounts x 2 regions x 1 hour at 120 events/min (72 files, ~43,000 events).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/.build/release/trailwatch"
+bin=${TRAILWATCH_BIN:-"$root/.build/release/trailwatch"}
 work=${1:-/tmp/trailwatch-instructions}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 [ -x "$bin" ] || (cd "$root" && swift build -c release --product trailwatch)

@@ -1,4 +1,5 @@
 import CloudTrail
+import FoundationEssentials
 
 /// One alert, as every sink writes it.
 public struct Alert: Sendable, Equatable, Codable {
@@ -77,5 +78,89 @@ public struct Alert: Sendable, Equatable, Codable {
         w.add(key("logFile", "log_file"), logFile)
         w.add(key("alertID", "alert_id"), alertID)
         w.add("message", message)
+    }
+}
+
+extension Alert {
+    /// The first byte of ``compact``: never `{`, so a stored alert tells its form by its first byte.
+    static let compactVersion: UInt8 = 1
+
+    /// The alert in a binary form for the store (the outbox row, a suppression period's first
+    /// alert): each string as a varint length and its bytes, in field order. Cheaper to write than
+    /// ``payload`` and read back without a JSON parser, which an alert storm pays once per alert.
+    public var compact: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + message.utf8.count + records.reduce(0) { $0 + $1.utf8.count + 3 } + eventIDs.count * 40)
+        out.append(Self.compactVersion)
+        func put(_ s: String) {
+            var s = s
+            s.withUTF8 { u in
+                Varint.put(&out, UInt64(u.count))
+                out.append(contentsOf: u)
+            }
+        }
+        func put(_ strings: [String]) {
+            Varint.put(&out, UInt64(strings.count))
+            for s in strings { put(s) }
+        }
+        for s in [rule, severity, messageID, message, account, region, principal, sourceIP, eventName, eventTime, logFile, alertID] {
+            put(s)
+        }
+        Varint.put(&out, Varint.zigzag(Int64(priority)))
+        Varint.put(&out, Varint.zigzag(Int64(count)))
+        put(eventIDs)
+        put(records)
+        let keys = extra.keys.sorted()
+        Varint.put(&out, UInt64(keys.count))
+        for k in keys {
+            put(k)
+            put(extra[k]!)
+        }
+        return out
+    }
+
+    /// Reads an alert as the store keeps it: ``compact`` or, from stores written before it, the JSON
+    /// ``payload``. Nil when the bytes are damaged.
+    public static func stored(_ bytes: [UInt8]) -> Alert? {
+        guard let first = bytes.first else { return nil }
+        if first == UInt8(ascii: "{") { return try? JSONDecoder().decode(Alert.self, from: Data(bytes)) }
+        guard first == compactVersion else { return nil }
+        return bytes.withUnsafeBytes { p -> Alert? in
+            var i = 1
+            func string() -> String? {
+                guard let n = Varint.get(p, &i), n <= UInt64(p.count - i) else { return nil }
+                defer { i += Int(n) }
+                return String(decoding: UnsafeRawBufferPointer(rebasing: p[i..<(i + Int(n))]), as: UTF8.self)
+            }
+            func strings() -> [String]? {
+                guard let n = Varint.get(p, &i), n <= UInt64(p.count - i) else { return nil }
+                var out: [String] = []
+                out.reserveCapacity(Int(n))
+                for _ in 0..<n {
+                    guard let s = string() else { return nil }
+                    out.append(s)
+                }
+                return out
+            }
+            var f: [String] = []
+            f.reserveCapacity(12)
+            for _ in 0..<12 {
+                guard let s = string() else { return nil }
+                f.append(s)
+            }
+            guard let priority = Varint.get(p, &i), let count = Varint.get(p, &i), let eventIDs = strings(), let records = strings(),
+                let n = Varint.get(p, &i), n <= UInt64(p.count - i)
+            else { return nil }
+            var extra: [String: String] = [:]
+            for _ in 0..<n {
+                guard let k = string(), let v = string() else { return nil }
+                extra[k] = v
+            }
+            guard i == p.count else { return nil }
+            return Alert(
+                rule: f[0], severity: f[1], priority: Int(Varint.unzigzag(priority)), messageID: f[2], message: f[3], account: f[4],
+                region: f[5], principal: f[6], sourceIP: f[7], eventName: f[8], eventIDs: eventIDs, eventTime: f[9],
+                count: Int(Varint.unzigzag(count)), logFile: f[10], alertID: f[11], records: records, extra: extra)
+        }
     }
 }

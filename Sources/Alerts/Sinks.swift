@@ -12,10 +12,25 @@ public protocol AlertSink: Sendable {
     func send(_ alert: Alert) throws
     /// Whether an alert with this id already reached the sink (asked only when recovering from a crash).
     func delivered(_ alertID: String) -> Bool
+    /// Whether ``delivered(_:)`` can tell (standard output cannot): only then may a receipt wait
+    /// for a later transaction, since after a crash this sink is asked instead.
+    var answersDelivered: Bool { get }
+    /// Sends alerts in order, stopping at the first it cannot take: returns how many it took and
+    /// what stopped it (nil when it took them all). A sink that can take many at once for about the
+    /// price of one (one `write` for a file's alerts) does so here.
+    func send(batch: [Alert]) -> (taken: Int, error: (any Error)?)
 }
 
 extension AlertSink {
     public func delivered(_ alertID: String) -> Bool { false }
+    public var answersDelivered: Bool { false }
+
+    public func send(batch: [Alert]) -> (taken: Int, error: (any Error)?) {
+        for (i, a) in batch.enumerated() {
+            do { try send(a) } catch { return (i, error) }
+        }
+        return (batch.count, nil)
+    }
 }
 
 /// Why an alert could not be delivered.
@@ -48,6 +63,7 @@ public struct JournalAlertSink: AlertSink {
     }
 
     public func delivered(_ alertID: String) -> Bool { Journal.contains(field: "TRAILWATCH_ALERT_ID", value: alertID) }
+    public var answersDelivered: Bool { true }
 
     public func send(_ a: Alert) throws {
         let rc = Journal.send(Self.fields(a))
@@ -76,22 +92,64 @@ public final class JSONLinesAlertSink: AlertSink {
     deinit { if fd > 2 { Posix.closeFile(fd) } }
 
     public var name: String { fd == 1 ? "stdout" : "jsonl:" + path }
+    public var answersDelivered: Bool { fd != 1 }
 
     /// The JSON object for one alert, with its newline: the journal's fields in lower case, without the
     /// prefix. Always exactly one line: each record is written in its one-line form (valid JSON
     /// without its white space, anything else as a string), never as the bytes delivered.
     public static func line(_ a: Alert) -> [UInt8] {
+        var out: [UInt8] = []
+        appendLine(a, to: &out)
+        return out
+    }
+
+    /// Appends ``line(_:)`` to `out`.
+    static func appendLine(_ a: Alert, to out: inout [UInt8]) {
         var o = JSONObjectWriter(capacity: 512 + a.records.reduce(0) { $0 + $1.utf8.count })
         a.addFields(to: &o, snakeCase: true)
         for (k, v) in a.extra.sorted(by: { $0.key < $1.key }) { o.add(k.lowercased(), v) }
         o.addRecords("records", a.records)
-        return o.bytes + [0x0A]
+        out += o.bytes
+        out.append(0x0A)
     }
 
     public func send(_ a: Alert) throws {
-        try lock.withLock { ids in
-            try Posix.writeAll(fd, Self.line(a), path: path)
-            ids?.insert(a.alertID)
+        let (_, error) = send(batch: [a])
+        if let error { throw error }
+    }
+
+    /// Writes the alerts' lines with one `write` per MiB or so (not one per alert: an alert storm
+    /// sends thousands per file). After a failed or short write, the alerts whose whole line went
+    /// out count as taken; a torn last line is not an alert to ``delivered(_:)`` (its id is sent again).
+    public func send(batch: [Alert]) -> (taken: Int, error: (any Error)?) {
+        lock.withLock { ids -> (taken: Int, error: (any Error)?) in
+            var taken = 0
+            var buffer: [UInt8] = []
+            var ends: [Int] = []
+            var next = 0
+            while next < batch.count {
+                buffer.removeAll(keepingCapacity: true)
+                ends.removeAll(keepingCapacity: true)
+                while next < batch.count, buffer.count < 1 << 20 {
+                    Self.appendLine(batch[next], to: &buffer)
+                    ends.append(buffer.count)
+                    next += 1
+                }
+                var written = 0
+                while written < buffer.count {
+                    let n = buffer.withUnsafeBytes { p in Posix.retry { Glibc.write(fd, p.baseAddress! + written, p.count - written) } }
+                    guard n > 0 else {
+                        let error = PosixError(call: "write", path: path, errno: n < 0 ? errno : EIO)
+                        let whole = ends.prefix { $0 <= written }.count
+                        for a in batch[taken..<(taken + whole)] { ids?.insert(a.alertID) }
+                        return (taken + whole, error)
+                    }
+                    written += n
+                }
+                for a in batch[taken..<(taken + ends.count)] { ids?.insert(a.alertID) }
+                taken += ends.count
+            }
+            return (taken, nil)
         }
     }
 

@@ -55,24 +55,30 @@ struct Committer {
     let engine: RuleEngine?
 
     /// Commits `file` (its deferred rules already matched) to `store`; returns what the store did
-    /// and the alerts it recorded, to be delivered after the commit.
-    func commit(_ file: MatchedFile, to store: AccountStore, logFile: String, now: Int64) throws -> (CommitResult, [Alert]) {
+    /// and the alerts it recorded (with their places in the outbox), to be delivered after the commit.
+    /// `receipts`: deliveries of earlier alerts of the account not yet recorded (one outbox batch
+    /// each), recorded first in the same transaction.
+    func commit(
+        _ file: MatchedFile, to store: AccountStore, logFile: String, now: Int64, receipts: [[AlertDelivery]] = []
+    ) throws -> (CommitResult, [PendingAlert]) {
         try store.write(now: now) { tx in
+            for pass in receipts { try tx.recordDeliveries(pass) }
             let block: WriteTransaction.InsertedBlock
             switch try tx.insertBlock(file.file) {
             case .unchanged(let result): return (result, [])
             case .inserted(let b): block = b
             }
-            var alerts: [Alert] = []
+            var alerts: [PendingAlert] = []
             if let engine {
                 let state = TransactionRuleState(tx, block: block)
                 // A duplicate record's hits counted when it was first stored.
                 let hits = file.hits.filter { !block.isDuplicate($0.record) }
-                alerts = try engine.process(hits, logFile: logFile, store: state)
+                var found = try engine.process(hits, logFile: logFile, store: state)
                 if let newest = block.newestEventTime {
-                    alerts += try engine.flush(store: state, before: newest)
+                    found += try engine.flush(store: state, before: newest)
                     try engine.expire(store: state, watermark: newest)
                 }
+                alerts = state.recorded(found)
             }
             return (try tx.recordLedger(block), alerts)
         }
@@ -132,7 +138,22 @@ final class TransactionRuleState: RuleStateStore {
         try tx.expireRuleState(windowsBefore: windowsBefore, firstSeenBefore: firstSeenBefore)
     }
 
-    func record(_ alert: Alert) throws -> Bool { try tx.recordAlert(alert, records: alert.records.isEmpty ? nil : locator) }
+    /// The outbox places of the alerts recorded so far, in the order recorded.
+    private var seqs: [Int64] = []
+
+    func record(_ alert: Alert) throws -> Bool {
+        guard let seq = try tx.recordAlert(alert, records: alert.records.isEmpty ? nil : locator) else { return false }
+        seqs.append(seq)
+        return true
+    }
+
+    /// The engine's alerts with their outbox places: the engine returns exactly the alerts it
+    /// recorded, in the order it recorded them (were it not so, each place is 0: unknown, and the
+    /// outbox delivers them from the store).
+    func recorded(_ alerts: [Alert]) -> [PendingAlert] {
+        let places = alerts.count == seqs.count ? seqs : Array(repeating: 0, count: alerts.count)
+        return zip(places, alerts).map { PendingAlert(seq: $0, id: $1.alertID, deliveredTo: [], alert: $1) }
+    }
 }
 
 /// Rule state in the store that does not decode: the file's transaction fails rather than start

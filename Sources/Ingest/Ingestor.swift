@@ -176,11 +176,16 @@ package final class Ingestor: Sendable {
         for a in store.accounts() {
             guard let s = try? store.account(a) else { continue }
             do {
-                _ = try s.withRuleState(now: Posix.nowMillis()) { try engine.flush(store: $0, before: nil) }
+                let summaries = try s.write(now: Posix.nowMillis()) { tx in
+                    let state = TransactionRuleState(tx)
+                    return state.recorded(try engine.flush(store: state, before: nil))
+                }
+                // Delivered from memory (read back from the outbox only if older alerts wait).
+                outbox.deliverFresh(summaries, s)
             } catch {
                 logger.error("rule flush failed: \(error)", metadata: ["account": "\(a)"])
+                outbox.deliverPending(s)
             }
-            outbox.deliverPending(s)
         }
     }
 

@@ -98,6 +98,8 @@ final class Pipeline {
             onProgress?(stats.snapshot)
         }
         committing.clear()
+        // Receipts a file's transaction did not take are written now: the batch is over.
+        try? outbox.recordReceipts()
         // Jobs not reached because of a stop stay unledgered: the next start takes them.
         for job in jobs.dropFirst(handled) { watcher.inFlight.remove(job.ledgerKey) }
         stats.update { $0.queued -= jobs.count - handled }
@@ -113,7 +115,9 @@ final class Pipeline {
             do {
                 let s = try store.account(job.key.account)
                 let committer = Committer(engine: file.ruleSet.map { RuleEngine(ruleSet: $0, latenessMs: config.latenessMs) })
-                let (r, produced) = try committer.commit(file, to: s, logFile: job.found.absolute, now: Posix.nowMillis())
+                let receipts = outbox.unrecordedReceipts(s.account)
+                let (r, produced) = try committer.commit(file, to: s, logFile: job.found.absolute, now: Posix.nowMillis(), receipts: receipts)
+                outbox.receiptsRecorded(s.account, passes: receipts.count)
                 if !produced.isEmpty { outbox.deliverFresh(produced, s) }
                 watcher.known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime, etag: job.etag)
                 watcher.pending.removeValue(forKey: job.ledgerKey)

@@ -3,26 +3,78 @@ import CloudTrail
 import FoundationEssentials
 import GRDB
 import Gzip
+import Posix
 
 extension WriteTransaction {
-    /// Puts an alert in the outbox; false when an alert with its id was recorded before (it must
-    /// never go out twice). The payload is built only for a new alert. With `records`, an alert whose
-    /// records all lie in the block this transaction stored keeps where they lie (block id, offset and
-    /// length of each) instead of a copy: an alert storm then writes each record once, in its block.
-    package func recordAlert(_ alert: Alert, records: RecordLocator? = nil) throws -> Bool {
+    /// Puts an alert in the outbox and returns its place in outbox order (`seq`); nil when an alert
+    /// with its id was recorded before (it must never go out twice). The payload (``Alert/compact``)
+    /// is built only for a new alert. With `records`, an alert whose records all lie in the block
+    /// this transaction stored keeps where they lie (block id, offset and length of each) instead
+    /// of a copy: an alert storm then writes each record once, in its block.
+    @discardableResult
+    package func recordAlert(_ alert: Alert, records: RecordLocator? = nil) throws -> Int64? {
         try db.cachedStatement(sql: "INSERT OR IGNORE INTO alerts(id, created, payload, rule) VALUES (?, ?, x'', ?)")
             .execute(arguments: [alert.alertID, now, alert.rule])
-        guard db.changesCount > 0 else { return false }
+        guard db.changesCount > 0 else { return nil }
         let seq = db.lastInsertedRowID
         let insert = try db.cachedStatement(sql: "INSERT INTO alert_payloads(seq, payload, block, refs) VALUES (?, ?, ?, ?)")
         if let records, let refs = records.references(alert.records) {
             var bare = alert
             bare.records = []
-            try insert.execute(arguments: [seq, Data(bare.payload), records.blockID, Data(refs)])
+            try insert.execute(arguments: [seq, Data(bare.compact), records.blockID, Data(refs)])
         } else {
-            try insert.execute(arguments: [seq, Data(alert.payload), nil, nil])
+            try insert.execute(arguments: [seq, Data(alert.compact), nil, nil])
         }
-        return true
+        return seq
+    }
+
+    /// Records which sinks took which alerts; a `complete` alert (every sink has it) leaves the
+    /// outbox: marked sent, its payload and receipts deleted. `deliveries` are in outbox order with
+    /// no pending alert between neighbours that is not among them (a page of the outbox, or the
+    /// alerts one transaction recorded), so a run of complete alerts is marked with one statement
+    /// per table over its `seq` range instead of a lookup per alert.
+    package func recordDeliveries(_ deliveries: [AlertDelivery]) throws {
+        guard !deliveries.isEmpty else { return }
+        let sent = try db.cachedStatement(sql: "UPDATE alerts SET sent = 1 WHERE seq BETWEEN ? AND ? AND sent = 0")
+        let dropPayloads = try db.cachedStatement(sql: "DELETE FROM alert_payloads WHERE seq BETWEEN ? AND ?")
+        let dropReceipts = try db.cachedStatement(sql: "DELETE FROM alert_deliveries WHERE id = ?")
+        let took = try db.cachedStatement(sql: "INSERT OR IGNORE INTO alert_deliveries(id, sink) VALUES (?, ?)")
+        var i = 0
+        while i < deliveries.count {
+            guard deliveries[i].complete else {
+                for sink in deliveries[i].sinks { try took.execute(arguments: [deliveries[i].id, sink]) }
+                i += 1
+                continue
+            }
+            var j = i
+            while j + 1 < deliveries.count, deliveries[j + 1].complete, deliveries[j + 1].seq > deliveries[j].seq { j += 1 }
+            // The id stays (an alert is never recorded twice); the payload is no longer needed.
+            try sent.execute(arguments: [deliveries[i].seq, deliveries[j].seq])
+            try dropPayloads.execute(arguments: [deliveries[i].seq, deliveries[j].seq])
+            for d in deliveries[i...j] where d.hadReceipts { try dropReceipts.execute(arguments: [d.id]) }
+            i = j + 1
+        }
+    }
+}
+
+/// What one delivery pass did with one alert of the outbox.
+package struct AlertDelivery: Sendable, Equatable {
+    /// The alert's place in outbox order.
+    package var seq: Int64
+    package var id: String
+    /// Sinks that took it in this pass.
+    package var sinks: [String]
+    /// Every sink has it now: it leaves the outbox.
+    package var complete: Bool
+    /// Some sink's receipt was recorded in an earlier pass (deleted when the alert completes).
+    package var hadReceipts: Bool
+
+    package init(seq: Int64, id: String, sinks: [String], complete: Bool, hadReceipts: Bool) {
+        self.seq = seq
+        self.id = id
+        self.sinks = sinks
+        self.complete = complete
+        self.hadReceipts = hadReceipts
     }
 }
 
@@ -123,7 +175,9 @@ extension AccountStore {
                     let stored = try Row.fetchOne(
                         db, sql: "SELECT payload, block, refs FROM alert_payloads WHERE seq = ?", arguments: [row[0] as Int64])
                 {
-                    var a = try JSONDecoder().decode(Alert.self, from: stored[0] as Data)
+                    guard var a = Alert.stored([UInt8](stored[0] as Data)) else {
+                        throw StoreError(.corruptBlock, "alert \(id) in the outbox is damaged")
+                    }
                     if let blockID: Int64 = stored[1], let refs: Data = stored[2] {
                         if blocks[blockID] == nil {
                             guard let b = try Row.fetchOne(db, sql: "SELECT data, raw_size FROM blocks WHERE id = ?", arguments: [blockID]) else {
@@ -146,27 +200,10 @@ extension AccountStore {
         try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts WHERE sent = 0") ?? 0 }
     }
 
-    /// Records, in one transaction, which sinks took which alert; `complete` (every sink has it)
-    /// takes an alert out of the outbox.
-    package func recordDeliveries(_ outcomes: [(id: String, sinks: [String], complete: Bool)]) throws {
-        guard !outcomes.isEmpty else { return }
-        try queue.write { db in
-            // Prepared once per batch: an alert storm records thousands of deliveries per file.
-            let sent = try db.cachedStatement(sql: "UPDATE alerts SET sent = 1 WHERE id = ? RETURNING seq")
-            let dropPayload = try db.cachedStatement(sql: "DELETE FROM alert_payloads WHERE seq = ?")
-            let dropDeliveries = try db.cachedStatement(sql: "DELETE FROM alert_deliveries WHERE id = ?")
-            let took = try db.cachedStatement(sql: "INSERT OR IGNORE INTO alert_deliveries(id, sink) VALUES (?, ?)")
-            for o in outcomes {
-                if o.complete {
-                    // The id stays (an alert is never recorded twice); the payload is no longer needed.
-                    guard let seq = try Int64.fetchOne(sent, arguments: [o.id]) else { continue }
-                    try dropPayload.execute(arguments: [seq])
-                    try dropDeliveries.execute(arguments: [o.id])
-                } else {
-                    for sink in o.sinks { try took.execute(arguments: [o.id, sink]) }
-                }
-            }
-        }
+    /// Records, in one transaction, which sinks took which alert (see ``WriteTransaction/recordDeliveries(_:)``).
+    package func recordDeliveries(_ deliveries: [AlertDelivery]) throws {
+        guard !deliveries.isEmpty else { return }
+        try write(now: Posix.nowMillis()) { tx in try tx.recordDeliveries(deliveries) }
     }
 }
 

@@ -22,13 +22,14 @@ public struct SuppressionState: Sendable, Equatable {
     public var suppressed: Int
     /// Their events' ids: a summary lists every one (see ``maxEventIDs``).
     public var eventIDs: [String]
-    /// The period's first alert as its outbox payload, without its records (a summary carries
-    /// none): decoded only when a summary is written (a busy period is read and written once per
-    /// file; decoding the alert each time cost more than the alerts it saved).
+    /// The period's first alert as the store keeps alerts (``Alert/compact``; the JSON payload in
+    /// states written before), without its records (a summary carries none): decoded only when a
+    /// summary is written (a busy period is read and written once per file; decoding the alert
+    /// each time cost more than the alerts it saved).
     var firstPayload: [UInt8]
 
     /// The period's first alert.
-    public var first: Alert? { try? JSONDecoder().decode(Alert.self, from: Data(firstPayload)) }
+    public var first: Alert? { Alert.stored(firstPayload) }
 
     public init(until: Int64, suppressed: Int, eventIDs: [String], first: Alert) {
         self.until = until
@@ -36,7 +37,7 @@ public struct SuppressionState: Sendable, Equatable {
         self.eventIDs = eventIDs
         var bare = first
         bare.records = []
-        self.firstPayload = bare.payload
+        self.firstPayload = bare.compact
     }
 
     /// A summary carries at most this many event ids: when a period collects them, a summary goes

@@ -271,6 +271,27 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
     }
 }
 
+/// A sink that answers for what it took (as journald and a JSON-lines file do), and can run a
+/// closure before each batch (to copy the state directory: what a kill -9 at that point leaves).
+final class VouchingSink: AlertSink, @unchecked Sendable {
+    let name = "vouching"
+    private let lock = NSLock()
+    private var _received: [String]
+    private var batches = 0
+    var beforeBatch: (Int) -> Void = { _ in }
+    init(received: [String] = []) { _received = received }
+    var received: [String] { lock.withLock { _received } }
+    var answersDelivered: Bool { true }
+    func delivered(_ alertID: String) -> Bool { lock.withLock { _received.contains(alertID) } }
+    func send(_ alert: Alert) throws { lock.withLock { _received.append(alert.alertID) } }
+    func send(batch: [Alert]) -> (taken: Int, error: (any Error)?) {
+        batches += 1
+        beforeBatch(batches)
+        lock.withLock { _received += batch.map(\.alertID) }
+        return (batch.count, nil)
+    }
+}
+
 @Suite struct AlertDeliveryTests {
     static let rule = """
         rule terminate-seen
@@ -382,6 +403,73 @@ final class SwitchableSink: AlertSink, @unchecked Sendable {
         let (other, inFile) = try restart(c)
         #expect(inFile == c.ids, "the file ends with every alert once, in order")
         #expect(other.received == c.ids)
+    }
+
+    /// With sinks that answer for what they took, a file's receipts ride with the account's next
+    /// file transaction (or the end of the batch). A kill -9 in between leaves alerts that were
+    /// sent but look pending: the restart asks the sink, which has them, and sends each alert once.
+    @Test func receiptsRideWithTheNextFileAndACrashBeforeThemRepeatsNothing() throws {
+        let bucket = tempDir("bucket"), state = tempDir("state"), rules = tempDir("rules")
+        try Self.rule.write(toFile: rules + "/t.rules", atomically: true, encoding: .utf8)
+        let (a, b) = ("111111111111", "222222222222")
+        // In delivery order: A's first file, B's file, A's second file; three alerts each.
+        for (n, (account, stamp)) in [(a, "20240301T1000Z"), (b, "20240301T1005Z"), (a, "20240301T1010Z")].enumerated() {
+            try writeLog(bucket: bucket, account: account, stamp: stamp, records: (0..<3).map {
+                rec(guid(n * 10 + $0), "2024-03-01T10:0\(n * 3 + $0):00Z", name: "TerminateInstances", account: account)
+            })
+        }
+        let sink = VouchingSink()
+        var snapshots: [Int: (state: String, received: [String])] = [:]
+        /// A copy of a state directory as a kill -9 leaves it (no transaction is open at a send).
+        func clone(_ dir: String) -> String {
+            let copy = tempDir("crash")
+            for f in (try? FileManager.default.subpathsOfDirectory(atPath: dir)) ?? [] where !f.hasSuffix("-shm") {
+                var isDir: ObjCBool = false
+                _ = FileManager.default.fileExists(atPath: dir + "/" + f, isDirectory: &isDir)
+                if isDir.boolValue {
+                    try? FileManager.default.createDirectory(atPath: copy + "/" + f, withIntermediateDirectories: true)
+                } else {
+                    try? FileManager.default.copyItem(atPath: dir + "/" + f, toPath: copy + "/" + f)
+                }
+            }
+            return copy
+        }
+        // The state as a kill -9 before the k-th file's alerts go out leaves it.
+        sink.beforeBatch = { k in snapshots[k] = (clone(state), sink.received) }
+        let (first, _) = try makeIngestor(bucket: bucket, state: state) { $0.rulePaths = [rules] }
+        #expect(first.reloadRules().loaded)
+        first.sinks = [sink]
+        #expect(try first.runOnce().alertsPending == 0)
+        let all = sink.received
+        #expect(all.count == 9 && Set(all).count == 9)
+        func pending(_ state: String, _ account: String) throws -> [String] {
+            try LogStore(stateDirectory: state, readOnly: true).account(account).pendingAlerts().map(\.id)
+        }
+        // Before B's alerts go out, A's first three are sent but their receipts wait for A's next file.
+        let beforeB = try #require(snapshots[2])
+        #expect(beforeB.received == Array(all.prefix(3)))
+        #expect(try pending(beforeB.state, a) == Array(all.prefix(3)), "A's receipts are not written yet")
+        // Before A's second file's alerts go out, that file's transaction has written A's first receipts.
+        let beforeA2 = try #require(snapshots[3])
+        #expect(try pending(beforeA2.state, a) == Array(all.suffix(3)), "only A's second file's alerts are pending")
+        #expect(try pending(beforeA2.state, b) == Array(all[3..<6]), "B's receipts wait for the end of the batch")
+        // Restarts from each crash: every alert reaches the sink exactly once, in order.
+        // Restarts from each crash, the sink holding what it took by then, and from a crash after the
+        // last alerts went out but before their receipts (or B's) were written: every alert reaches
+        // the sink exactly once, in order.
+        for (what, snap, received) in [
+            ("before B's alerts", beforeB, beforeB.received), ("before A's second alerts", beforeA2, beforeA2.received),
+            ("after the last alerts", beforeA2, all),
+        ] {
+            let restarted = VouchingSink(received: received)
+            let crashed = clone(snap.state)
+            let (again, _) = try makeIngestor(bucket: bucket, state: crashed) { $0.rulePaths = [rules] }
+            #expect(again.reloadRules().loaded)
+            again.sinks = [restarted]
+            #expect(try again.runOnce().alertsPending == 0)
+            #expect(restarted.received == all, "crash \(what): \(restarted.received.count) sent in all")
+            #expect(try pending(crashed, a).isEmpty && pending(crashed, b).isEmpty)
+        }
     }
 
     @Test func theDaemonRetriesASinkThatComesBackWithoutNewFiles() throws {

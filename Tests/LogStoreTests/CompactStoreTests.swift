@@ -118,9 +118,9 @@ import TestSupport
         try store.write(now: 1) { tx in
             guard case .inserted(let block) = try tx.insertBlock(file) else { Issue.record("the file was not stored"); return }
             let locator = RecordLocator(block)
-            #expect(try tx.recordAlert(byReference, records: locator))
-            #expect(try tx.recordAlert(copied, records: locator))
-            #expect(try !tx.recordAlert(byReference, records: locator), "an id is recorded once")
+            #expect(try tx.recordAlert(byReference, records: locator) == 1)
+            #expect(try tx.recordAlert(copied, records: locator) == 2)
+            #expect(try tx.recordAlert(byReference, records: locator) == nil, "an id is recorded once")
             _ = try tx.recordLedger(block)
         }
         // Precondition: the first payload holds no record (its places do), the second holds its copy.
@@ -131,18 +131,65 @@ import TestSupport
         #expect((rows[0][1] as Int64?) != nil && rows[0][2] == true)
         var bare = byReference
         bare.records = []
-        #expect((rows[0][0] as Int) == bare.payload.count)
+        #expect((rows[0][0] as Int) == bare.compact.count)
         #expect((rows[1][1] as Int64?) == nil && rows[1][2] == false)
-        #expect((rows[1][0] as Int) == copied.payload.count)
+        #expect((rows[1][0] as Int) == copied.compact.count)
         let pending = try store.pendingAlerts()
         #expect(pending.map(\.alert) == [byReference, copied])
-        #expect(pending.first?.alert?.payload == byReference.payload, "the payload byte for byte")
+        #expect(pending.first?.alert?.compact == byReference.compact, "the payload byte for byte")
         // The block stays, past retention, while an alert still takes records from it.
         try store.setRetention(days: 1)
         #expect(try store.applyRetention(now: t0 + 10 * 86_400_000) == 0)
         #expect(try store.pendingAlerts().first?.alert == byReference)
-        try store.recordDeliveries([(id: "by-reference", sinks: ["s"], complete: true), (id: "copied", sinks: ["s"], complete: true)])
+        try store.recordDeliveries([
+            AlertDelivery(seq: 1, id: "by-reference", sinks: ["s"], complete: true, hadReceipts: false),
+            AlertDelivery(seq: 2, id: "copied", sinks: ["s"], complete: true, hadReceipts: false),
+        ])
         #expect(try store.pendingAlerts().isEmpty)
         #expect(try store.applyRetention(now: t0 + 10 * 86_400_000) == 50)
     }
+    /// Deliveries are recorded by runs of complete alerts: an alert some sink still lacks in the
+    /// middle of a run stays in the outbox with the receipts it has, its neighbours leave it, and
+    /// once it completes its receipts go too.
+    @Test func deliveriesRecordedInRunsLeaveOnlyTheIncompleteAlertPending() throws {
+        let dir = tempDir()
+        let store = try AccountStore(directory: dir, account: account)
+        func alert(_ n: Int) -> Alert {
+            Alert(
+                rule: "r", severity: "high", priority: 2, messageID: "m", message: "m\(n)", account: account, region: "us-east-1",
+                principal: "p", sourceIP: "1.2.3.4", eventName: "E", eventIDs: ["e\(n)"], eventTime: "2024-03-01T00:00:03Z",
+                count: 1, logFile: "a", alertID: "a\(n)", records: ["{\"eventID\":\"e\(n)\"}"])
+        }
+        let seqs = try store.write(now: 1) { tx in try (1...6).map { try #require(try tx.recordAlert(alert($0))) } }
+        #expect(seqs == [1, 2, 3, 4, 5, 6])
+        func d(_ n: Int, _ sinks: [String], complete: Bool, receipts: Bool = false) -> AlertDelivery {
+            AlertDelivery(seq: Int64(n), id: "a\(n)", sinks: sinks, complete: complete, hadReceipts: receipts)
+        }
+        // Sink "b" refused a3 (so a3..a6 went to "a" alone in that pass): only a1 and a2 complete.
+        try store.recordDeliveries([
+            d(1, ["a", "b"], complete: true), d(2, ["a", "b"], complete: true), d(3, ["a"], complete: false),
+            d(4, ["a"], complete: false), d(5, ["a"], complete: false),
+        ])
+        var pending = try store.pendingAlerts()
+        #expect(pending.map(\.id) == ["a3", "a4", "a5", "a6"])
+        #expect(pending.map(\.deliveredTo) == [["a"], ["a"], ["a"], []])
+        #expect(pending.map(\.alert) == [alert(3), alert(4), alert(5), alert(6)], "payloads kept while pending")
+        // "b" back: a3 and a5 complete, a4 does not (in a run of its own), a6 reaches both.
+        try store.recordDeliveries([
+            d(3, ["b"], complete: true, receipts: true), d(4, [], complete: false), d(5, ["b"], complete: true, receipts: true),
+            d(6, ["a", "b"], complete: true),
+        ])
+        pending = try store.pendingAlerts()
+        #expect(pending.map(\.id) == ["a4"] && pending.first?.deliveredTo == ["a"])
+        let (receipts, payloads, sent) = try DatabaseQueue(path: "\(dir)/\(account).sqlite").read { db in
+            (
+                try String.fetchAll(db, sql: "SELECT id FROM alert_deliveries ORDER BY id"),
+                try Int64.fetchAll(db, sql: "SELECT seq FROM alert_payloads ORDER BY seq"),
+                try Int64.fetchAll(db, sql: "SELECT seq FROM alerts WHERE sent = 1 ORDER BY seq")
+            )
+        }
+        #expect(receipts == ["a4"], "the receipts of completed alerts are gone")
+        #expect(payloads == [4] && sent == [1, 2, 3, 5, 6])
+    }
 }
+

@@ -60,4 +60,25 @@ import Testing
         #expect(fresh.delivered("REAL"))
         #expect(!fresh.delivered("ghost") && !fresh.delivered("ghost2") && !fresh.delivered("TORN"))
     }
+
+    /// A batch goes out as the same lines, in order, as alerts sent one by one, over more than one
+    /// write (more than a MiB of lines); a sink that refuses the write takes none of it and says why.
+    @Test func aBatchIsTheSameLinesAndARefusedWriteTakesNothing() throws {
+        let record = #"{"eventID":"e1","eventName":"StopLogging","pad":""# + String(repeating: "x", count: 4000) + #""}"#
+        let batch = (0..<600).map { Self.alert("B\($0)", records: [record]) }
+        let path = Self.file()
+        let sink = try JSONLinesAlertSink(path: path)
+        let (taken, error) = sink.send(batch: batch)
+        #expect(taken == 600 && error == nil)
+        let written = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(written.count > 2 << 20, "precondition: more than one MiB of lines, so more than one write")
+        #expect(written == batch.flatMap(JSONLinesAlertSink.line), "byte for byte the lines sent one by one")
+        #expect(sink.delivered("B0") && sink.delivered("B599") && !sink.delivered("B600"))
+        let full = try JSONLinesAlertSink(path: "/dev/full")
+        let refused = full.send(batch: Array(batch.prefix(3)))
+        #expect(refused.taken == 0)
+        let why = refused.error.map { "\($0)" } ?? ""
+        #expect(why.hasPrefix("write /dev/full: ") && why.contains(String(cString: strerror(ENOSPC))), "\(why)")
+        #expect(throws: (any Error).self) { try full.send(batch[0]) }
+    }
 }

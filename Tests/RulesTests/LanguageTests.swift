@@ -239,4 +239,30 @@ func matching(_ set: RuleSet, _ event: String) -> [String] {
         bare.records = []
         #expect(try JSONDecoder().decode(Alert.self, from: Data(bare.payload)) == bare)
     }
+
+    /// The store's binary form reads back to the same alert, as does the JSON payload that stores
+    /// written before it hold; damaged bytes read as nothing, never as another alert.
+    @Test func compactFormReadsBackAndTheJSONPayloadStillReads() throws {
+        let a = Alert(
+            rule: "root-usage", severity: "high", priority: -3, messageID: "0123456789abcdef0123456789abcdef",
+            message: "Root \"ConsoleLogin\" from 203.0.113.5\tü ✓ \u{0}", account: "123456789012", region: "us-east-1",
+            principal: "arn:aws:iam::123456789012:root", sourceIP: "", eventName: "ConsoleLogin",
+            eventIDs: ["e-1", "e-2"], eventTime: "2024-03-01T10:00:00Z", count: 200_000, logFile: "/b/AWSLogs/x.json.gz",
+            alertID: "abc", records: [#"{"eventID":"e-1","s":"a\"b\\c\n"}"#, ""],
+            extra: ["DIGEST": "s3://b/d.json.gz", "REASON": "line\nbreak"])
+        var bare = a
+        bare.extra = [:]
+        bare.records = []
+        bare.eventIDs = []
+        for x in [a, bare] {
+            let c = x.compact
+            #expect(c.first == 1, "never `{`: the form is told by the first byte")
+            #expect(Alert.stored(c) == x)
+            #expect(Alert.stored(x.payload) == x, "the JSON payload of an older store")
+            #expect(Alert.stored(c + [0]) == nil, "trailing bytes")
+            for cut in [1, c.count / 2, c.count - 1] { #expect(Alert.stored(Array(c.prefix(cut))) == nil, "cut at \(cut)") }
+        }
+        #expect(Alert.stored([]) == nil && Alert.stored([7, 0]) == nil)
+        #expect(a.compact.count < a.payload.count)
+    }
 }
