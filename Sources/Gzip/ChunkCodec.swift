@@ -13,6 +13,8 @@ public final class ChunkCodec {
     // one caller at a time (the class is not Sendable).
     private var compressor: OpaquePointer?
     private let decompressor: OpaquePointer
+    /// Output room for ``compress(_:)``, reused.
+    private var scratch: [UInt8] = []
 
     public init() throws(GzipError) {
         guard let d = libdeflate_alloc_decompressor() else {
@@ -39,12 +41,16 @@ public final class ChunkCodec {
         // Only output smaller than the input is of use: libdeflate returns 0 when it does not fit.
         let room = input.count - 1
         guard room > 0 else { return nil }
-        var produced = 0
-        let out = [UInt8](unsafeUninitializedCapacity: room) { buffer, initialized in
-            produced = libdeflate_deflate_compress(compressor, base, input.count, buffer.baseAddress!, room)
-            initialized = produced
+        if scratch.count < room { scratch = [UInt8](repeating: 0, count: room) }
+        let produced = scratch.withUnsafeMutableBytes {
+            libdeflate_deflate_compress(compressor, base, input.count, $0.baseAddress!, room)
         }
-        return produced > 0 ? out : nil
+        // A copy of exactly the bytes produced: the caller keeps it, and an array's capacity is
+        // memory held too.
+        return produced > 0 ? [UInt8](unsafeUninitializedCapacity: produced) { buffer, initialized in
+            scratch.withUnsafeBytes { buffer.baseAddress!.initialize(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: produced) }
+            initialized = produced
+        } : nil
     }
 
     /// Inflates raw deflate `input` that must hold exactly `size` bytes; throws

@@ -63,7 +63,8 @@ package struct PackedBlock: Sendable {
         func close() throws {
             guard !pending.isEmpty else { return }
             let packed = try pending.withUnsafeBytes { try codec.compress($0) }
-            chunks.append(Chunk(data: packed ?? pending, size: pending.count, compressed: packed != nil))
+            // Exact copies: the cache counts bytes held, and `pending` keeps its capacity for the next chunk.
+            chunks.append(Chunk(data: packed ?? [UInt8](pending[...]), size: pending.count, compressed: packed != nil))
             pending.removeAll(keepingCapacity: true)
         }
         for n in kept {

@@ -37,7 +37,7 @@ import TestSupport
         // Precondition: several chunks, each compressed, and the whole smaller than the records.
         #expect(packed.chunkCount >= raw.count / PackedBlock.chunkTarget)
         #expect(packed.chunkCount > 5)
-        #expect(packed.chunks.allSatisfy { $0.compressed })
+        #expect(packed.chunks.allSatisfy { $0.compressed && $0.data.capacity < 2 * $0.data.count + 64 })
         #expect(packed.bytes < raw.count / 3)
         var inflated: [Int: [UInt8]] = [:]
         for e in entries {
@@ -85,6 +85,8 @@ import TestSupport
         let text = Array(String(repeating: #"{"eventName":"DescribeInstances","n":1},"#, count: 2000).utf8)
         let packed = try #require(try text.withUnsafeBytes { try codec.compress($0) })
         #expect(packed.count < text.count / 10)
+        // What the caller keeps is the compressed size, not room for the input.
+        #expect(packed.capacity < text.count / 5)
         #expect(try packed.withUnsafeBytes { try codec.decompress($0, size: text.count) } == text)
         // Told the wrong size (either way), or given damaged or cut data: an error.
         for size in [text.count - 1, text.count + 1] {
