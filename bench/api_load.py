@@ -24,7 +24,7 @@ limit; the clients' CPU time is printed so a saturated client side shows.
 Client modes: `random` (each request a fresh page at a random place, as above) and `paging` (each
 client walks on from its last page with nextToken / nextForwardToken, as `aws logs` and boto3's
 paginators do, starting a new walk at a random place when one ends). The block cache's hits and
-misses over each measurement come from /metrics.
+misses over each measurement come from /metrics, and so do the packed chunks inflated (per request).
 """
 import argparse
 import json
@@ -164,7 +164,7 @@ def load(port, key, secret, plan, clients, procs, seconds, during=None, mode="ra
     wall = time.time() - start_at
     serve_cpu = proc_cpu(plan["serve_pid"]) - serve_cpu0
     cache1 = cache_figures(port)
-    cache = {k: cache1.get(k, 0) - cache0.get(k, 0) for k in ("hits", "misses")}
+    cache = {k: cache1.get(k, 0) - cache0.get(k, 0) for k in ("hits", "misses", "chunk_inflations")}
     cache["hit_ratio"] = cache["hits"] / max(1, cache["hits"] + cache["misses"])
     loadavg = os.getloadavg()
     for p in ps:
@@ -198,7 +198,8 @@ def report(title, res, seconds):
     print(f"  total {total / seconds:.1f} req/s; CPU over the run: server {res['serve_cpu_s'] / seconds * 100:.0f} %,"
           f" clients {res['client_cpu_s'] / seconds * 100:.0f} % (of {os.cpu_count()} cores = {os.cpu_count() * 100} %)")
     c = res.get("cache", {})
-    print(f"  block cache: {c.get('hits', 0)} hits, {c.get('misses', 0)} misses (hit ratio {c.get('hit_ratio', 0):.2f})")
+    print(f"  block cache: {c.get('hits', 0):.0f} hits, {c.get('misses', 0):.0f} misses (hit ratio {c.get('hit_ratio', 0):.2f}),"
+          f" {c.get('chunk_inflations', 0) / max(1, total):.1f} packed chunks inflated per request")
 
 
 def cache_figures(port):
@@ -209,7 +210,7 @@ def cache_figures(port):
     conn.close()
     out = {}
     for line in text.splitlines():
-        for k in ("hits", "misses"):
+        for k in ("hits", "misses", "chunk_inflations"):
             if line.startswith(f"trailwatch_api_block_cache_{k} "):
                 out[k] = float(line.split()[1])
     return out

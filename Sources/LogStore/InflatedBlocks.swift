@@ -27,18 +27,21 @@ package struct InflatedBlockFigures: Sendable, Equatable {
     package var hits: Int64 = 0
     package var misses: Int64 = 0
     package var evictions: Int64 = 0
-    /// Inflated bytes held now, and the bound on them.
+    /// Bytes held now (packed blocks, see ``PackedBlock/bytes``), and the bound on them.
     package var bytes: Int64 = 0
     package var capacity: Int64 = 0
     package var blocks: Int64 = 0
+    /// Chunks of packed blocks queries inflated (a page of a few blocks: a few chunks).
+    package var chunkInflations: Int64 = 0
 }
 
-/// Inflated stored blocks shared by every query of a server, bounded by their total size (least
-/// recently used out first): a client paging through a stream reads the same delivered file for
-/// many pages, and inflating it (milliseconds for a file of a few MB) is most of a page's cost.
-/// Thread-safe; a capacity of 0 keeps nothing. A block larger than the capacity is not kept.
+/// Stored blocks shared by every query of a server, packed for reading by time (see
+/// ``PackedBlock``), bounded by the bytes they hold (least recently used out first): inflating a
+/// delivered file (milliseconds for a few MB) to slice a page's records out of it was most of a
+/// page's cost. Thread-safe; a capacity of 0 keeps nothing. A block larger than the capacity is
+/// not kept.
 package final class InflatedBlockCache: Sendable {
-    /// The bound on inflated bytes held.
+    /// The bound on bytes held.
     package let capacity: Int
     private let state: Mutex<LRU>
 
@@ -47,16 +50,22 @@ package final class InflatedBlockCache: Sendable {
         state = Mutex(LRU())
     }
 
-    /// The inflated bytes of `key`, marked most recently used; nil (a miss) when not held.
-    package func get(_ key: BlockKey) -> [UInt8]? {
+    /// The packed block of `key`, marked most recently used; nil (a miss) when not held.
+    package func get(_ key: BlockKey) -> PackedBlock? {
         state.withLock { $0.get(key) }
     }
 
-    /// Keeps `data` as the inflated bytes of `key`, evicting least recently used blocks to stay
+    /// Keeps `block` as the packed block of `key`, evicting least recently used blocks to stay
     /// within the capacity.
-    package func put(_ key: BlockKey, _ data: [UInt8]) {
-        guard data.count <= capacity else { return }
-        state.withLock { $0.put(key, data, capacity: capacity) }
+    package func put(_ key: BlockKey, _ block: PackedBlock) {
+        guard block.bytes <= capacity else { return }
+        state.withLock { $0.put(key, block, capacity: capacity) }
+    }
+
+    /// Counts chunks a query inflated, for ``figures``.
+    package func countChunkInflations(_ n: Int) {
+        guard n > 0 else { return }
+        state.withLock { $0.figures.chunkInflations += Int64(n) }
     }
 
     package var figures: InflatedBlockFigures {
@@ -72,7 +81,7 @@ package final class InflatedBlockCache: Sendable {
 private struct LRU: ~Copyable {
     struct Slot {
         var key: BlockKey
-        var data: [UInt8]
+        var data: PackedBlock
         var newer = -1
         var older = -1
     }
@@ -84,7 +93,7 @@ private struct LRU: ~Copyable {
     var tail = -1
     var figures = InflatedBlockFigures()
 
-    mutating func get(_ key: BlockKey) -> [UInt8]? {
+    mutating func get(_ key: BlockKey) -> PackedBlock? {
         guard let i = index[key] else {
             figures.misses += 1
             return nil
@@ -95,21 +104,21 @@ private struct LRU: ~Copyable {
         return slots[i]!.data
     }
 
-    mutating func put(_ key: BlockKey, _ data: [UInt8], capacity: Int) {
+    mutating func put(_ key: BlockKey, _ data: PackedBlock, capacity: Int) {
         if let i = index[key] {
             // Another query inflated it meanwhile: keep the one held, now most recent.
             unlink(i)
             pushFront(i)
             return
         }
-        while figures.bytes + Int64(data.count) > Int64(capacity), tail >= 0 {
+        while figures.bytes + Int64(data.bytes) > Int64(capacity), tail >= 0 {
             let old = tail
             unlink(old)
             let s = slots[old]!
             index[s.key] = nil
             slots[old] = nil
             free.append(old)
-            figures.bytes -= Int64(s.data.count)
+            figures.bytes -= Int64(s.data.bytes)
             figures.blocks -= 1
             figures.evictions += 1
         }
@@ -124,7 +133,7 @@ private struct LRU: ~Copyable {
         }
         index[key] = i
         pushFront(i)
-        figures.bytes += Int64(data.count)
+        figures.bytes += Int64(data.bytes)
         figures.blocks += 1
     }
 

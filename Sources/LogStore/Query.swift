@@ -298,17 +298,34 @@ extension AccountStore {
     }
 }
 
-/// Decompressed blocks kept while a query runs, bounded by total size (least recently used out
-/// first), taken from and given to the server's `shared` cache when there is one. Blocks are read
-/// through the query's own connection (its snapshot).
+/// The blocks a query reads, while it runs: taken packed from the server's `shared` cache when it
+/// holds them (only the chunks holding the query's records are inflated), else inflated whole from
+/// the store and, when there is a shared cache, packed into it for the next queries. Whole blocks
+/// and inflated chunks are kept for the query's length, bounded by bytes (oldest out first).
+/// Blocks are read through the query's own connection (its snapshot).
 final class BlockCache {
-    var blocks: [Int64: [UInt8]] = [:]
-    var order: [Int64] = []
-    var bytes = 0
+    private enum Source {
+        case whole([UInt8])
+        case packed(PackedBlock)
+    }
+
+    private var sources: [Int64: Source] = [:]
+    private var order: [Int64] = []
+    private var bytes = 0
+    private var chunks: [ChunkID: [UInt8]] = [:]
+    private var chunkOrder: [ChunkID] = []
+    private var chunkBytes = 0
+    private var inflatedChunks = 0
     let budget: Int
     let whole: WholeInflater
+    private var codec: ChunkCodec?
     let shared: InflatedBlockCache?
     let account: String
+
+    private struct ChunkID: Hashable {
+        var block: Int64
+        var chunk: Int
+    }
 
     init(budget: Int = 64 << 20, shared: InflatedBlockCache? = nil, account: String = "") throws {
         self.budget = budget
@@ -317,29 +334,35 @@ final class BlockCache {
         whole = try WholeInflater()
     }
 
+    deinit { shared?.countChunkInflations(inflatedChunks) }
+
     func message(_ db: Database, block: Int64, offset: Int, length: Int) throws -> [UInt8] {
         try withMessage(db, block: block, offset: offset, length: length) { Array($0) }
     }
 
-    /// Calls `body` with the record's bytes inside the decompressed block, without copying them.
+    /// Calls `body` with the record's bytes inside the inflated block or chunk, without copying them.
     func withMessage<R>(
         _ db: Database, block: Int64, offset: Int, length: Int, _ body: (UnsafeRawBufferPointer) throws -> R
     ) throws -> R {
-        if block != lastID {
-            last = try load(db, block)
-            lastID = block
+        if case .packed(let p) = try source(db, block) {
+            if let (chunk, start) = p.locate(offset: offset, length: length) {
+                let bytes = try inflated(block, chunk, p)
+                guard start <= bytes.count - length else {
+                    throw StoreError(.corruptBlock, "block \(block) is shorter than its index says")
+                }
+                return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
+            }
+            // Not a packed record (the scan asks only for packed ones): the block read whole.
+            keep(block, .whole(try inflate(db, block).raw))
         }
-        guard offset >= 0, offset + length <= last.count else {
+        guard case .whole(let raw) = try source(db, block), offset >= 0, length >= 0, offset <= raw.count - length else {
             throw StoreError(.corruptBlock, "block \(block) is shorter than its index says")
         }
-        return try last.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) }
+        return try raw.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) }
     }
 
-    private var last: [UInt8] = []
-    private var lastID: Int64 = -1
-
-    func load(_ db: Database, _ id: Int64) throws -> [UInt8] {
-        if let d = blocks[id] { return d }
+    private func source(_ db: Database, _ id: Int64) throws -> Source {
+        if let s = sources[id] { return s }
         var key: BlockKey? = nil
         if let shared, shared.capacity > 0 {
             // What the row says of its content (length() of a blob reads no blob pages).
@@ -347,10 +370,21 @@ final class BlockCache {
             guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id])
             else { throw StoreError(.corruptBlock, "block \(id) is missing") }
             let k = BlockKey(account: account, block: id, file: row[0], ingestion: row[1], storedSize: row[2], rawSize: row[3])
-            if let d = shared.get(k) { return keep(id, d) }
+            if let p = shared.get(k) { return keep(id, .packed(p)) }
             key = k
         }
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT data, raw_size FROM blocks WHERE id = ?"), arguments: [id])
+        let (raw, entries) = try inflate(db, id, index: key != nil)
+        if let key, let entries {
+            if codec == nil { codec = try ChunkCodec() }
+            if let p = try PackedBlock.pack(raw, entries: entries, codec: codec!) { shared?.put(key, p) }
+        }
+        return keep(id, .whole(raw))
+    }
+
+    /// The block inflated whole, and with `index` its decoded index (nil when damaged).
+    private func inflate(_ db: Database, _ id: Int64, index: Bool = false) throws -> (raw: [UInt8], entries: [BlockEntry]?) {
+        let sql = index ? "SELECT data, raw_size, idx, min_ts FROM blocks WHERE id = ?" : "SELECT data, raw_size FROM blocks WHERE id = ?"
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id])
         else { throw StoreError(.corruptBlock, "block \(id) is missing") }
         let size: Int = row[1] as Int? ?? 0
         let raw = try (row[0] as Data).withUnsafeBytes { data in
@@ -359,19 +393,52 @@ final class BlockCache {
             if size > 0, let whole = try? whole.inflate(data, claimedSize: size, limit: size) { return whole }
             return try Inflater.inflateAll(data, expectedSize: size)
         }
-        if let key { shared?.put(key, raw) }
-        return keep(id, raw)
+        guard index, let idx = row[2] as Data?, let base = row[3] as Int64? else { return (raw, nil) }
+        return (raw, BlockIndex.decode([UInt8](idx), base: base))
     }
 
-    private func keep(_ id: Int64, _ raw: [UInt8]) -> [UInt8] {
-        while bytes + raw.count > budget, !order.isEmpty {
-            let old = order.removeFirst()
-            bytes -= blocks.removeValue(forKey: old)?.count ?? 0
+    /// Chunk `chunk` of packed block `block`, inflated once per query.
+    private func inflated(_ block: Int64, _ chunk: Int, _ p: PackedBlock) throws -> [UInt8] {
+        let id = ChunkID(block: block, chunk: chunk)
+        if id == lastChunk { return lastBytes }
+        let bytes: [UInt8]
+        if let held = chunks[id] {
+            bytes = held
+        } else {
+            if codec == nil { codec = try ChunkCodec() }
+            do {
+                bytes = try p.chunk(chunk, codec: codec!)
+            } catch {
+                throw StoreError(.corruptBlock, "block \(block): a packed chunk does not inflate (\(error))")
+            }
+            inflatedChunks += 1
+            while chunkBytes + bytes.count > budget, !chunkOrder.isEmpty {
+                chunkBytes -= chunks.removeValue(forKey: chunkOrder.removeFirst())?.count ?? 0
+            }
+            chunks[id] = bytes
+            chunkOrder.append(id)
+            chunkBytes += bytes.count
         }
-        blocks[id] = raw
-        order.append(id)
-        bytes += raw.count
-        return raw
+        lastChunk = id
+        lastBytes = bytes
+        return bytes
+    }
+
+    private var lastChunk = ChunkID(block: -1, chunk: -1)
+    private var lastBytes: [UInt8] = []
+
+    @discardableResult
+    private func keep(_ id: Int64, _ source: Source) -> Source {
+        // Packed blocks are the shared cache's (no copy); whole ones count against the budget.
+        let size = if case .whole(let raw) = source { raw.count } else { 0 }
+        while bytes + size > budget, !order.isEmpty {
+            let old = order.removeFirst()
+            if case .whole(let raw) = sources.removeValue(forKey: old) { bytes -= raw.count }
+        }
+        if sources[id] == nil { order.append(id) }
+        sources[id] = source
+        bytes += size
+        return source
     }
 }
 

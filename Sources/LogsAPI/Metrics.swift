@@ -51,12 +51,13 @@ package final class APIMetrics: Sendable {
         "trailwatch_stream_last_ingestion_timestamp_seconds": "When the stream was last written.",
         "trailwatch_stream_ingest_lag_seconds": "Last write minus the newest event's time.",
         "trailwatch_store_up": "1 when the store could be read for this scrape, else 0.",
-        "trailwatch_api_block_cache_hits": "Stored blocks a query found inflated in the cache.",
-        "trailwatch_api_block_cache_misses": "Stored blocks a query had to inflate (cache on).",
-        "trailwatch_api_block_cache_evictions": "Inflated blocks dropped from the cache to stay within its size.",
-        "trailwatch_api_block_cache_bytes": "Inflated bytes the cache holds.",
-        "trailwatch_api_block_cache_capacity_bytes": "The bound on the cache's inflated bytes (api-cache-size).",
-        "trailwatch_api_block_cache_blocks": "Inflated blocks the cache holds.",
+        "trailwatch_api_block_cache_hits": "Stored blocks a query found packed in the cache.",
+        "trailwatch_api_block_cache_misses": "Stored blocks a query had to inflate whole (cache on).",
+        "trailwatch_api_block_cache_evictions": "Packed blocks dropped from the cache to stay within its size.",
+        "trailwatch_api_block_cache_bytes": "Bytes the cache's packed blocks hold.",
+        "trailwatch_api_block_cache_capacity_bytes": "The bound on the cache's bytes (api-cache-size).",
+        "trailwatch_api_block_cache_blocks": "Packed blocks the cache holds.",
+        "trailwatch_api_block_cache_chunk_inflations": "Chunks of packed blocks queries inflated.",
     ]
 
     private func gauge(_ name: String, _ labels: [(String, String)], _ value: Int64) {
@@ -115,6 +116,7 @@ package final class APIMetrics: Sendable {
         gauge("trailwatch_api_block_cache_bytes", [], c.bytes)
         gauge("trailwatch_api_block_cache_capacity_bytes", [], c.capacity)
         gauge("trailwatch_api_block_cache_blocks", [], c.blocks)
+        gauge("trailwatch_api_block_cache_chunk_inflations", [], c.chunkInflations)
         return registry.emitToBuffer()
     }
 }

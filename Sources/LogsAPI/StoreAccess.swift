@@ -11,11 +11,11 @@ package final class StoreAccess: Sendable {
     private let store = Mutex<LogStore?>(nil)
     /// Connections each account's store reads on at once (the server's query threads).
     private let readers: Int
-    /// Inflated stored blocks shared by every query (of every account), bounded by bytes.
+    /// Stored blocks packed for reading, shared by every query (of every account), bounded by bytes.
     package let blocks: InflatedBlockCache
 
     /// Serves the store under `stateDirectory` (nothing is opened yet), each account's store read
-    /// on up to `readers` connections at once, keeping up to `cacheBytes` of inflated blocks (0: none).
+    /// on up to `readers` connections at once, keeping up to `cacheBytes` of packed blocks (0: none).
     package init(stateDirectory: String, readers: Int = 1, cacheBytes: Int = 0) {
         self.stateDirectory = stateDirectory
         self.readers = readers

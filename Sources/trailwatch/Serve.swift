@@ -30,7 +30,7 @@ struct Serve: AsyncParsableCommand {
     var accessFile: String?
 
     static let defaultListen = "127.0.0.1:4589"
-    /// MiB of inflated stored blocks queries share unless `api-cache-size` says otherwise.
+    /// MiB of packed stored blocks queries share unless `api-cache-size` says otherwise.
     static let defaultCacheMiB = 256.0
 
     /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback), as host and port.

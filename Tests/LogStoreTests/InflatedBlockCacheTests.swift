@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Gzip
 @testable import LogStore
 import Testing
 import TestSupport
@@ -9,34 +10,57 @@ import TestSupport
         BlockKey(account: account, block: n, file: "f\(n)", ingestion: 1, storedSize: 10, rawSize: 40)
     }
 
-    @Test func staysWithinItsBytesAndEvictsTheLeastRecentlyUsed() {
-        let cache = InflatedBlockCache(capacity: 100)
-        cache.put(key(1), [UInt8](repeating: 1, count: 40))
-        cache.put(key(2), [UInt8](repeating: 2, count: 40))
+    /// A packed block of `n` small records, each `fill` repeated.
+    func packed(_ n: Int, fill: UInt8 = 0x61) throws -> PackedBlock {
+        var raw: [UInt8] = []
+        var entries: [BlockEntry] = []
+        for i in 0..<n {
+            entries.append(BlockEntry(timestamp: Int64(i), offset: raw.count, length: 20))
+            raw += [UInt8](repeating: fill, count: 20)
+        }
+        return try #require(try PackedBlock.pack(raw, entries: entries, codec: ChunkCodec()))
+    }
+
+    func same(_ a: PackedBlock?, _ b: PackedBlock) throws -> Bool {
+        guard let a else { return false }
+        let codec = try ChunkCodec()
+        return try a.bytes == b.bytes && a.chunk(0, codec: codec) == b.chunk(0, codec: codec)
+    }
+
+    @Test func staysWithinItsBytesAndEvictsTheLeastRecentlyUsed() throws {
+        let (one, two, three) = (try packed(4, fill: 1), try packed(4, fill: 2), try packed(4, fill: 3))
+        let b = one.bytes
+        // Precondition: blocks of one size, the cache holds two and a half of them.
+        #expect(two.bytes == b && three.bytes == b)
+        let cache = InflatedBlockCache(capacity: 2 * b + b / 2)
+        cache.put(key(1), one)
+        cache.put(key(2), two)
         // Block 1 used after block 2: block 2 is now the least recently used.
-        #expect(cache.get(key(1)) == [UInt8](repeating: 1, count: 40))
-        cache.put(key(3), [UInt8](repeating: 3, count: 40))
-        #expect(cache.figures.bytes == 80)
+        #expect(try same(cache.get(key(1)), one))
+        cache.put(key(3), three)
+        #expect(cache.figures.bytes == Int64(2 * b))
         #expect(cache.figures.evictions == 1)
         #expect(cache.get(key(2)) == nil)
-        #expect(cache.get(key(1)) == [UInt8](repeating: 1, count: 40))
-        #expect(cache.get(key(3)) == [UInt8](repeating: 3, count: 40))
+        #expect(try same(cache.get(key(1)), one))
+        #expect(try same(cache.get(key(3)), three))
         // Same block id, another account: not the same block.
         #expect(cache.get(key(1, account: "b")) == nil)
         // Larger than the whole cache: not kept, nothing evicted for it.
-        cache.put(key(4), [UInt8](repeating: 4, count: 101))
+        let large = try packed(4000)
+        #expect(large.bytes > 2 * b + b / 2)
+        cache.put(key(4), large)
         #expect(cache.get(key(4)) == nil)
         #expect(cache.figures.blocks == 2)
         // Many puts never take it past its bound.
-        for n in Int64(10)..<200 {
-            cache.put(key(n), [UInt8](repeating: 0, count: Int(n % 37) + 1))
-            #expect(cache.figures.bytes <= 100)
+        for n in Int64(10)..<60 {
+            cache.put(key(n), try packed(Int(n % 7) + 1))
+            #expect(cache.figures.bytes <= Int64(2 * b + b / 2))
         }
         let f = cache.figures
         #expect(f.hits == 3 && f.misses == 3)
         // Off: keeps nothing.
         let off = InflatedBlockCache(capacity: 0)
-        off.put(key(1), [1])
+        off.put(key(1), one)
         #expect(off.get(key(1)) == nil && off.figures.bytes == 0)
     }
 
