@@ -19,6 +19,7 @@ limit; the clients' CPU time is printed so a saturated client side shows.
 
   python3 bench/api_load.py --work /tmp/apiload [--seconds 30] [--clients 50] [--procs 4]
       [--serve-setting api-query-nice=19 ...]   (config settings for `serve`, e.g. api-queries)
+      [--serve-nice 10]                         (the whole server's nice, as trailwatch-serve.service's Nice=10)
       [--compare-cache 256 [--rounds 2]]        (cache off vs on, random pages vs paging clients)
 
 Client modes: `random` (each request a fresh page at a random place, as above) and `paging` (each
@@ -272,6 +273,8 @@ def main():
     ap.add_argument("--perf", help="record the server with `perf record -g` into this file during the load alone")
     ap.add_argument("--serve-setting", action="append", default=[], metavar="KEY=VALUE",
                     help="a config setting for `serve` (api-queries, api-query-nice, ...); repeatable")
+    ap.add_argument("--serve-nice", type=int, default=10,
+                   help="nice value of the whole `serve` process, as its unit's Nice=10 sets it (0: none)")
     ap.add_argument("--compare-cache", type=float, metavar="MIB",
                     help="instead of A and B: a server with api-cache-size 0 and one with MIB, measured in turn"
                          " (--rounds times, alternating), each with random pages and with paging clients")
@@ -309,7 +312,9 @@ def main():
             with open(path, "w") as f:
                 f.write("".join(f"{k.strip()} = {v.strip()}\n" for k, v in (x.split("=", 1) for x in settings)))
             serve_config = ["--config", path]
-        serve = subprocess.Popen([a.bin, "serve", "--state", big_state, "--listen", "127.0.0.1:0", "--log-to", "stderr",
+        # As systemd/trailwatch-serve.service runs it: the whole process at its Nice= (10).
+        niced = ["nice", "-n", str(a.serve_nice)] if a.serve_nice else []
+        serve = subprocess.Popen(niced + [a.bin, "serve", "--state", big_state, "--listen", "127.0.0.1:0", "--log-to", "stderr",
                                   "--access-file", access] + serve_config, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         port = None
         serve_log = []
@@ -347,6 +352,7 @@ def main():
         plan["last"] = max(s["last"] for s in plan["streams"])
         stored = sum(s.get("storedBytes", 0) for s in streams)
         print(f"load average at the start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"serve runs at nice {a.serve_nice} (the trailwatch-serve unit's Nice=10; --serve-nice 0 for none)")
         print(f"group {group}: {len(streams)} streams, {stored / 1e6:.0f} MB stored, "
               f"{(plan['last'] - plan['first']) / 3_600_000:.1f} h of events; clients {a.clients} in {a.procs} processes; "
               f"filter pattern {PATTERN} over a random 1 h range, limit 100; GetLogEvents limit 100")
