@@ -1,6 +1,7 @@
 import AWSClient
 import ArgumentParser
 import Forwarder
+import Foundation
 import Glibc
 import Ingest
 import Logging
@@ -43,7 +44,7 @@ struct CloudWatchSink: Sendable {
             throw ValidationError("--aws-endpoint-url must be an http:// or https:// URL (got '\(endpointURL)')")
         }
         ingest.keepUnforwarded = true
-        let environment = processEnvironment()
+        let environment = ProcessInfo.processInfo.environment
         var forward = Forwarder.Settings(
             stateDirectory: ingest.stateDirectory, groupTemplate: ingest.groupTemplate, retentionDays: ingest.retentionDays)
         // Tests against a server that shows what it took at once (moto) need not wait for it.
@@ -61,18 +62,6 @@ struct CloudWatchSink: Sendable {
         logger.info(
             "store = cloudwatch: forwarding to CloudWatch Logs in \(settings.region)\(settings.endpointURL.map { " at \($0)" } ?? "")")
         return Running(forwarder: Forwarder(settings: forward, client: client, retry: RetryPolicy(), logger: logger), http: http)
-    }
-
-    /// The process environment as a dictionary (AWS_* settings and credentials).
-    static func processEnvironment() -> [String: String] {
-        var out: [String: String] = [:]
-        var p = environ
-        while let entry = p.pointee {
-            let s = String(cString: entry)
-            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-            p += 1
-        }
-        return out
     }
 }
 

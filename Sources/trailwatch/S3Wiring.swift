@@ -1,5 +1,6 @@
 import AWSClient
 import ArgumentParser
+import Foundation
 import Glibc
 import Ingest
 import Logging
@@ -45,23 +46,11 @@ extension Run {
         c.reconcileInterval = reconcileInterval ?? file.reconcileInterval ?? c.reconcileInterval
         c.visibilityTimeout = sqsVisibilityTimeout ?? file.sqsVisibilityTimeout ?? c.visibilityTimeout
         c.maxObjectBytes = Int64(maxObjectBytes)
-        let environment = Self.environment()
+        let environment = ProcessInfo.processInfo.environment
         let aws = AWSSettings.resolve(
             region: awsRegion ?? file.awsRegion, endpointURL: awsEndpointURL ?? file.awsEndpointURL, profile: awsProfile ?? file.awsProfile,
             environment: environment)
         return S3Plan(config: c, aws: aws, environment: environment)
-    }
-
-    /// The process environment as a dictionary (credentials and AWS settings come from it).
-    static func environment() -> [String: String] {
-        var out: [String: String] = [:]
-        var p = environ
-        while let entry = p.pointee {
-            let s = String(cString: entry)
-            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-            p += 1
-        }
-        return out
     }
 }
 
