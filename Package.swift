@@ -145,7 +145,7 @@ let package = Package(
             name: "AWSClientTests", dependencies: ["AWSClient", "AWSFormats", "SigV4", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "FilterPatternTests", dependencies: ["FilterPattern", "CloudTrail"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity", "CloudTrail", "Gzip"], exclude: ["Interop"]),
-        .testTarget(name: "RulesTests", dependencies: ["Rules", "CloudTrail", "AlertModel", "Alerts"], exclude: ["Fixtures"]),
+        .testTarget(name: "RulesTests", dependencies: ["Rules", "CloudTrail", "AlertModel", "Alerts", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "LogStoreTests",
             dependencies: ["LogStore", "CloudTrail", "Gzip", "AlertModel", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],

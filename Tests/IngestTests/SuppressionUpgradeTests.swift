@@ -3,6 +3,7 @@ import Foundation
 import Ingest
 import LogStore
 import Rules
+import TestSupport
 import Testing
 
 @Suite struct SuppressionStoreTests {
@@ -16,7 +17,7 @@ import Testing
     /// Open periods are found by their end through the index; a database from before the `until`
     /// column (v4) gets it filled from each period's state when it is opened.
     @Test func endedPeriodsAreFoundByTheirEndAlsoAfterAnUpgrade() throws {
-        let state = NSTemporaryDirectory() + "trailwatch-suppress-" + UUID().uuidString
+        let state = tempPath("suppress")
         let store = try LogStore(stateDirectory: state).account("123456789012")
         let early = SuppressionState(until: 1_000, suppressed: 1, eventIDs: ["a"], first: alert("x"))
         let late = SuppressionState(until: 5_000, suppressed: 2, eventIDs: ["b", "c"], first: alert("y"))

@@ -2,6 +2,7 @@ import AlertModel
 import Alerts
 import Foundation
 import Rules
+import TestSupport
 import Testing
 
 /// The JSON-lines sink on a real file: one line per alert whatever its records hold, and crash
@@ -15,7 +16,7 @@ import Testing
             logFile: "AWSLogs/x.json.gz", alertID: id, records: records)
     }
 
-    static func file() -> String { NSTemporaryDirectory() + "trailwatch-alertline-" + UUID().uuidString + ".jsonl" }
+    static func file() -> String { tempPath("alertline", suffix: ".jsonl") }
 
     /// A pretty-printed record, and records crafted to smuggle an alert line into the file, each give
     /// exactly one line; the records read back as what was delivered.

@@ -28,7 +28,7 @@ package final class PythonServer: @unchecked Sendable {
         var lastError = "no attempt"
         for _ in 0..<3 {
             let port = try freePort()
-            let log = NSTemporaryDirectory() + "trailwatch-\(name)-\(port)-\(UUID().uuidString).log"
+            let log = tempPath("\(name)-\(port)", suffix: ".log")
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -107,7 +107,7 @@ package final class MotoServer: Sendable {
         for (k, v) in environment { env[k] = v }
         p.environment = env
         // Output into files, not pipes: Foundation's pipe reads can fail on EINTR.
-        let base = NSTemporaryDirectory() + "trailwatch-boto3-" + UUID().uuidString
+        let base = tempPath("boto3")
         _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
         _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
         defer {

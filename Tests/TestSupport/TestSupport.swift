@@ -3,9 +3,35 @@ import Gzip
 
 // Helpers shared by the test targets (one copy; each test target depends on this target).
 
-/// A fresh, empty folder under the temporary directory.
+/// The folder all of a test process's files go under, `trailwatch-tests-PID` in the temporary
+/// directory: removed when the process exits, so runs do not pile up folders. Set
+/// `TRAILWATCH_KEEP_TEST_FILES=1` to keep it for a look after a failure. Folders left by test
+/// processes that are gone (killed, crashed) are removed when the next one starts.
+package let testRoot: String = {
+    let base = NSTemporaryDirectory()
+    let fm = FileManager.default
+    for name in (try? fm.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix("trailwatch-tests-") {
+        if let pid = pid_t(name.dropFirst("trailwatch-tests-".count)), kill(pid, 0) != 0, errno == ESRCH {
+            try? fm.removeItem(atPath: base + name)
+        }
+    }
+    let root = base + "trailwatch-tests-\(getpid())"
+    try? fm.removeItem(atPath: root)
+    try! fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+    if ProcessInfo.processInfo.environment["TRAILWATCH_KEEP_TEST_FILES"] == nil {
+        atexit { try? FileManager.default.removeItem(atPath: testRoot) }
+    }
+    return root
+}()
+
+/// A fresh path under `testRoot` (nothing is created there), named `name-UUID` plus `suffix`.
+package func tempPath(_ name: String, suffix: String = "") -> String {
+    testRoot + "/\(name)-" + UUID().uuidString + suffix
+}
+
+/// A fresh, empty folder under `testRoot`.
 package func tempDir(_ name: String = "t") -> String {
-    let p = NSTemporaryDirectory() + "trailwatch-\(name)-" + UUID().uuidString
+    let p = tempPath(name)
     try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
     return p
 }
