@@ -21,6 +21,18 @@ limit; the clients' CPU time is printed so a saturated client side shows.
       [--serve-setting api-query-nice=19 ...]   (config settings for `serve`, e.g. api-queries)
       [--serve-nice 10]                         (the whole server's nice, as trailwatch-serve.service's Nice=10)
       [--compare-cache 256 [--rounds 2]]        (cache off vs on, random pages vs paging clients)
+      [--rate 200 [--arrivals even|poisson]]    (open loop: requests/s offered by all clients in A and B)
+      [--find-rate 50,100,150,200]              (instead of A and B: each rate with ingest beside it)
+      [--client-nice 10] [--warm-seconds 15]    (clients' nice value; load before measuring)
+
+Closed loop (--rate 0, the default): each client sends its next request as soon as it has its
+answer, so mean latency = clients / throughput: the capacity ("flat out"), not a latency figure.
+Open loop (--rate R): each client sends R / clients requests/s on its own schedule whatever the
+server does, and a request's latency runs from its scheduled send time (each request is built and
+signed before that time), so a stalled server or a client that fell behind counts against p99 (no
+coordinated omission, as wrk2 measures). Printed besides: the rate offered and achieved (requests
+over the time until the last answer), the sends that left late, and the server's and clients' CPU
+per request. With --rate, A0 measures the same clients closed loop first (the capacity).
 
 Client modes: `random` (each request a fresh page at a random place, as above) and `paging` (each
 client walks on from its last page with nextToken / nextForwardToken, as `aws logs` and boto3's
