@@ -159,7 +159,7 @@ let package = Package(
             ],
             exclude: ["Fixtures"]
         ),
-        .testTarget(name: "LogsAPITests", dependencies: ["LogsAPI", "Posix"]),
+        .testTarget(name: "LogsAPITests", dependencies: ["LogsAPI", "LogStore", "CloudTrail", "Posix"]),
         .testTarget(name: "S3NotificationsTests", dependencies: ["S3Notifications"]),
         .testTarget(
             name: "EndToEndTests",

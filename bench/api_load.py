@@ -21,6 +21,18 @@ limit; the clients' CPU time is printed so a saturated client side shows.
       [--serve-setting api-query-nice=19 ...]   (config settings for `serve`, e.g. api-queries)
       [--serve-nice 10]                         (the whole server's nice, as trailwatch-serve.service's Nice=10)
       [--compare-cache 256 [--rounds 2]]        (cache off vs on, random pages vs paging clients)
+      [--rate 200 [--arrivals even|poisson]]    (open loop: requests/s offered by all clients in A and B)
+      [--find-rate 50,100,150,200]              (instead of A and B: each rate with ingest beside it)
+      [--client-nice 10] [--warm-seconds 15]    (clients' nice value; load before measuring)
+
+Closed loop (--rate 0, the default): each client sends its next request as soon as it has its
+answer, so mean latency = clients / throughput: the capacity ("flat out"), not a latency figure.
+Open loop (--rate R): each client sends R / clients requests/s on its own schedule whatever the
+server does, and a request's latency runs from its scheduled send time (each request is built and
+signed before that time), so a stalled server or a client that fell behind counts against p99 (no
+coordinated omission, as wrk2 measures). Printed besides: the rate offered and achieved (requests
+over the time until the last answer), the sends that left late, and the server's and clients' CPU
+per request. With --rate, A0 measures the same clients closed loop first (the capacity).
 
 Client modes: `random` (each request a fresh page at a random place, as above) and `paging` (each
 client walks on from its last page with nextToken / nextForwardToken, as `aws logs` and boto3's
@@ -63,14 +75,23 @@ def pct(sorted_xs, p):
 
 # ---------------------------------------------------------------- clients
 
-def client_process(port, key, secret, plan, threads, start_at, seconds, out, mode="random"):
-    """One client process: `threads` threads, each with its own keep-alive connection."""
+def client_process(port, key, secret, plan, threads, start_at, seconds, out, mode="random", rate=0.0, arrivals="even",
+                   nice=0):
+    """One client process: `threads` threads, each with its own keep-alive connection.
+
+    `rate` 0: closed loop, each thread sends its next request as soon as the last one answered.
+    `rate` > 0: open loop, each thread sends `rate` requests/s on its own schedule (evenly spaced
+    from a random phase, or Poisson), and a request's latency runs from its scheduled send time,
+    so a stalled server or a client that falls behind counts against the percentiles (no
+    coordinated omission). Each request is built and signed before its time comes."""
+    if nice:
+        os.nice(nice)
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
     url = f"http://127.0.0.1:{port}/"
-    results = []  # per thread: list of (action, seconds, ok, events or -1)
+    results = []  # per thread: list of (action, seconds, ok, events or -1, seconds late, answered at)
 
     def worker(n):
         rnd = random.Random(os.getpid() * 1000 + n)
@@ -83,9 +104,14 @@ def client_process(port, key, secret, plan, threads, start_at, seconds, out, mod
         while time.time() < start_at:
             time.sleep(0.005)
         end = start_at + seconds
+        # Open loop: the schedule on the perf_counter clock, from a random phase within one interval.
+        base = time.perf_counter() + (start_at - time.time())
+        scheduled = base + (rnd.random() / rate if rate > 0 else 0.0)
         while True:
-            now = time.time()
-            if now >= end:
+            if rate > 0:
+                if scheduled >= base + seconds:
+                    break
+            elif time.time() >= end:
                 break
             # Alternate per thread, starting on a different action for odd threads: half and half.
             if (i + n) % 2 == 0:
@@ -105,8 +131,18 @@ def client_process(port, key, secret, plan, threads, start_at, seconds, out, mod
             data = json.dumps(body).encode()
             req = AWSRequest(method="POST", url=url, data=data, headers={
                 "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Logs_20140328." + action})
-            t = time.perf_counter()
-            signer.add_auth(req)
+            if rate > 0:
+                signer.add_auth(req)
+                wait = scheduled - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                t = scheduled  # latency from when the request was due, not from when it left
+                late = max(0.0, time.perf_counter() - scheduled)
+                scheduled += rnd.expovariate(rate) if arrivals == "poisson" else 1.0 / rate
+            else:
+                t = time.perf_counter()
+                late = 0.0
+                signer.add_auth(req)
             try:
                 conn.request("POST", "/", body=data, headers=dict(req.headers.items()))
                 resp = conn.getresponse()
@@ -133,7 +169,8 @@ def client_process(port, key, secret, plan, threads, start_at, seconds, out, mod
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             # Only requests that started inside the window count; the last one may end after it.
-            mine.append((action, dt, ok, events))
+            # The answer's time after the start, on the same clock: the achieved rate's window.
+            mine.append((action, dt, ok, events, late, time.perf_counter() - base))
             i += 1
         conn.close()
 
@@ -146,14 +183,16 @@ def client_process(port, key, secret, plan, threads, start_at, seconds, out, mod
     out.put({"results": [r for m in results for r in m], "cpu": time.process_time() - cpu0})
 
 
-def load(port, key, secret, plan, clients, procs, seconds, during=None, mode="random"):
+def load(port, key, secret, plan, clients, procs, seconds, during=None, mode="random", rate=0.0, arrivals="even", nice=0):
     """Runs the clients for `seconds`; `during()` (if any) runs in this process meanwhile.
+    `rate` > 0: open loop at `rate` requests/s in all, spread evenly over the clients.
     Returns the per-action figures, the clients' and the server's CPU seconds and the load average."""
     ctx = mp.get_context("fork")
     out = ctx.Queue()
     start_at = time.time() + 1.0
     per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-    ps = [ctx.Process(target=client_process, args=(port, key, secret, plan, n, start_at, seconds, out, mode)) for n in per if n]
+    ps = [ctx.Process(target=client_process, args=(port, key, secret, plan, n, start_at, seconds, out, mode, rate / clients,
+                                                   arrivals, nice)) for n in per if n]
     for p in ps:
         p.start()
     while time.time() < start_at:
@@ -174,6 +213,16 @@ def load(port, key, secret, plan, clients, procs, seconds, during=None, mode="ra
     for r in (r for g in got for r in g["results"]):
         by.setdefault(r[0], []).append(r)
     figures = {}
+    every = [r for rs in by.values() for r in rs]
+    lat_all = sorted(r[1] for r in every)
+    total = {"requests": len(every), "per_s": len(every) / seconds, "errors": sum(1 for r in every if not r[2]),
+             "p50_ms": pct(lat_all, 50) * 1000, "p99_ms": pct(lat_all, 99) * 1000,
+             "max_ms": (lat_all[-1] if lat_all else float("nan")) * 1000,
+             "late_1ms": sum(1 for r in every if r[4] > 0.001), "late_10ms": sum(1 for r in every if r[4] > 0.010),
+             "max_late_ms": max((r[4] for r in every), default=0.0) * 1000,
+             # Open loop: every scheduled request is sent, so the rate achieved is the requests over
+             # the time until the last answer (longer than the window when the server fell behind).
+             "achieved_per_s": len(every) / max(seconds, max((r[5] for r in every), default=seconds))}
     for action, rs in sorted(by.items()):
         lat = sorted(r[1] for r in rs)
         sampled = [r[3] for r in rs if r[3] >= 0]
@@ -183,8 +232,9 @@ def load(port, key, secret, plan, clients, procs, seconds, during=None, mode="ra
             "sampled_pages": len(sampled), "events_per_page": sum(sampled) / max(1, len(sampled)),
             "empty_pages": sum(1 for e in sampled if e == 0),
         }
-    return {"actions": figures, "cache": cache, "client_cpu_s": sum(g["cpu"] for g in got), "serve_cpu_s": serve_cpu,
-            "wall_s": wall, "loadavg": loadavg, "extra": extra}
+    return {"actions": figures, "total": total, "rate": rate, "arrivals": arrivals, "client_nice": nice, "cache": cache,
+            "client_cpu_s": sum(g["cpu"] for g in got), "serve_cpu_s": serve_cpu, "wall_s": wall, "loadavg": loadavg,
+            "extra": extra}
 
 
 def report(title, res, seconds):
@@ -196,8 +246,16 @@ def report(title, res, seconds):
         print(f"  {action:16} {f['per_s']:7.1f} req/s  p50 {f['p50_ms']:6.1f} ms  p99 {f['p99_ms']:6.1f} ms"
               f" (target < 100 ms: {p99})  max {f['max_ms']:6.1f} ms  errors {f['errors']} (target 0)"
               f"  {f['events_per_page']:.0f} events/page over {f['sampled_pages']} sampled pages, {f['empty_pages']} empty")
-    print(f"  total {total / seconds:.1f} req/s; CPU over the run: server {res['serve_cpu_s'] / seconds * 100:.0f} %,"
-          f" clients {res['client_cpu_s'] / seconds * 100:.0f} % (of {os.cpu_count()} cores = {os.cpu_count() * 100} %)")
+    t = res["total"]
+    print(f"  total {total / seconds:.1f} req/s  p50 {t['p50_ms']:.1f} ms  p99 {t['p99_ms']:.1f} ms  errors {t['errors']};"
+          f" CPU over the run: server {res['serve_cpu_s'] / seconds * 100:.0f} %,"
+          f" clients {res['client_cpu_s'] / seconds * 100:.0f} % (of {os.cpu_count()} cores = {os.cpu_count() * 100} %);"
+          f" per request: server {res['serve_cpu_s'] / max(1, total) * 1000:.2f} ms, clients {res['client_cpu_s'] / max(1, total) * 1000:.2f} ms")
+    if res.get("rate"):
+        print(f"  open loop ({res['arrivals']} arrivals{', clients at nice ' + str(res['client_nice']) if res.get('client_nice') else ''}):"
+              f" offered {res['rate']:.1f} req/s, achieved {t['achieved_per_s']:.1f} req/s (answers until the last one);"
+              f" sends late by > 1 ms {t['late_1ms']}, by > 10 ms {t['late_10ms']} (max {t['max_late_ms']:.1f} ms);"
+              f" latency counted from each request's scheduled send time")
     c = res.get("cache", {})
     print(f"  block cache: {c.get('hits', 0):.0f} hits, {c.get('misses', 0):.0f} misses (hit ratio {c.get('hit_ratio', 0):.2f}),"
           f" {c.get('chunk_inflations', 0) / max(1, total):.1f} packed chunks inflated per request")
@@ -279,6 +337,18 @@ def main():
                     help="instead of A and B: a server with api-cache-size 0 and one with MIB, measured in turn"
                          " (--rounds times, alternating), each with random pages and with paging clients")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rate", type=float, default=0,
+                    help="open loop: requests/s offered by all clients together in A and B, latency from each scheduled"
+                         " send (0: closed loop, each client sends again as soon as it has its answer: the capacity)")
+    ap.add_argument("--arrivals", choices=("even", "poisson"), default="even",
+                    help="open loop: each client's sends evenly spaced from a random phase, or a Poisson process")
+    ap.add_argument("--find-rate", metavar="R1,R2,...",
+                    help="instead of A and B: each offered rate in turn with ingest beside it; prints each one's"
+                         " p99, errors and ingest ratio, and the highest that met all three targets")
+    ap.add_argument("--warm-seconds", type=float, default=3,
+                    help="closed-loop load before measuring (a fresh server packs each block on its first miss, ~6 s of CPU for the group)")
+    ap.add_argument("--client-nice", type=int, default=0,
+                    help="nice value of the client processes (on one host they take CPU that remote clients would not)")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     if not os.path.exists(a.bin):
@@ -375,26 +445,15 @@ def main():
 
         # Warm-up: the page cache for both stores and a short burst of load.
         ingest(a.bin, small, os.path.join(a.work, "ingest-state"), no_rules)
-        load(port, key, secret, plan, a.clients, a.procs, 3)
+        load(port, key, secret, plan, a.clients, a.procs, a.warm_seconds)
+        # How the 50 clients send in A and B: closed loop (--rate 0) or open loop at --rate.
+        how = {"rate": a.rate, "arrivals": a.arrivals, "nice": a.client_nice}
 
         # One client, one request at a time: what a page costs the server with no queue.
-        res_1 = load(port, key, secret, plan, 1, 1, 5)
+        res_1 = load(port, key, secret, plan, 1, 1, 5, nice=a.client_nice)
         report("one client alone", res_1, 5)
 
-        # A. The load alone (optionally under `perf record` of the server).
-        perf = None
-        if a.perf:
-            perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", a.perf, "-p", str(serve.pid)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        res_a = load(port, key, secret, plan, a.clients, a.procs, a.seconds)
-        if perf:
-            perf.send_signal(2)
-            perf.wait()
-        report("A. load alone", res_a, a.seconds)
-
-        # B. Ingest without load, with the load, and without again.
         ing_state = os.path.join(a.work, "ingest-state")
-        quiet = [ingest(a.bin, small, ing_state, no_rules) for _ in range(2)]
 
         def ingest_until(end):
             times = []
@@ -406,17 +465,72 @@ def main():
                 times.append(dt)
             return times
 
-        res_b = load(port, key, secret, plan, a.clients, a.procs, a.seconds, during=ingest_until)
+        def median(xs):
+            return sorted(xs)[len(xs) // 2]
+
+        if a.find_rate:
+            # Each offered rate in turn with ingest running beside it (as B); two quiet ingest runs
+            # between steps, so each step's baseline is the two before it and the two after it (the
+            # machine's other load moves). Every rate is run: on a shared machine one step's miss
+            # may be noise, so each verdict is printed and the highest rate that met all three.
+            rates = [float(x) for x in a.find_rate.split(",")]
+            steps = []
+            quiet_before = [ingest(a.bin, small, ing_state, no_rules) for _ in range(2)]
+            for r in rates:
+                res = load(port, key, secret, plan, a.clients, a.procs, a.seconds, during=ingest_until,
+                           rate=r, arrivals=a.arrivals, nice=a.client_nice)
+                quiet_after = [ingest(a.bin, small, ing_state, no_rules) for _ in range(2)]
+                quiet = quiet_before + quiet_after
+                quiet_before = quiet_after
+                report(f"offered {r:g} req/s while ingesting", res, a.seconds)
+                loaded = res["extra"]
+                ratio = median(quiet) / median(loaded) if loaded else None
+                t = res["total"]
+                ok = t["errors"] == 0 and t["p99_ms"] < 100 and ratio is not None and ratio >= 0.8
+                print(f"  ingest without load {', '.join(f'{x:.2f}' for x in quiet)} s, with it {', '.join(f'{x:.2f}' for x in loaded)} s:"
+                      f" {ratio or float('nan'):.2f}x by median; all targets in this run: {'MET' if ok else 'missed'}")
+                steps.append({"rate": r, "ok": ok, "ratio_median": ratio, "quiet_s": quiet, **res})
+            print("\nrate: p99, errors, ingest ratio, verdict")
+            for x in steps:
+                print(f"  {x['rate']:g} req/s: p99 {x['total']['p99_ms']:.1f} ms, errors {x['total']['errors']},"
+                      f" ingest {x['ratio_median'] or float('nan'):.2f}x: {'MET' if x['ok'] else 'missed'}")
+            passed = [x["rate"] for x in steps if x["ok"]]
+            print(f"highest offered rate meeting p99 < 100 ms, no errors and ingest >= 0.8x in the same run:"
+                  f" {max(passed):g} req/s" if passed else "no offered rate met all three targets")
+            if a.json:
+                with open(a.json, "w") as f:
+                    json.dump({"one": res_1, "steps": steps}, f, indent=1)
+            return
+
+        if a.rate:
+            # The capacity figure beside the open-loop one: the same clients flat out.
+            res_flat = load(port, key, secret, plan, a.clients, a.procs, a.seconds, nice=a.client_nice)
+            report("A0. load alone, closed loop (flat out)", res_flat, a.seconds)
+
+        # A. The load alone (optionally under `perf record` of the server).
+        perf = None
+        if a.perf:
+            perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", a.perf, "-p", str(serve.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        res_a = load(port, key, secret, plan, a.clients, a.procs, a.seconds, **how)
+        if perf:
+            perf.send_signal(2)
+            perf.wait()
+        report("A. load alone", res_a, a.seconds)
+
+        # B. Ingest without load, with the load, and without again.
+        quiet = [ingest(a.bin, small, ing_state, no_rules) for _ in range(2)]
+        res_b = load(port, key, secret, plan, a.clients, a.procs, a.seconds, during=ingest_until, **how)
         quiet += [ingest(a.bin, small, ing_state, no_rules) for _ in range(2)]
         loaded = res_b["extra"]
         report("B. load while ingesting", res_b, a.seconds)
         n_small = a.ingest_events
         print(f"\ningest of ~{n_small:,} events (run --once, fresh state, no rules):")
-        print(f"  without load: {', '.join(f'{t:.2f}' for t in quiet)} s (best {min(quiet):.2f}, median {sorted(quiet)[len(quiet) // 2]:.2f})")
+        print(f"  without load: {', '.join(f'{t:.2f}' for t in quiet)} s (best {min(quiet):.2f}, median {median(quiet):.2f})")
         if loaded:
-            print(f"  with the load: {', '.join(f'{t:.2f}' for t in loaded)} s (best {min(loaded):.2f}, median {sorted(loaded)[len(loaded) // 2]:.2f})")
+            print(f"  with the load: {', '.join(f'{t:.2f}' for t in loaded)} s (best {min(loaded):.2f}, median {median(loaded):.2f})")
             ratio_best = min(quiet) / min(loaded)
-            ratio_med = sorted(quiet)[len(quiet) // 2] / sorted(loaded)[len(loaded) // 2]
+            ratio_med = median(quiet) / median(loaded)
             verdict = "meets" if ratio_med >= 0.8 else "MISSES"
             print(f"  throughput with load / without: {ratio_med:.2f}x by median, {ratio_best:.2f}x by best (target >= 0.8x: {verdict})")
         else:

@@ -104,6 +104,22 @@ public struct JSONObjectWriter: Sendable {
         return out
     }
 
+    /// Appends the UTF-8 text of `bytes` as a JSON string literal: what `quote(bytes)` gives, so
+    /// bytes that are not UTF-8 become U+FFFD, without making a `String` when every byte is ASCII
+    /// (CloudTrail's records, in practice): one pass to see that, one to escape.
+    public static func appendText(_ bytes: [UInt8], to out: inout [UInt8]) {
+        let ascii = bytes.withUnsafeBufferPointer { p in
+            var any: UInt8 = 0
+            for b in p { any |= b }
+            return any < 0x80
+        }
+        if ascii {
+            appendQuoted(bytes, to: &out)
+        } else {
+            appendQuoted(String(decoding: bytes, as: UTF8.self).utf8, to: &out)
+        }
+    }
+
     /// Appends `bytes` as a JSON string literal: runs that need no escape are copied whole.
     public static func appendQuoted(_ bytes: some Collection<UInt8>, to out: inout [UInt8]) {
         out.append(0x22)

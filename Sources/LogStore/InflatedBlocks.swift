@@ -50,9 +50,10 @@ package final class InflatedBlockCache: Sendable {
         state = Mutex(LRU())
     }
 
-    /// The packed block of `key`, marked most recently used; nil (a miss) when not held.
-    package func get(_ key: BlockKey) -> PackedBlock? {
-        state.withLock { $0.get(key) }
+    /// The packed block of `key`, marked most recently used; nil (a miss, counted unless
+    /// `countingMiss` is false) when not held.
+    package func get(_ key: BlockKey, countingMiss: Bool = true) -> PackedBlock? {
+        state.withLock { $0.get(key, countingMiss: countingMiss) }
     }
 
     /// Keeps `block` as the packed block of `key`, evicting least recently used blocks to stay
@@ -93,9 +94,9 @@ private struct LRU: ~Copyable {
     var tail = -1
     var figures = InflatedBlockFigures()
 
-    mutating func get(_ key: BlockKey) -> PackedBlock? {
+    mutating func get(_ key: BlockKey, countingMiss: Bool) -> PackedBlock? {
         guard let i = index[key] else {
-            figures.misses += 1
+            if countingMiss { figures.misses += 1 }
             return nil
         }
         figures.hits += 1

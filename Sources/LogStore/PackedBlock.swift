@@ -35,6 +35,9 @@ package struct PackedBlock: Sendable {
     /// The packed records' offsets in the inflated file, ascending, and where each lies.
     var offsets: [Int]
     var places: [Place]
+    /// The packed records in the order queries read them (timestamp, then place in the index): the
+    /// scan merges blocks from these without decoding and sorting each block's index per query.
+    let order: [TimeOrderedEntry]
     /// Memory held, for the cache's bound.
     package let bytes: Int
 
@@ -46,7 +49,7 @@ package struct PackedBlock: Sendable {
     /// them, two records at one offset, sizes past 32 bits): such a block is read whole, and its
     /// damage reported where it is read.
     package static func pack(_ raw: [UInt8], entries: [BlockEntry], codec: ChunkCodec) throws -> PackedBlock? {
-        guard raw.count <= Int(UInt32.max) else { return nil }
+        guard raw.count <= Int(UInt32.max), entries.count <= Int(UInt32.max) else { return nil }
         var kept: [Int] = []
         kept.reserveCapacity(entries.count)
         for (n, e) in entries.enumerated() where !e.isDuplicate {
@@ -76,8 +79,11 @@ package struct PackedBlock: Sendable {
         try close()
         byOffset.sort { $0.offset < $1.offset }
         for i in byOffset.indices.dropFirst() where byOffset[i].offset == byOffset[i - 1].offset { return nil }
-        let held = chunks.reduce(0) { $0 + $1.data.count + 32 } + byOffset.count * (8 + 12) + 128
-        return PackedBlock(chunks: chunks, offsets: byOffset.map(\.offset), places: byOffset.map(\.place), bytes: held)
+        let order = kept.map { n in
+            TimeOrderedEntry(timestamp: entries[n].timestamp, offset: entries[n].offset, index: UInt32(n), length: UInt32(entries[n].length))
+        }
+        let held = chunks.reduce(0) { $0 + $1.data.count + 32 } + byOffset.count * (8 + 12) + order.count * MemoryLayout<TimeOrderedEntry>.stride + 128
+        return PackedBlock(chunks: chunks, offsets: byOffset.map(\.offset), places: byOffset.map(\.place), order: order, bytes: held)
     }
 
     /// The chunk and start of the record at `offset` of `length` bytes; nil when no packed record

@@ -11,6 +11,15 @@ package struct LogEvent: Sendable, Equatable {
     package var logStreamName: String
     package var eventId: String
     package var message: [UInt8]
+
+    /// An event with these parts.
+    package init(timestamp: Int64, ingestionTime: Int64, logStreamName: String, eventId: String, message: [UInt8]) {
+        self.timestamp = timestamp
+        self.ingestionTime = ingestionTime
+        self.logStreamName = logStreamName
+        self.eventId = eventId
+        self.message = message
+    }
 }
 
 /// A stream as DescribeLogStreams describes it.
@@ -47,6 +56,28 @@ package struct EventPosition: Sendable, Comparable, Hashable {
 
     /// 52 decimal digits: opaque to clients, stable across processes.
     package var token: String {
+        // Written digit by digit into one string (a page makes one per event); a part too long
+        // for its width is written whole, as `pad` does.
+        guard timestamp < 10_000_000_000_000_000, ingestion < 10_000_000_000_000_000, block < 1_000_000_000_000, index < 100_000_000
+        else { return paddedToken }
+        return String(unsafeUninitializedCapacity: 52) { out in
+            func put(_ value: Int64, _ width: Int, _ start: Int) {
+                var v = max(0, value)
+                for i in stride(from: start + width - 1, through: start, by: -1) {
+                    out[i] = UInt8(truncatingIfNeeded: 0x30 + v % 10)
+                    v /= 10
+                }
+            }
+            put(timestamp, 16, 0)
+            put(ingestion, 16, 16)
+            put(block, 12, 32)
+            put(Int64(index), 8, 44)
+            return 52
+        }
+    }
+
+    /// The token made of padded decimal strings (any values).
+    var paddedToken: String {
         Self.pad(timestamp, 16) + Self.pad(ingestion, 16) + Self.pad(block, 12) + Self.pad(Int64(index), 8)
     }
 
@@ -67,6 +98,39 @@ package struct EventPosition: Sendable, Comparable, Hashable {
     static func pad(_ v: Int64, _ w: Int) -> String {
         let s = String(max(0, v))
         return String(repeating: "0", count: max(0, w - s.count)) + s
+    }
+}
+
+/// One event of a block in the order queries read a block (timestamp, then place in the block's
+/// index), duplicates left out: what the scan merges.
+package struct TimeOrderedEntry: Sendable, Equatable {
+    package var timestamp: Int64
+    /// Offset of the record in the inflated block.
+    package var offset: Int
+    /// The event's place in the block's index (counting duplicates): its position's last part.
+    package var index: UInt32
+    package var length: UInt32
+
+    package init(timestamp: Int64, offset: Int, index: UInt32, length: UInt32) {
+        self.timestamp = timestamp
+        self.offset = offset
+        self.index = index
+        self.length = length
+    }
+
+    /// A decoded index's events (duplicates left out) in time order; nil when a place or a length
+    /// does not fit 32 bits (a damaged index).
+    package static func timeOrder(_ entries: [BlockEntry]) -> [TimeOrderedEntry]? {
+        guard entries.count <= Int(UInt32.max) else { return nil }
+        var out: [TimeOrderedEntry] = []
+        out.reserveCapacity(entries.count)
+        for (n, e) in entries.enumerated() where !e.isDuplicate {
+            guard e.length >= 0, e.length <= Int(UInt32.max) else { return nil }
+            out.append(TimeOrderedEntry(timestamp: e.timestamp, offset: e.offset, index: UInt32(n), length: UInt32(e.length)))
+        }
+        // Nearly sorted in CloudTrail's files; the sort is stable, and places are unique anyway.
+        out.sort { ($0.timestamp, $0.index) < ($1.timestamp, $1.index) }
+        return out
     }
 }
 
@@ -120,29 +184,46 @@ extension AccountStore {
         var stream: Int64
     }
 
+    /// A block the scan has open: its events in time order, `from..<to` of them still to visit
+    /// (forward from `from`, backward from `to - 1`).
+    private struct Cursor {
+        var entries: [TimeOrderedEntry]
+        var from: Int
+        var to: Int
+        var block: Int64
+        var stream: Int64
+        var ingestion: Int64
+
+        func position(_ i: Int) -> EventPosition {
+            EventPosition(timestamp: entries[i].timestamp, ingestion: ingestion, block: block, index: Int(entries[i].index))
+        }
+    }
+
     /// Reads the events of `streamIDs` with `lo <= timestamp <= hi`, strictly after `after` and
     /// strictly before `before`, and hands them to `visit` in order (ascending when `forward`, else
     /// descending) until it returns false. One read transaction: `visit` gets its connection, to
     /// read the blocks it needs from the same snapshot.
     ///
-    /// Blocks are read in order of their first timestamp (forward; of their last, backward) and
-    /// each block's events go into a heap; before the next block is read, every event of the heap
-    /// that sorts before that block's first timestamp (after its last, backward) is settled (no
-    /// unread block can hold one that sorts ahead of it) and is visited. So a page reads only the
-    /// blocks it needs, each event enters and leaves the heap once, and blocks that overlap fully
-    /// cost no more than disjoint ones.
+    /// Blocks are opened in order of their first timestamp (forward; of their last, backward), each
+    /// as its events in time order (from `cache`'s packed copy when the server holds one, else its
+    /// index decoded and sorted), cut by binary search to the range and the token; the open blocks
+    /// are merged k-way. Before the next block is opened, every open event that sorts before that
+    /// block's first timestamp (after its last, backward) is settled (no unopened block can hold
+    /// one that sorts ahead of it) and is visited. So a page opens only the blocks it needs, and
+    /// with packed blocks costs its events and a few binary searches, not every event of each
+    /// block it opens; blocks that overlap fully cost no more than disjoint ones.
     ///
     /// Returns, when `visit` stopped the scan and `wantMore` is set, whether any event lies beyond
-    /// the last one visited (further blocks' indexes are read until one is found); else false.
+    /// the last one visited (further blocks are opened until one is found); else false.
     @discardableResult
     func scan(
         streamIDs: [Int64], lo: Int64, hi: Int64, after: EventPosition? = nil, before: EventPosition? = nil,
-        forward: Bool, wantMore: Bool = false, _ visit: (Database, Candidate) throws -> Bool
+        forward: Bool, wantMore: Bool = false, cache: BlockCache? = nil, _ visit: (Database, Candidate) throws -> Bool
     ) throws -> Bool {
         guard !streamIDs.isEmpty, lo <= hi else { return false }
         return try queue.read { db in
             let list = streamIDs.map(String.init).joined(separator: ",")
-            // Block bounds only (cheap); each block's index is read when the scan reaches it.
+            // Block bounds only (cheap); each block's events are read when the scan reaches it.
             let blocks = try Row.fetchAll(
                 db,
                 sql: """
@@ -152,40 +233,79 @@ extension AccountStore {
                     """, arguments: [max(lo, after?.timestamp ?? Int64.min), min(hi, before?.timestamp ?? Int64.max)]
             ).map { (id: $0[0] as Int64, stream: $0[1] as Int64, min: $0[2] as Int64, max: $0[3] as Int64, ingestion: $0[4] as Int64) }
             let readIndex = try db.cachedStatement(sql: "SELECT idx FROM blocks WHERE id = ?")
-            var heap = Heap<Candidate>(forward ? { $0.position < $1.position } : { $0.position > $1.position })
-            func load(_ b: (id: Int64, stream: Int64, min: Int64, max: Int64, ingestion: Int64)) throws {
-                guard let data = try Data.fetchOne(readIndex, arguments: [b.id]),
-                    let entries = BlockIndex.decode([UInt8](data), base: b.min)
-                else { throw StoreError(.corruptBlock, "block \(b.id) has a damaged index") }
-                for (n, e) in entries.enumerated() where !e.isDuplicate && e.timestamp >= lo && e.timestamp <= hi {
-                    let position = EventPosition(timestamp: e.timestamp, ingestion: b.ingestion, block: b.id, index: n)
-                    if let after, position <= after { continue }
-                    if let before, position >= before { continue }
-                    heap.push(Candidate(position: position, offset: e.offset, length: e.length, stream: b.stream))
+            var cursors: [Cursor] = []
+            // The head of each open block that still has events: (its position, the cursor).
+            var heads = Heap<(position: EventPosition, cursor: Int)>(
+                forward ? { $0.position < $1.position } : { $0.position > $1.position })
+            func open(_ b: (id: Int64, stream: Int64, min: Int64, max: Int64, ingestion: Int64)) throws {
+                let entries: [TimeOrderedEntry]
+                if let packed = try cache?.packedOrder(db, block: b.id) {
+                    entries = packed
+                } else {
+                    guard let data = try Data.fetchOne(readIndex, arguments: [b.id]),
+                        let decoded = BlockIndex.decode([UInt8](data), base: b.min),
+                        let ordered = TimeOrderedEntry.timeOrder(decoded)
+                    else { throw StoreError(.corruptBlock, "block \(b.id) has a damaged index") }
+                    entries = ordered
                 }
+                func position(_ e: TimeOrderedEntry) -> EventPosition {
+                    EventPosition(timestamp: e.timestamp, ingestion: b.ingestion, block: b.id, index: Int(e.index))
+                }
+                // Both cuts are monotone over the time order: the first event inside, the first past it.
+                let from = Self.partitionPoint(entries) { e in e.timestamp >= lo && after.map { position(e) > $0 } ?? true }
+                let to = Self.partitionPoint(entries) { e in e.timestamp > hi || before.map { position(e) >= $0 } ?? false }
+                guard from < to else { return }
+                let c = Cursor(entries: entries, from: from, to: to, block: b.id, stream: b.stream, ingestion: b.ingestion)
+                cursors.append(c)
+                heads.push((c.position(forward ? c.from : c.to - 1), cursors.count - 1))
             }
             var next = 0
             while true {
-                // Everything unread sorts at or after this bound (at or before it, backward).
+                // Everything unopened sorts at or after this bound (at or before it, backward).
                 let bound = next < blocks.count ? (forward ? blocks[next].min : blocks[next].max) : nil
-                while let top = heap.top,
+                while let top = heads.top,
                     bound.map({ forward ? top.position.timestamp < $0 : top.position.timestamp > $0 }) ?? true
                 {
-                    heap.pop()
-                    if try !visit(db, top) {
+                    heads.pop()
+                    let i = top.cursor
+                    let entry: TimeOrderedEntry
+                    if forward {
+                        entry = cursors[i].entries[cursors[i].from]
+                        cursors[i].from += 1
+                        if cursors[i].from < cursors[i].to { heads.push((cursors[i].position(cursors[i].from), i)) }
+                    } else {
+                        cursors[i].to -= 1
+                        entry = cursors[i].entries[cursors[i].to]
+                        if cursors[i].from < cursors[i].to { heads.push((cursors[i].position(cursors[i].to - 1), i)) }
+                    }
+                    let candidate = Candidate(
+                        position: top.position, offset: entry.offset, length: Int(entry.length), stream: cursors[i].stream)
+                    if try !visit(db, candidate) {
                         guard wantMore else { return false }
-                        while heap.isEmpty && next < blocks.count {
-                            try load(blocks[next])
+                        while heads.isEmpty && next < blocks.count {
+                            try open(blocks[next])
                             next += 1
                         }
-                        return !heap.isEmpty
+                        return !heads.isEmpty
                     }
                 }
                 guard next < blocks.count else { return false }
-                try load(blocks[next])
+                try open(blocks[next])
                 next += 1
             }
         }
+    }
+
+    /// The first index of `entries` whose entry satisfies `isPast` (which must be false, then true,
+    /// over the array), or `entries.count`.
+    static func partitionPoint(_ entries: [TimeOrderedEntry], _ isPast: (TimeOrderedEntry) -> Bool) -> Int {
+        var lo = 0
+        var hi = entries.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if isPast(entries[mid]) { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
     }
 
     /// The time range `[start, end]` (`end` exclusive when `endExclusive`) as inclusive bounds.
@@ -230,7 +350,9 @@ extension AccountStore {
         var events: [LogEvent] = []
         var bytes = 0
         var lastExamined: EventPosition? = nil
-        let more = try scan(streamIDs: Array(streams.keys), lo: lo, hi: hi, after: after, forward: true, wantMore: true) { db, c in
+        let more = try scan(
+            streamIDs: Array(streams.keys), lo: lo, hi: hi, after: after, forward: true, wantMore: true, cache: cache
+        ) { db, c in
             lastExamined = c.position
             if let pattern {
                 // Match on the record in place; copy only what is returned.
@@ -273,7 +395,7 @@ extension AccountStore {
         let cache = try BlockCache(shared: shared, account: account)
         var events: [LogEvent] = []
         var page: [EventPosition] = []
-        try scan(streamIDs: Array(streams.keys), lo: lo, hi: hi, after: after, before: before, forward: forward) { db, c in
+        try scan(streamIDs: Array(streams.keys), lo: lo, hi: hi, after: after, before: before, forward: forward, cache: cache) { db, c in
             page.append(c.position)
             events.append(
                 LogEvent(
@@ -361,15 +483,41 @@ final class BlockCache {
         return try raw.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) }
     }
 
+    /// Blocks of this query the shared cache did not hold when the scan opened them, with their keys.
+    private var missed: [Int64: BlockKey] = [:]
+
+    /// The block's events in time order from its packed copy, when the shared cache holds it (then
+    /// the query reads its records from that copy too); nil otherwise, without inflating anything.
+    func packedOrder(_ db: Database, block id: Int64) throws -> [TimeOrderedEntry]? {
+        if let s = sources[id] {
+            if case .packed(let p) = s { return p.order }
+            return nil
+        }
+        guard let shared, shared.capacity > 0, missed[id] == nil else { return nil }
+        let k = try key(db, id)
+        // A miss counts only when the query reads the block's records (in `source`), as before
+        // the scan asked: a block opened but not read is no miss.
+        if let p = shared.get(k, countingMiss: false) {
+            keep(id, .packed(p))
+            return p.order
+        }
+        missed[id] = k
+        return nil
+    }
+
+    /// What the row says of its content (length() of a blob reads no blob pages).
+    private func key(_ db: Database, _ id: Int64) throws -> BlockKey {
+        let sql = "SELECT file, ingestion_time, length(data), raw_size FROM blocks WHERE id = ?"
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id])
+        else { throw StoreError(.corruptBlock, "block \(id) is missing") }
+        return BlockKey(account: account, block: id, file: row[0], ingestion: row[1], storedSize: row[2], rawSize: row[3])
+    }
+
     private func source(_ db: Database, _ id: Int64) throws -> Source {
         if let s = sources[id] { return s }
         var key: BlockKey? = nil
         if let shared, shared.capacity > 0 {
-            // What the row says of its content (length() of a blob reads no blob pages).
-            let sql = "SELECT file, ingestion_time, length(data), raw_size FROM blocks WHERE id = ?"
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id])
-            else { throw StoreError(.corruptBlock, "block \(id) is missing") }
-            let k = BlockKey(account: account, block: id, file: row[0], ingestion: row[1], storedSize: row[2], rawSize: row[3])
+            let k = try missed.removeValue(forKey: id) ?? self.key(db, id)
             if let p = shared.get(k) { return keep(id, .packed(p)) }
             key = k
         }

@@ -33,16 +33,14 @@ package struct LogsService: Sendable {
     package func handle(_ action: Action, body: [UInt8], caller: Caller) throws(APIError) -> [UInt8] {
         var fields = try RequestFields(body: body)
         do {
-            let out: String
             switch action {
-            case .describeLogGroups: out = try describeLogGroups(&fields, caller)
-            case .describeLogStreams: out = try describeLogStreams(&fields, caller)
-            case .getLogEvents: out = try getLogEvents(&fields, caller)
-            case .filterLogEvents: out = try filterLogEvents(&fields, caller)
-            case .putRetentionPolicy: out = try putRetentionPolicy(&fields, caller)
-            case .deleteRetentionPolicy: out = try deleteRetentionPolicy(&fields, caller)
+            case .describeLogGroups: return Array(try describeLogGroups(&fields, caller).utf8)
+            case .describeLogStreams: return Array(try describeLogStreams(&fields, caller).utf8)
+            case .getLogEvents: return try getLogEvents(&fields, caller)
+            case .filterLogEvents: return try filterLogEvents(&fields, caller)
+            case .putRetentionPolicy: return Array(try putRetentionPolicy(&fields, caller).utf8)
+            case .deleteRetentionPolicy: return Array(try deleteRetentionPolicy(&fields, caller).utf8)
             }
-            return Array(out.utf8)
         } catch let e as APIError {
             throw e
         } catch let e as StoreError {
@@ -190,7 +188,7 @@ package struct LogsService: Sendable {
         return listing("logStreams", items, next: start + page.count < streams.count ? start + page.count : nil, context: context)
     }
 
-    private func getLogEvents(_ f: inout RequestFields, _ caller: Caller) throws -> String {
+    private func getLogEvents(_ f: inout RequestFields, _ caller: Caller) throws -> [UInt8] {
         let s = try group(&f, caller)
         let stream = try f.requiredString("logStreamName", max: 512)
         let startTime = try f.integer("startTime", in: 0...Int64.max)
@@ -221,11 +219,13 @@ package struct LogsService: Sendable {
             let forward = storeToken.map { $0.hasPrefix("f/") } ?? fromHead
             Self.trim(&page, toBytes: 1_048_576, keepingOldest: forward)
         }
-        var items: [String] = []
-        items.reserveCapacity(page.events.count)
+        var out = EventsAnswer(events: page.events)
         for e in page.events {
-            items.append(
-                "{\"timestamp\":\(e.timestamp),\"message\":\(JSONObjectWriter.quote(e.message)),\"ingestionTime\":\(e.ingestionTime)}")
+            out.event {
+                $0.number("timestamp", e.timestamp)
+                $0.text("message", e.message)
+                $0.number("ingestionTime", e.ingestionTime)
+            }
         }
         func sign(_ storeToken: String) -> String {
             // The store's tokens are `f/<52 digits>/s`: sign the digits with the direction.
@@ -234,14 +234,13 @@ package struct LogsService: Sendable {
             if digits.hasSuffix("/s") { digits = digits.dropLast(2) }
             return dir + tokens.sign(String(digits), context: context + "\u{1F}" + dir) + "/s"
         }
-        var out = JSONObjectWriter()
-        out.addRaw("events", "[" + items.joined(separator: ",") + "]")
-        out.add("nextForwardToken", sign(page.nextForwardToken))
-        out.add("nextBackwardToken", sign(page.nextBackwardToken))
-        return out.text
+        out.endEvents()
+        out.string("nextForwardToken", sign(page.nextForwardToken))
+        out.string("nextBackwardToken", sign(page.nextBackwardToken))
+        return out.finish()
     }
 
-    private func filterLogEvents(_ f: inout RequestFields, _ caller: Caller) throws -> String {
+    private func filterLogEvents(_ f: inout RequestFields, _ caller: Caller) throws -> [UInt8] {
         let s = try group(&f, caller)
         let names = try f.strings("logStreamNames", count: 1...100, max: 512)
         let prefix = try f.string("logStreamNamePrefix", min: 1, max: 512)
@@ -269,7 +268,7 @@ package struct LogsService: Sendable {
                 var out = JSONObjectWriter()
                 out.addRaw("events", "[]")
                 out.addRaw("searchedLogStreams", "[]")
-                return out.text
+                return out.bytes
             }
         }
         let context = "filter\u{1F}\(s.groupName)"
@@ -282,19 +281,20 @@ package struct LogsService: Sendable {
         }
         let page = try s.filter(streams: streams, start: startTime, end: endTime, pattern: pattern, limit: limit, nextToken: position,
             shared: store.blocks)
-        var items: [String] = []
-        items.reserveCapacity(page.events.count)
+        var out = EventsAnswer(events: page.events)
         for e in page.events {
-            items.append(
-                "{\"logStreamName\":\(JSONObjectWriter.quote(e.logStreamName)),\"timestamp\":\(e.timestamp),"
-                    + "\"message\":\(JSONObjectWriter.quote(e.message)),\"ingestionTime\":\(e.ingestionTime),"
-                    + "\"eventId\":\(JSONObjectWriter.quote(e.eventId))}")
+            out.event {
+                $0.string("logStreamName", e.logStreamName)
+                $0.number("timestamp", e.timestamp)
+                $0.text("message", e.message)
+                $0.number("ingestionTime", e.ingestionTime)
+                $0.string("eventId", e.eventId)
+            }
         }
-        var out = JSONObjectWriter()
-        out.addRaw("events", "[" + items.joined(separator: ",") + "]")
-        out.addRaw("searchedLogStreams", "[]")
-        if let next = page.nextToken { out.add("nextToken", tokens.sign(next, context: context)) }
-        return out.text
+        out.endEvents()
+        out.raw("searchedLogStreams", "[]")
+        if let next = page.nextToken { out.string("nextToken", tokens.sign(next, context: context)) }
+        return out.finish()
     }
 
     private func putRetentionPolicy(_ f: inout RequestFields, _ caller: Caller) throws -> String {
@@ -354,5 +354,78 @@ package struct LogsService: Sendable {
             throw APIError(.invalidParameter, "The specified nextToken is invalid.")
         }
         return n
+    }
+}
+
+/// The answer of GetLogEvents and FilterLogEvents written straight into bytes: `{"events":[…]`,
+/// then the members after the array, then `}`. The same bytes `JSONObjectWriter` gave through
+/// strings, without a string per event, their join and the copies in between.
+struct EventsAnswer {
+    private var bytes: [UInt8] = []
+    private var events = 0
+    /// No member written yet in the object being written (an event, or the answer after `events`).
+    private var first = true
+    private var closed = false
+
+    /// An answer sized for `events` (their messages and ~200 bytes each besides).
+    init(events: [LogEvent]) {
+        bytes.reserveCapacity(events.reduce(64) { $0 + $1.message.count + $1.logStreamName.utf8.count + 200 })
+        bytes += #"{"events":["#.utf8
+    }
+
+    /// Adds one event, an object whose members `members` writes (with `number`, `string`, `text`).
+    mutating func event(_ members: (inout Self) -> Void) {
+        if events > 0 { bytes.append(UInt8(ascii: ",")) }
+        events += 1
+        bytes.append(UInt8(ascii: "{"))
+        first = true
+        members(&self)
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    private mutating func key(_ key: String) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        first = false
+        JSONObjectWriter.appendQuoted(key.utf8, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    /// A member holding a number.
+    mutating func number(_ key: String, _ value: Int64) {
+        self.key(key)
+        bytes += String(value).utf8
+    }
+
+    /// A member holding a JSON string.
+    mutating func string(_ key: String, _ value: String) {
+        self.key(key)
+        JSONObjectWriter.appendQuoted(value.utf8, to: &bytes)
+    }
+
+    /// A member holding a JSON string of the UTF-8 text of `value` (see ``JSONObjectWriter/appendText(_:to:)``).
+    mutating func text(_ key: String, _ value: [UInt8]) {
+        self.key(key)
+        JSONObjectWriter.appendText(value, to: &bytes)
+    }
+
+    /// Ends the array of events: the members that follow belong to the answer.
+    mutating func endEvents() {
+        guard !closed else { return }
+        closed = true
+        first = false  // `events` came first
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    /// A member of the answer holding already-encoded JSON.
+    mutating func raw(_ key: String, _ json: String) {
+        self.key(key)
+        bytes += json.utf8
+    }
+
+    /// The whole answer.
+    mutating func finish() -> [UInt8] {
+        endEvents()
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
     }
 }

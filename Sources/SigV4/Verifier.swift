@@ -1,3 +1,6 @@
+import Crypto
+import Synchronization
+
 /// Why a request's signature was refused: a code for programs and logs, and the error type and
 /// message AWS gives for the same fault, so `aws` and boto3 show what they show against AWS.
 package struct SigV4Failure: Error, Sendable, Equatable, CustomStringConvertible {
@@ -108,6 +111,8 @@ package struct SigV4Verifier: Sendable {
     package var limits: SigV4Limits
     /// Accept `x-amz-content-sha256: UNSIGNED-PAYLOAD` (S3 does; CloudWatch Logs signs bodies).
     package var allowsUnsignedPayload: Bool
+    /// Signing keys derived so far (shared by the verifier's copies).
+    private let signingKeys = SigningKeys()
 
     /// A verifier for `service` (CloudWatch Logs is `logs`).
     package init(
@@ -189,7 +194,7 @@ package struct SigV4Verifier: Sendable {
             payloadHash: payloadHash)
         let scope = SigV4Canonical.scope(date: claim.date, region: claim.region, service: claim.service)
         let sts = SigV4Canonical.stringToSign(timestamp: claim.timestamp, scope: scope, canonicalRequest: canonical)
-        let signingKey = SigV4Canonical.signingKey(secret: secretKey, date: claim.date, region: claim.region, service: claim.service)
+        let signingKey = signingKeys.key(secret: secretKey, date: claim.date, region: claim.region, service: claim.service)
         let expected = SigV4Canonical.signature(sts, key: signingKey)
         guard SigV4Canonical.constantTimeEqual(expected, claim.signature) else {
             throw SigV4Failure(.signatureMismatch, SigV4Failure.mismatchMessage, accessKeyId: key)
@@ -378,5 +383,24 @@ extension Substring {
         while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
         while let l = s.last, l == " " || l == "\t" { s.removeLast() }
         return s
+    }
+}
+
+/// Signing keys already derived, by secret and scope (date, region, service): a client's key
+/// changes once a day, and deriving it is four HMACs a request. Keyed by the secret itself, so a
+/// key id given a new secret never meets the old key. At most 1,024 kept (then all dropped).
+final class SigningKeys: Sendable {
+    private let keys = Mutex<[String: SymmetricKey]>([:])
+
+    /// The key for this secret and scope, derived once.
+    func key(secret: String, date: String, region: String, service: String) -> SymmetricKey {
+        let id = [secret, date, region, service].joined(separator: "\u{0}")
+        if let k = keys.withLock({ $0[id] }) { return k }
+        let k = SigV4Canonical.signingKey(secret: secret, date: date, region: region, service: service)
+        keys.withLock { keys in
+            if keys.count >= 1024 { keys.removeAll() }
+            keys[id] = k
+        }
+        return k
     }
 }

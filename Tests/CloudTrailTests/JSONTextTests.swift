@@ -33,4 +33,29 @@ import Testing
         }
         #expect(JSONObjectWriter().text == "{}")
     }
+
+    /// `appendText` (ASCII fast path, else the text decoded) writes exactly what `quote` wrote for
+    /// the same bytes, over awkward ones: escapes, valid multi-byte text, and bytes that are not
+    /// UTF-8 (which become U+FFFD); and JSONSerialization reads back the bytes' text.
+    @Test func appendTextEqualsQuoteOverAwkwardBytes() throws {
+        var cases: [[UInt8]] = [
+            [], Array("plain".utf8), Array(#"quote " backslash \ slash / {"k":"v"}"#.utf8), (0..<32).map { UInt8($0) },
+            [0x7F], Array("ünïcödé ✓ 𝄞".utf8),
+            [0x80], [0xFF], [0xC3], [0xE2, 0x9C], [0xF0, 0x9D, 0x84], [0xC0, 0xAF], [0xED, 0xA0, 0x80],
+            [0x41, 0xC3, 0x22, 0x42], [0x22, 0xE2, 0x9C, 0x5C, 0x0A], Array("ok".utf8) + [0xFE, 0xFF] + Array("\"".utf8),
+        ]
+        var rng = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [0x22, 0x5C, 0x0A, 0x00, 0x1F, 0x41, 0x7F, 0x80, 0xBF, 0xC3, 0xA9, 0xE2, 0x9C, 0x93, 0xF0, 0xFF]
+        for _ in 0..<500 {
+            cases.append((0..<Int.random(in: 0..<24, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+        }
+        for bytes in cases {
+            var out: [UInt8] = [0x5B]
+            JSONObjectWriter.appendText(bytes, to: &out)
+            out.append(0x5D)
+            #expect(out == Array(("[" + JSONObjectWriter.quote(bytes) + "]").utf8), "\(bytes)")
+            let parsed = try JSONSerialization.jsonObject(with: Data(out)) as? [String]
+            #expect(parsed == [String(decoding: bytes, as: UTF8.self)], "\(bytes)")
+        }
+    }
 }

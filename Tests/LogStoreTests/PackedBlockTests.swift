@@ -189,4 +189,35 @@ import TestSupport
         }
         #expect(shared.figures.hits >= 1)
     }
+
+    /// A packed block keeps its records in the scan's order: exactly the decoded index's events,
+    /// duplicates left out, sorted by timestamp then place (what the scan sorts when it reads a
+    /// block's index instead).
+    @Test func packedOrderIsTheIndexInTimeOrder() throws {
+        let t0: Int64 = 1_709_251_200_000
+        let store = try AccountStore(directory: tempDir(), account: account)
+        func time(_ i: Int) -> Int64 { t0 + Int64((i * 7919) % 300 / 2) * 1000 }
+        _ = try store.commit(makeFile((0..<300).map { (uuid($0), time($0)) }, name: "a"), ingestionTime: 1)
+        _ = try store.commit(makeFile((250..<400).map { (uuid($0), time($0)) }, name: "b"), ingestionTime: 2)
+        try store.queue.read { db in
+            for row in try Row.fetchAll(db, sql: "SELECT idx, min_ts, data FROM blocks") {
+                let entries = try #require(BlockIndex.decode([UInt8](row[0] as Data), base: row[1]))
+                let raw = try Inflater.inflateAll([UInt8](row[2] as Data))
+                let packed = try #require(try PackedBlock.pack(raw, entries: entries, codec: ChunkCodec()))
+                let order = try #require(TimeOrderedEntry.timeOrder(entries))
+                #expect(packed.order == order)
+                // Independently: every kept event once, in (timestamp, place) order.
+                let kept = entries.enumerated().filter { !$0.element.isDuplicate }
+                    .sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }
+                #expect(order.map(\.index) == kept.map { UInt32($0.offset) })
+                #expect(order.map(\.offset) == kept.map(\.element.offset))
+                #expect(order.map { Int($0.length) } == kept.map(\.element.length))
+            }
+            // Preconditions: the second file's overlap made duplicates, and times are out of order.
+            let second = try #require(try Row.fetchOne(db, sql: "SELECT idx, min_ts FROM blocks WHERE file LIKE '%b'"))
+            let entries = try #require(BlockIndex.decode([UInt8](second[0] as Data), base: second[1]))
+            #expect(entries.filter(\.isDuplicate).count == 50)
+            #expect(entries.map(\.timestamp) != entries.map(\.timestamp).sorted())
+        }
+    }
 }

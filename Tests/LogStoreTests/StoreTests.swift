@@ -146,10 +146,12 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
         var n = 0
         var all: [(key: (Int64, Int64, Int, Int), id: String, time: Int64, name: String)] = []
         for (k, f) in [7, 2, 11, 0, 5, 9, 1, 4, 10, 3, 8, 6].enumerated() {
-            let records = (0..<40).map { i -> (String, Int64) in
+            var records = (0..<40).map { i -> (String, Int64) in
                 n += 1
                 return (uuid(n), t0 + Int64(f * 8 + i / 3) * 1000)
             }
+            // Records out of time order inside half the files (CloudTrail's are not sorted either).
+            if k % 2 == 1 { records = records.enumerated().sorted { ($0.offset % 5, -$0.offset) < ($1.offset % 5, -$1.offset) }.map(\.element) }
             let ingestion = Int64(100 + k % 3)
             #expect(try store.commit(makeFile(records, name: "o\(f)"), ingestionTime: ingestion).stored == 40)
             for (i, r) in records.enumerated() { all.append(((r.1, ingestion, k, i), r.0, r.1, "E\(i % 7)")) }
@@ -168,19 +170,26 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
     /// GetLogEvents reads only the blocks a page needs, in order of their first (or last) timestamp:
     /// with blocks delivered out of order, overlapping in time and sharing timestamps, every page
     /// size in both directions still gives every event once, in the order of all events sorted.
-    @Test func getLogEventsPagesAgreeWithFilterOverOverlappingBlocks() throws {
+    /// The same through the server's shared cache (the scan merging packed blocks' time orders),
+    /// cold on the first limit and warm after.
+    @Test(arguments: [false, true]) func getLogEventsPagesAgreeWithFilterOverOverlappingBlocks(packed: Bool) throws {
         let t0: Int64 = 1_709_251_200_000
         let (store, sorted) = try overlappingStore()
+        let shared = packed ? InflatedBlockCache(capacity: 64 << 20) : nil
         let stream = "123456789012_CloudTrail_us-east-1"
         let expected = try store.filter(limit: 10_000).events.map(\.eventId)
         #expect(expected.count == 480)
         #expect(try store.filter(limit: 10_000).events.map(eventID) == sorted.map(\.id))
+        defer {
+            // Precondition of the packed case: the pages came from packed blocks.
+            if let shared { #expect(shared.figures.blocks > 1 && shared.figures.hits > shared.figures.misses) }
+        }
         for limit in [1, 7, 40, 100, 479, 480, 10_000] {
             var forward: [String] = []
             var token: String? = nil
             var pages = 0
             while pages < 1000 {
-                let page = try store.get(stream: stream, fromHead: true, limit: limit, nextToken: token)
+                let page = try store.get(stream: stream, fromHead: true, limit: limit, nextToken: token, shared: shared)
                 forward += page.events.map(\.eventId)
                 pages += 1
                 if page.nextForwardToken == token { break }
@@ -188,11 +197,11 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
             }
             #expect(forward == expected, "limit \(limit), forward")
             var backward: [String] = []
-            var first = try store.get(stream: stream, limit: limit)
+            var first = try store.get(stream: stream, limit: limit, shared: shared)
             backward = first.events.map(\.eventId)
             pages = 0
             while pages < 1000 {
-                let page = try store.get(stream: stream, limit: limit, nextToken: first.nextBackwardToken)
+                let page = try store.get(stream: stream, limit: limit, nextToken: first.nextBackwardToken, shared: shared)
                 pages += 1
                 if page.events.isEmpty { break }
                 backward = page.events.map(\.eventId) + backward
@@ -204,8 +213,8 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
         let (start, end) = (t0 + 25_000, t0 + 61_000)
         let inRange = try store.filter(start: start, end: end - 1, limit: 10_000).events.map(\.eventId)
         #expect(inRange.count == sorted.filter { $0.time >= start && $0.time < end }.count)
-        #expect(try store.get(stream: stream, start: start, end: end, fromHead: true, limit: 10_000).events.map(\.eventId) == inRange)
-        #expect(try store.get(stream: stream, start: start, end: end, limit: 10).events.map(\.eventId) == Array(inRange.suffix(10)))
+        #expect(try store.get(stream: stream, start: start, end: end, fromHead: true, limit: 10_000, shared: shared).events.map(\.eventId) == inRange)
+        #expect(try store.get(stream: stream, start: start, end: end, limit: 10, shared: shared).events.map(\.eventId) == Array(inRange.suffix(10)))
     }
 
     /// FilterLogEvents reads blocks as GetLogEvents does (only those its page needs): over the same
@@ -358,5 +367,28 @@ func uuid(_ n: Int) -> String { String(format: "%08x-0000-4000-8000-%012x", n, n
         ]
         #expect(BlockIndex.decode(BlockIndex.encode(entries, base: 90), base: 90) == entries)
         #expect(BlockIndex.decode([0xFF], base: 0) == nil)
+    }
+
+    /// An event's token written digit by digit is the token of padded strings, for every width's
+    /// edges, negative parts (written as 0) and parts too long for their width; and it reads back.
+    @Test func eventTokensAreThePaddedDecimalTokens() {
+        let edges: [Int64] = [0, 1, 9, 10, 99_999_999, 100_000_000, 999_999_999_999, 1_000_000_000_000, 1_709_251_200_123,
+                              9_999_999_999_999_999, 10_000_000_000_000_000, Int64.max, -1, Int64.min]
+        var rng = SystemRandomNumberGenerator()
+        var cases: [EventPosition] = []
+        for a in edges { for b in edges { cases.append(EventPosition(timestamp: a, ingestion: b, block: b, index: Int(a % 1_000_000_000))) } }
+        for _ in 0..<2000 {
+            cases.append(EventPosition(timestamp: Int64.random(in: 0..<10_000_000_000_000_000, using: &rng),
+                ingestion: Int64.random(in: 0..<10_000_000_000_000_000, using: &rng), block: Int64.random(in: 0..<1_000_000_000_000, using: &rng),
+                index: Int.random(in: 0..<100_000_000, using: &rng)))
+        }
+        for p in cases {
+            #expect(p.token == p.paddedToken, "\(p)")
+            if p.token.utf8.count == 52, p.timestamp >= 0, p.ingestion >= 0, p.block >= 0, p.index >= 0 {
+                #expect(EventPosition(token: Substring(p.token)) == p, "\(p)")
+            }
+        }
+        // Precondition: the fast path and the fallback were both taken.
+        #expect(cases.contains { $0.token.utf8.count == 52 } && cases.contains { $0.token.utf8.count > 52 })
     }
 }

@@ -43,6 +43,24 @@ struct SigV4VerifierTests {
         }
     }
 
+    /// Signing keys are kept by secret and scope: one verifier accepts a key's requests again and
+    /// again, refuses them once the key id's secret changed, and accepts the new secret's, on
+    /// another date too.
+    @Test func keptSigningKeysFollowTheSecretInForce() throws {
+        let v = SigV4Verifier()
+        let newSecret = "n" + secret.dropFirst()
+        for _ in 0..<3 { #expect(try v.verify(signed(), now: signedAt, secret: lookup).accessKeyId == key) }
+        #expect(throws: SigV4Failure(.signatureMismatch, mismatch, accessKeyId: key)) {
+            try v.verify(signed(), now: signedAt, secret: { $0 == key ? newSecret : nil })
+        }
+        #expect(try v.verify(signed(secret: newSecret), now: signedAt, secret: { $0 == key ? newSecret : nil }).accessKeyId == key)
+        let nextDay = signedAt + 86_400
+        #expect(try v.verify(signed(at: nextDay), now: nextDay, secret: lookup).accessKeyId == key)
+        #expect(throws: SigV4Failure(.signatureMismatch, mismatch, accessKeyId: key)) {
+            try v.verify(signed(at: nextDay), now: nextDay, secret: { $0 == key ? newSecret : nil })
+        }
+    }
+
     @Test func unsignedIsMissingAuthenticationToken() {
         let f = failure(logsRequest())
         #expect(f == SigV4Failure(.missingAuthentication, "Missing Authentication Token"))
