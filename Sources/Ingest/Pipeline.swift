@@ -166,9 +166,19 @@ final class Pipeline {
             stats.update { $0.filesGroupCommitted += group.count }
             for (k, (r, produced)) in outcomes.enumerated() { committed(group[k].0, files[k], r, produced, s) }
         } catch {
-            logger.notice(
-                "\(group.count) files of account \(group[0].0.key.account) could not be committed together (\(error)); committing each alone",
-                metadata: ["account": "\(group[0].0.key.account)", "reason": "group_commit_failed"])
+            if let fatal = StoreError.storeWide(error, stateDirectory: config.stateDirectory) {
+                if final {
+                    // As for a file alone: a one-shot run stops at the first full-disk (or read-only)
+                    // error, with one message; the files stay unledgered for the next run.
+                    stopped = fatal
+                    stop.set()
+                    return
+                }
+            } else {
+                logger.notice(
+                    "\(group.count) files of account \(group[0].0.key.account) could not be committed together (\(error)); committing each alone",
+                    metadata: ["account": "\(group[0].0.key.account)", "reason": "group_commit_failed"])
+            }
             for (k, (job, _)) in group.enumerated() { handle(job, .success(files[k]), final: final) }
         }
     }
