@@ -45,14 +45,23 @@ package struct MatchedFile: Sendable {
     }
 }
 
-/// Commits one file: owns the store's write transaction and runs in it, in order, the block
-/// insert (events, index, dedup keys), the rule engine on the transaction's rule state (alerts go
-/// to the outbox as they are found, each id once), and the ledger row. One transaction per file
-/// is what makes a crash harmless: a file is either wholly committed (never replayed, its alerts
-/// recorded) or leaves no trace.
+/// Commits files: owns the store's write transaction and runs in it, for each file in order, the
+/// block insert (events, index, dedup keys), the rule engine on the transaction's rule state
+/// (alerts go to the outbox as they are found, each id once), and the ledger row. One transaction
+/// per file, or per group of files of one account that were waiting together (group commit: the
+/// pages they share, the account's stream, ledger, index and rule-state pages, are written to the
+/// WAL once), is what makes a crash harmless: each file is either wholly committed (never replayed,
+/// its alerts recorded) or leaves no trace.
 struct Committer {
-    /// Nil without rules: the block and ledger row only.
-    let engine: RuleEngine?
+    /// The rule engine's allowed lateness; each file with rules (``MatchedFile/ruleSet``) gets its
+    /// own engine, a file without them its block and ledger row only.
+    let latenessMs: Int64
+
+    /// A file to commit: `file` (its deferred rules already matched) and the path alerts name.
+    struct Item {
+        var file: MatchedFile
+        var logFile: String
+    }
 
     /// Commits `file` (its deferred rules already matched) to `store`; returns what the store did
     /// and the alerts it recorded (with their places in the outbox), to be delivered after the commit.
@@ -61,27 +70,41 @@ struct Committer {
     func commit(
         _ file: MatchedFile, to store: AccountStore, logFile: String, now: Int64, receipts: [[AlertDelivery]] = []
     ) throws -> (CommitResult, [PendingAlert]) {
+        try commit([Item(file: file, logFile: logFile)], to: store, now: now, receipts: receipts)[0]
+    }
+
+    /// Commits `items`, files of `store`'s account, in order in one transaction: all of them or,
+    /// if anything throws, none. Returns each file's outcome, in order.
+    func commit(
+        _ items: [Item], to store: AccountStore, now: Int64, receipts: [[AlertDelivery]] = []
+    ) throws -> [(CommitResult, [PendingAlert])] {
         try store.write(now: now) { tx in
             for pass in receipts { try tx.recordDeliveries(pass) }
-            let block: WriteTransaction.InsertedBlock
-            switch try tx.insertBlock(file.file) {
-            case .unchanged(let result): return (result, [])
-            case .inserted(let b): block = b
-            }
-            var alerts: [PendingAlert] = []
-            if let engine {
-                let state = TransactionRuleState(tx, block: block)
-                // A duplicate record's hits counted when it was first stored.
-                let hits = file.hits.filter { !block.isDuplicate($0.record) }
-                var found = try engine.process(hits, logFile: logFile, store: state)
-                if let newest = block.newestEventTime {
-                    found += try engine.flush(store: state, before: newest)
-                    try engine.expire(store: state, watermark: newest)
-                }
-                alerts = state.recorded(found)
-            }
-            return (try tx.recordLedger(block), alerts)
+            return try items.map { try commit($0.file, logFile: $0.logFile, in: tx) }
         }
+    }
+
+    /// One file's share of a transaction: block, rules, outbox, ledger row.
+    private func commit(_ file: MatchedFile, logFile: String, in tx: WriteTransaction) throws -> (CommitResult, [PendingAlert]) {
+        let block: WriteTransaction.InsertedBlock
+        switch try tx.insertBlock(file.file) {
+        case .unchanged(let result): return (result, [])
+        case .inserted(let b): block = b
+        }
+        var alerts: [PendingAlert] = []
+        if let set = file.ruleSet {
+            let engine = RuleEngine(ruleSet: set, latenessMs: latenessMs)
+            let state = TransactionRuleState(tx, block: block)
+            // A duplicate record's hits counted when it was first stored.
+            let hits = file.hits.filter { !block.isDuplicate($0.record) }
+            var found = try engine.process(hits, logFile: logFile, store: state)
+            if let newest = block.newestEventTime {
+                found += try engine.flush(store: state, before: newest)
+                try engine.expire(store: state, watermark: newest)
+            }
+            alerts = state.recorded(found)
+        }
+        return (try tx.recordLedger(block), alerts)
     }
 }
 

@@ -6,7 +6,8 @@ import Posix
 /// The files being decoded or committed, noted on disk before the work starts, so that a process
 /// death (an allocation abort, the OOM killer, `kill -9`) leaves the names of the files in hand.
 ///
-/// One slot file per decoding thread and one for the committer under `<state>/in-hand/`, each
+/// One slot file per decoding thread and one for the committer under `<state>/in-hand/` (which
+/// notes every file of a group it commits in one transaction), each
 /// rewritten in place (`pwrite`, `ftruncate`: no file created per log file), cut to one byte
 /// (no entry) once its work is done, and emptied when a batch of files is done; a clean stop
 /// leaves them empty. No fsync: a note must outlive the process, not
@@ -43,8 +44,11 @@ package final class InHand: Sendable {
         deinit { if case .success(let fd) = file { Posix.closeFile(fd) } }
 
         /// Notes `entry` as in hand (before its work starts).
-        package func hold(_ entry: Entry) throws {
-            let bytes = Array("\(entry.deaths)\n\(entry.account)\n\(entry.path)\n\(entry.ledgerKey)\n".utf8)
+        package func hold(_ entry: Entry) throws { try hold([entry]) }
+
+        /// Notes `entries` as in hand together (the files of one group commit): four lines each.
+        package func hold(_ entries: [Entry]) throws {
+            let bytes = Array(entries.map { "\($0.deaths)\n\($0.account)\n\($0.path)\n\($0.ledgerKey)\n" }.joined().utf8)
             let fd = try file.get()
             try Posix.writeAll(fd, bytes, at: 0, path: path)
             try Posix.truncate(fd, to: bytes.count, path: path)
@@ -77,9 +81,13 @@ package final class InHand: Sendable {
             defer { try? Posix.removeFile(path) }
             guard let bytes = try? Posix.readFile(path, regularOnly: true) else { continue }
             let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-            guard lines.count >= 4, let deaths = Int(lines[0]) else { continue }
-            let e = Entry(ledgerKey: String(lines[3]), account: String(lines[1]), path: String(lines[2]), deaths: deaths)
-            if (out[e.ledgerKey]?.deaths ?? -1) < deaths { out[e.ledgerKey] = e }
+            // Four lines an entry; a note may hold several (a group committed together).
+            var at = 0
+            while lines.count - at >= 4, let deaths = Int(lines[at]) {
+                let e = Entry(ledgerKey: String(lines[at + 3]), account: String(lines[at + 1]), path: String(lines[at + 2]), deaths: deaths)
+                if (out[e.ledgerKey]?.deaths ?? -1) < deaths { out[e.ledgerKey] = e }
+                at += 4
+            }
         }
         return out.values.sorted { $0.ledgerKey < $1.ledgerKey }
     }
@@ -88,9 +96,12 @@ package final class InHand: Sendable {
 extension Pipeline {
     /// Notes a file as in hand before decoding; if the note cannot be written (state directory
     /// unwritable) the file is not decoded: a death then could not be traced to it.
-    static func takeInHand(_ slot: InHand.Slot, _ entry: InHand.Entry) -> IngestFailure? {
+    static func takeInHand(_ slot: InHand.Slot, _ entry: InHand.Entry) -> IngestFailure? { takeInHand(slot, [entry]) }
+
+    /// Notes several files as in hand together (a group the committer commits in one transaction).
+    static func takeInHand(_ slot: InHand.Slot, _ entries: [InHand.Entry]) -> IngestFailure? {
         do {
-            try slot.hold(entry)
+            try slot.hold(entries)
             return nil
         } catch {
             return IngestFailure(.storeError, "cannot note the file as in hand: \(error)")

@@ -34,6 +34,9 @@ package struct IngestConfig: Sendable {
     /// One per processor but the committer's (at least 1, at most 4): on 2 processors one decoder,
     /// which also takes the committer's rule matching whenever a decoded file waits for it.
     package var decoders = max(1, min(4, Posix.onlineProcessors - 1))
+    /// Decoded files that may wait for the committer, and so commit together at most: those of one
+    /// account found waiting commit in one transaction (1: a transaction per file, always).
+    package var groupCommitFiles = 8
     /// When set, day folders (YYYY/MM/DD) older than this many days are not watched (the rescan still
     /// covers them, changes included): for mirrors whose folders exceed the kernel's watch limit.
     package var watchDays: Int? = nil

@@ -49,6 +49,19 @@ package final class OrderedResults<T: Sendable>: Sendable {
         }
     }
 
+    /// The results that follow in order and are ready now, at most `max` (none waited for): what
+    /// the taker finds waiting after a ``take()``, to handle together.
+    package func takeReady(max: Int) -> [T] {
+        state.withLock { s in
+            var out: [T] = []
+            while out.count < max, let v = s.results.removeValue(forKey: s.next) {
+                out.append(v)
+                s.next += 1
+            }
+            return out
+        }
+    }
+
     /// No more indexes are handed out; results already claimed still arrive.
     package func stop() {
         state.withLock { $0.stopped = true }

@@ -6,7 +6,8 @@ import Posix
 import Rules
 
 /// Takes jobs through decoding and commit: decodes on `decoders` threads while the calling thread
-/// commits in order (``Committer``, one transaction per file), then records each outcome: the
+/// commits in order (``Committer``, one transaction per file, or per group of one account's files
+/// found waiting together), then records each outcome: the
 /// ledger in memory, pending files, failures (ledgered, or reported once), rewrites, alerts to the
 /// outbox. Notes each file in hand (``InHand``) so that a death can be traced to it.
 /// Confined to the thread that runs the ``Ingestor`` (its decoder threads share only the jobs,
@@ -43,7 +44,8 @@ final class Pipeline {
         self.stop = stop
     }
 
-    /// Decodes jobs on worker threads while this thread commits them in order, one transaction per file.
+    /// Decodes jobs on worker threads while this thread commits them in order: one transaction per
+    /// file, or per group of one account's files that were already waiting (group commit).
     /// `final`: incomplete files are reported instead of kept pending (used by `--once`).
     func process(_ jobs: [Job], rules ruleSet: RuleSet?, final: Bool) {
         guard !jobs.isEmpty else { return }
@@ -57,7 +59,10 @@ final class Pipeline {
         let notes = jobs.map { InHand.Entry(ledgerKey: $0.ledgerKey, account: $0.key.account, path: $0.readPath, deaths: suspects[$0.ledgerKey] ?? 0) }
         for j in jobs { watcher.inFlight.insert(j.ledgerKey) }
         stats.update { $0.queued += jobs.count }
-        let results = OrderedResults<(Job, Result<MatchedFile, IngestFailure>)>(count: jobs.count, window: 4)
+        // Decoded files wait for the committer in a window (at least 4), each holding its delivered
+        // bytes and records; its inflated bytes only when the committer is to match its rules, which
+        // it is not while files wait.
+        let results = OrderedResults<(Job, Result<MatchedFile, IngestFailure>)>(count: jobs.count, window: max(4, config.groupCommitFiles))
         let stop = self.stop
         let limits = config.limits
         for t in 0..<min(config.decoders, jobs.count) {
@@ -87,15 +92,13 @@ final class Pipeline {
         }
         var handled = 0
         let committing = inHand.slot("committer")
-        while let (job, result) = results.take() {
-            if case .success = result { _ = Self.takeInHand(committing, notes[handled]) }
-            handled += 1
-            watcher.inFlight.remove(job.ledgerKey)
-            stats.update { $0.queued -= 1 }
-            handle(job, result, final: final)
-            committing.release()
-            suspects.removeValue(forKey: job.ledgerKey)
-            onProgress?(stats.snapshot)
+        while let first = results.take() {
+            // Decoded files already waiting behind it are taken too: those of one account commit
+            // in one transaction. Only files that wait: a lone file is committed at once.
+            let batch = [first] + results.takeReady(max: config.groupCommitFiles - 1)
+            for (job, _) in batch { watcher.inFlight.remove(job.ledgerKey) }
+            commitBatch(batch, notes: notes[handled..<(handled + batch.count)], committing, final: final)
+            handled += batch.count
         }
         committing.clear()
         // Receipts a file's transaction did not take are written now: the batch is over.
@@ -103,6 +106,81 @@ final class Pipeline {
         // Jobs not reached because of a stop stay unledgered: the next start takes them.
         for job in jobs.dropFirst(handled) { watcher.inFlight.remove(job.ledgerKey) }
         stats.update { $0.queued -= jobs.count - handled }
+    }
+
+    /// Handles files taken together, in order but for grouping: each account's decoded files
+    /// commit in one transaction (at the place of its first), failures are recorded one by one.
+    /// The committer's in-hand note names every file of a group while it commits.
+    private func commitBatch(
+        _ batch: [(Job, Result<MatchedFile, IngestFailure>)], notes: ArraySlice<InHand.Entry>, _ slot: InHand.Slot, final: Bool
+    ) {
+        var groups: [String: [Int]] = [:]
+        for (k, (job, result)) in batch.enumerated() {
+            if case .success = result { groups[job.key.account, default: []].append(k) }
+        }
+        for (k, (job, result)) in batch.enumerated() {
+            let group: [Int]
+            if case .success = result {
+                guard let g = groups.removeValue(forKey: job.key.account) else { continue }  // committed with its group
+                group = g
+                _ = Self.takeInHand(slot, g.map { notes[notes.startIndex + $0] })
+                let files = g.compactMap { i -> (Job, MatchedFile)? in
+                    guard case .success(let file) = batch[i].1 else { return nil }
+                    return (batch[i].0, file)
+                }
+                if files.count == 1 {
+                    handle(job, result, final: final)
+                } else {
+                    commitGroup(files, final: final)
+                }
+                slot.release()
+            } else {
+                group = [k]
+                handle(job, result, final: final)
+            }
+            for i in group {
+                stats.update { $0.queued -= 1 }
+                suspects.removeValue(forKey: batch[i].0.ledgerKey)
+                onProgress?(stats.snapshot)
+            }
+        }
+    }
+
+    /// Commits decoded files of one account in one transaction and records each outcome; if the
+    /// transaction fails, each file is committed on its own, so that one file's failure (or a
+    /// full disk) is handled as it is for a file alone and fails none of the others.
+    private func commitGroup(_ group: [(Job, MatchedFile)], final: Bool) {
+        let files = group.map { job, file in
+            var f = file
+            f.matchDeferredRules()
+            f.file.etag = job.etag
+            return f
+        }
+        do {
+            let s = try store.account(group[0].0.key.account)
+            let receipts = outbox.unrecordedReceipts(s.account)
+            let outcomes = try Committer(latenessMs: config.latenessMs).commit(
+                zip(group, files).map { Committer.Item(file: $1, logFile: $0.0.found.absolute) }, to: s, now: Posix.nowMillis(),
+                receipts: receipts)
+            outbox.receiptsRecorded(s.account, passes: receipts.count)
+            stats.update { $0.filesGroupCommitted += group.count }
+            for (k, (r, produced)) in outcomes.enumerated() { committed(group[k].0, files[k], r, produced, s) }
+        } catch {
+            if let fatal = StoreError.storeWide(error, stateDirectory: config.stateDirectory) {
+                if final {
+                    // As for a file alone: a one-shot run stops at the first full-disk (or read-only)
+                    // error, with one message; the files stay unledgered for the next run.
+                    stopped = fatal
+                    stop.set()
+                    return
+                }
+            } else {
+                logger.notice(
+                    "\(group.count) files of account \(group[0].0.key.account) could not be committed together (\(error)); committing each alone",
+                    metadata: ["account": "\(group[0].0.key.account)", "reason": "group_commit_failed"])
+            }
+            for (k, (job, _)) in group.enumerated() { handle(job, .success(files[k]), final: final) }
+        }
     }
 
     /// Commits a decoded file and records the outcome, or records why it failed (pending when it
@@ -114,45 +192,11 @@ final class Pipeline {
             file.file.etag = job.etag
             do {
                 let s = try store.account(job.key.account)
-                let committer = Committer(engine: file.ruleSet.map { RuleEngine(ruleSet: $0, latenessMs: config.latenessMs) })
                 let receipts = outbox.unrecordedReceipts(s.account)
-                let (r, produced) = try committer.commit(file, to: s, logFile: job.found.absolute, now: Posix.nowMillis(), receipts: receipts)
+                let (r, produced) = try Committer(latenessMs: config.latenessMs).commit(
+                    file, to: s, logFile: job.found.absolute, now: Posix.nowMillis(), receipts: receipts)
                 outbox.receiptsRecorded(s.account, passes: receipts.count)
-                if !produced.isEmpty { outbox.deliverFresh(produced, s) }
-                watcher.known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime, etag: job.etag)
-                watcher.pending.removeValue(forKey: job.ledgerKey)
-                if r.sameContent {
-                    logger.info(
-                        "\(job.found.absolute): changed on disk after it was ingested (size or mtime) but its bytes are the same: nothing new",
-                        metadata: ["file": "\(job.found.absolute)", "reason": "touched_after_ingest"])
-                    return
-                }
-                if let rw = r.rewrite { reportRewrite(job, file.file, rw) }
-                integrity?.logAdded(root: job.found.root, key: job.key, store: store)
-                stats.update {
-                    $0.filesIngested += 1
-                    $0.recordsRead += file.records.count
-                    $0.eventsStored += r.stored
-                    $0.duplicates += r.duplicates
-                    $0.bytesCompressed += file.compressed.count
-                    $0.recordsMissingFields += file.missingFields
-                    $0.oversizedEvents += file.oversized
-                    $0.skippedElements += file.skippedElements
-                    $0.invalidRecords += file.invalidRecords
-                    $0.nonUTF8Records += file.nonUTF8Records
-                    $0.pending = watcher.pending.count
-                }
-                if file.missingFields > 0 || file.skippedElements > 0 {
-                    logger.warning(
-                        "\(job.found.absolute): \(file.missingFields) records lack eventID or eventTime (kept), \(file.skippedElements) Records elements are not objects (skipped)",
-                        metadata: ["file": "\(job.found.absolute)", "reason": "record_missing_fields"])
-                }
-                if !file.recordProblems.isEmpty { logRecordProblems(file.file, path: job.found.absolute) }
-                if file.oversized > 0 {
-                    logger.notice(
-                        "\(job.found.absolute): \(file.oversized) records exceed CloudWatch's 256 KB event size (kept)",
-                        metadata: ["file": "\(job.found.absolute)", "reason": "oversized_event"])
-                }
+                committed(job, file, r, produced, s)
             } catch {
                 if final, let fatal = StoreError.storeWide(error, stateDirectory: config.stateDirectory) {
                     // A one-shot run stops at the first full-disk (or read-only) error: every
@@ -188,6 +232,46 @@ final class Pipeline {
             }
             let ledger = failure.code != .unreadable && failure.code != .storeError
             fail(job, failure, ledger: ledger)
+        }
+    }
+
+    /// Records a committed file's outcome: alerts to the sinks, the ledger in memory, rewrites,
+    /// counters and warnings.
+    private func committed(_ job: Job, _ file: MatchedFile, _ r: CommitResult, _ produced: [PendingAlert], _ s: AccountStore) {
+        if !produced.isEmpty { outbox.deliverFresh(produced, s) }
+        watcher.known[job.ledgerKey] = LedgerEntry(path: job.ledgerKey, status: .done, size: file.size, mtime: file.mtime, etag: job.etag)
+        watcher.pending.removeValue(forKey: job.ledgerKey)
+        if r.sameContent {
+            logger.info(
+                "\(job.found.absolute): changed on disk after it was ingested (size or mtime) but its bytes are the same: nothing new",
+                metadata: ["file": "\(job.found.absolute)", "reason": "touched_after_ingest"])
+            return
+        }
+        if let rw = r.rewrite { reportRewrite(job, file.file, rw) }
+        integrity?.logAdded(root: job.found.root, key: job.key, store: store)
+        stats.update {
+            $0.filesIngested += 1
+            $0.recordsRead += file.records.count
+            $0.eventsStored += r.stored
+            $0.duplicates += r.duplicates
+            $0.bytesCompressed += file.compressed.count
+            $0.recordsMissingFields += file.missingFields
+            $0.oversizedEvents += file.oversized
+            $0.skippedElements += file.skippedElements
+            $0.invalidRecords += file.invalidRecords
+            $0.nonUTF8Records += file.nonUTF8Records
+            $0.pending = watcher.pending.count
+        }
+        if file.missingFields > 0 || file.skippedElements > 0 {
+            logger.warning(
+                "\(job.found.absolute): \(file.missingFields) records lack eventID or eventTime (kept), \(file.skippedElements) Records elements are not objects (skipped)",
+                metadata: ["file": "\(job.found.absolute)", "reason": "record_missing_fields"])
+        }
+        if !file.recordProblems.isEmpty { logRecordProblems(file.file, path: job.found.absolute) }
+        if file.oversized > 0 {
+            logger.notice(
+                "\(job.found.absolute): \(file.oversized) records exceed CloudWatch's 256 KB event size (kept)",
+                metadata: ["file": "\(job.found.absolute)", "reason": "oversized_event"])
         }
     }
 

@@ -31,6 +31,8 @@ package struct IngestStats: Sendable, Equatable {
     /// events stored from them.
     package var rewritten = 0
     package var rewrittenEventsStored = 0
+    /// Files committed in a transaction shared with other files of their account (group commit).
+    package var filesGroupCommitted = 0
 
     package init() {}
 

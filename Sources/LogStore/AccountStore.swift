@@ -156,6 +156,9 @@ package final class AccountStore: @unchecked Sendable {
     /// Stream ids by name, filled as streams are first written.
     private var streamIDs: [String: Int64] = [:]
 
+    /// Drops the stream ids known: after a rollback, one may name a stream that was never committed.
+    func forgetStreams() { streamIDs = [:] }
+
     func ensureStream(_ db: Database, name: String, region: String, now: Int64) throws -> Int64 {
         if let id = streamIDs[name] { return id }
         try db.execute(

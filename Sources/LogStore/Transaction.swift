@@ -149,7 +149,13 @@ extension AccountStore {
     /// Runs `body` in one write transaction of this store (rolled back if it throws): the handle
     /// through which a file, its rule state, alerts and ledger row are committed together.
     package func write<R>(now: Int64, _ body: (WriteTransaction) throws -> R) throws -> R {
-        try queue.write { db in try body(WriteTransaction(db, store: self, now: now)) }
+        do {
+            return try queue.write { db in try body(WriteTransaction(db, store: self, now: now)) }
+        } catch {
+            // A stream first written in the rolled-back transaction is gone with it.
+            forgetStreams()
+            throw error
+        }
     }
 
     /// Stores a decoded file's events (each eventID once per account) and marks it done, atomically,

@@ -436,7 +436,13 @@ final class VouchingSink: AlertSink, @unchecked Sendable {
         }
         // The state as a kill -9 before the k-th file's alerts go out leaves it.
         sink.beforeBatch = { k in snapshots[k] = (clone(state), sink.received) }
-        let (first, _) = try makeIngestor(bucket: bucket, state: state) { $0.rulePaths = [rules] }
+        // One transaction per file: with group commit, A's two files may be taken together with B's
+        // and commit before it (GroupCommitTests), which changes the order of the sends this follows.
+        let oneByOne: (inout IngestConfig) -> Void = {
+            $0.rulePaths = [rules]
+            $0.groupCommitFiles = 1
+        }
+        let (first, _) = try makeIngestor(bucket: bucket, state: state, configure: oneByOne)
         #expect(first.reloadRules().loaded)
         first.sinks = [sink]
         #expect(try first.runOnce().alertsPending == 0)
@@ -463,7 +469,7 @@ final class VouchingSink: AlertSink, @unchecked Sendable {
         ] {
             let restarted = VouchingSink(received: received)
             let crashed = clone(snap.state)
-            let (again, _) = try makeIngestor(bucket: bucket, state: crashed) { $0.rulePaths = [rules] }
+            let (again, _) = try makeIngestor(bucket: bucket, state: crashed, configure: oneByOne)
             #expect(again.reloadRules().loaded)
             again.sinks = [restarted]
             #expect(try again.runOnce().alertsPending == 0)
