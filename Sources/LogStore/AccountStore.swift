@@ -19,16 +19,25 @@ package final class AccountStore: @unchecked Sendable {
     /// The database file as opened (nil read-only): a path that names another file later means the
     /// store was deleted or replaced under the running process.
     package let identity: FileIdentity?
+    /// Checkpoints the writer's WAL in the background (nil read-only); kept as long as the writer's
+    /// connection, whose WAL hook points at it.
+    package let checkpointer: WALCheckpointer?
 
     /// Opens (creating if needed, unless `readOnly`) the store of `account` under `directory`;
     /// read-only, with up to `readers` connections reading at once (the API server's queries).
-    package init(directory: String, account: String, groupName: String? = nil, readOnly: Bool = false, readers: Int = 1) throws {
+    /// `checkpoints`: when the writer's WAL is checkpointed (see ``WALCheckpointer``).
+    package init(
+        directory: String, account: String, groupName: String? = nil, readOnly: Bool = false, readers: Int = 1,
+        checkpoints: WALCheckpointer.Limits = .init()
+    ) throws {
         self.account = account
         self.path = "\(directory)/\(account).sqlite"
         var config = Configuration()
         config.readonly = readOnly
         config.busyMode = .timeout(10)
         config.maximumReaderCount = max(1, readers)
+        let checkpointer = readOnly ? nil : WALCheckpointer(path: path, limits: checkpoints)
+        self.checkpointer = checkpointer
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA cache_size = -4000")
             if !readOnly {
@@ -38,6 +47,7 @@ package final class AccountStore: @unchecked Sendable {
             if !readOnly {
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
+            if let checkpointer, let connection = db.sqliteConnection { checkpointer.install(on: connection) }
         }
         queue = readOnly ? try Self.openReadOnly(path, config) : try DatabaseQueue(path: path, configuration: config)
         if !readOnly {
