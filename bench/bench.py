@@ -24,6 +24,9 @@ def timed(cmd, capture_output=False, text=False):
     import tempfile
     out_f = tempfile.TemporaryFile() if capture_output else None
     err_f = tempfile.TemporaryFile() if capture_output else None
+    # The run before left hundreds of MB of dirty pages (the store, its WAL): written out now, so
+    # that their writeback does not land on this run's disk and cores.
+    os.sync()
     t = time.perf_counter()
     pid = os.posix_spawnp(cmd[0], cmd, os.environ, file_actions=(
         [(os.POSIX_SPAWN_DUP2, out_f.fileno(), 1), (os.POSIX_SPAWN_DUP2, err_f.fileno(), 2)] if capture_output else []))
