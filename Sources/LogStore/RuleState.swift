@@ -40,17 +40,25 @@ extension WriteTransaction {
 
     /// A suppression period's encoded state.
     package func suppressionState(rule: String, key: String) throws -> [UInt8]? {
-        try Data.fetchOne(db.cachedStatement(sql: "SELECT state FROM suppressions WHERE rule = ? AND key = ?"), arguments: [rule, key])
-            .map { [UInt8]($0) }
+        // Bound through the C API, as the other statements an alert storm runs per alert or key.
+        var state: [UInt8]? = nil
+        try Raw.step(
+            db.cachedStatement(sql: "SELECT state FROM suppressions WHERE rule = ? AND key = ?").sqliteStatement,
+            db: db.sqliteConnection, [.text(rule), .text(key)]
+        ) { state = Raw.blob($0, 0) }
+        return state
     }
 
     /// Sets (nil: ends) a suppression period; `until` is when it ends, by which it is found.
     package func setSuppressionState(rule: String, key: String, until: Int64, _ state: [UInt8]?) throws {
         if let state {
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO suppressions(rule, key, until, state) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [rule, key, until, Data(state)])
+            try Raw.step(
+                db.cachedStatement(sql: "INSERT OR REPLACE INTO suppressions(rule, key, until, state) VALUES (?, ?, ?, ?)").sqliteStatement,
+                db: db.sqliteConnection, [.text(rule), .text(key), .int(until), .blob(state)])
         } else {
-            try db.cachedStatement(sql: "DELETE FROM suppressions WHERE rule = ? AND key = ?").execute(arguments: [rule, key])
+            try Raw.step(
+                db.cachedStatement(sql: "DELETE FROM suppressions WHERE rule = ? AND key = ?").sqliteStatement,
+                db: db.sqliteConnection, [.text(rule), .text(key)])
         }
     }
 
