@@ -58,13 +58,18 @@ public struct JSONObjectWriter: Sendable {
         buffer.append(0x5B)
         for (i, r) in records.enumerated() {
             if i > 0 { buffer.append(0x2C) }
-            buffer += Self.oneLine(r.utf8)
+            Self.appendOneLine(r, to: &buffer)
         }
         buffer.append(0x5D)
     }
 
     /// The finished object.
     public var bytes: [UInt8] { buffer + [0x7D] }
+    /// Appends the finished object to `out` (without making ``bytes`` first).
+    public func appendObject(to out: inout [UInt8]) {
+        out += buffer
+        out.append(0x7D)
+    }
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     public static func quote(_ s: String) -> String { quote(Array(s.utf8)) }
@@ -82,26 +87,45 @@ public struct JSONObjectWriter: Sendable {
     /// its text, so it can neither break the line nor pass for JSON. Bytes that are not UTF-8
     /// become U+FFFD either way (docs/store.md, "Bytes that are not UTF-8").
     public static func oneLine(_ record: some Collection<UInt8>) -> [UInt8] {
-        let text = Array(String(decoding: record, as: UTF8.self).utf8)
         var out: [UInt8] = []
-        out.reserveCapacity(text.count + 2)
-        guard JSONCheck.check(text).isValid else {
+        if let s = record as? String.UTF8View {
+            appendOneLine(String(s), to: &out)
+        } else {
+            var text = String(decoding: record, as: UTF8.self)
+            text.withUTF8 { appendOneLine($0, to: &out) }
+        }
+        return out
+    }
+
+    /// Appends ``oneLine(_:)`` of a record held as a `String` (already UTF-8: no decoding pass).
+    public static func appendOneLine(_ record: String, to out: inout [UInt8]) {
+        var text = record
+        text.withUTF8 { appendOneLine($0, to: &out) }
+    }
+
+    /// Appends the one-line form of valid UTF-8 `text`: runs of bytes between the white space
+    /// outside strings are copied whole.
+    private static func appendOneLine(_ text: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + text.count + 2)
+        guard JSONCheck.check(UnsafeRawBufferPointer(text)).isValid else {
             appendQuoted(text, to: &out)
-            return out
+            return
         }
         var inString = false
         var escaped = false
-        for b in text {
+        var run = 0
+        for i in 0..<text.count {
+            let b = text[i]
             if inString {
                 if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
             } else if b == 0x22 {
                 inString = true
             } else if RecordSplitter.isSpace(b) {
-                continue
+                if i > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: text[run..<i])) }
+                run = i + 1
             }
-            out.append(b)
         }
-        return out
+        if text.count > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: text[run..<text.count])) }
     }
 
     /// Appends the UTF-8 text of `bytes` as a JSON string literal: what `quote(bytes)` gives, so
