@@ -111,21 +111,41 @@ public struct JSONObjectWriter: Sendable {
             appendQuoted(text, to: &out)
             return
         }
-        var inString = false
-        var escaped = false
+        // Valid JSON: a string runs to the first quote not escaped, and a backslash escapes the
+        // byte after it. Strings are skipped in a tight loop; white space between them is dropped.
         var run = 0
-        for i in 0..<text.count {
+        var i = 0
+        let n = text.count
+        while i < n {
             let b = text[i]
-            if inString {
-                if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
-            } else if b == 0x22 {
-                inString = true
+            i += 1
+            if b == 0x22 {
+                while i < n {
+                    let c = text[i]
+                    if c == 0x5C {
+                        i += 2
+                    } else {
+                        i += 1
+                        if c == 0x22 { break }
+                    }
+                }
             } else if RecordSplitter.isSpace(b) {
-                if i > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: text[run..<i])) }
-                run = i + 1
+                if i - 1 > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: text[run..<(i - 1)])) }
+                run = i
             }
         }
         if text.count > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: text[run..<text.count])) }
+    }
+
+    /// Whether any of the eight bytes of `w` is below 0x20, `"` or `\` (no false negatives: a
+    /// byte at or above 0x80 never counts, and a word that counts is looked at byte by byte).
+    @inline(__always)
+    static func needsEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        func zeroByte(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & high }
+        let control = (w &- ones &* 0x20) & ~w & high
+        return control | zeroByte(w ^ (ones &* 0x22)) | zeroByte(w ^ (ones &* 0x5C)) != 0
     }
 
     /// Appends the UTF-8 text of `bytes` as a JSON string literal: what `quote(bytes)` gives, so
@@ -154,11 +174,21 @@ public struct JSONObjectWriter: Sendable {
 
     private static func appendEscaped(_ p: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         var run = 0
-        for i in 0..<p.count {
+        var i = 0
+        while i < p.count {
+            // Eight bytes at a time while none of them needs an escape (a control byte, `"` or `\`).
+            if i + 8 <= p.count {
+                let w = UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: UInt64.self)
+                if !Self.needsEscape(w) {
+                    i += 8
+                    continue
+                }
+            }
             let b = p[i]
+            i += 1
             guard b == 0x22 || b == 0x5C || b < 0x20 else { continue }
-            if i > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[run..<i])) }
-            run = i + 1
+            if i - 1 > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[run..<(i - 1)])) }
+            run = i
             out.append(0x5C)
             switch b {
             case 0x22, 0x5C: out.append(b)

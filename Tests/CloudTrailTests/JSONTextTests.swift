@@ -136,4 +136,42 @@ import Testing
         }
         #expect(Timestamp.formatISO8601(1_709_294_399_999, millis: true) == "2024-03-01T11:59:59.999Z")
     }
+
+    /// Escaping eight bytes at a time gives what escaping byte by byte gives: every byte value at
+    /// every place of words before, across and after the eight-byte steps.
+    @Test func escapingByWordsEqualsEscapingByBytes() {
+        func reference(_ bytes: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = [0x22]
+            for b in bytes {
+                switch b {
+                case 0x22, 0x5C: out += [0x5C, b]
+                case 0x0A: out += [0x5C, 0x6E]
+                case 0x0D: out += [0x5C, 0x72]
+                case 0x09: out += [0x5C, 0x74]
+                case ..<0x20: out += Array(String(format: "\\u%04x", b).utf8)
+                default: out.append(b)
+                }
+            }
+            return out + [0x22]
+        }
+        for length in [1, 7, 8, 9, 16, 23] {
+            for place in 0..<length {
+                for value in 0...255 {
+                    var bytes = [UInt8](repeating: 0x61, count: length)
+                    bytes[place] = UInt8(value)
+                    var out: [UInt8] = []
+                    JSONObjectWriter.appendQuoted(bytes, to: &out)
+                    #expect(out == reference(bytes), "\(length) \(place) \(value)")
+                }
+            }
+        }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            let bytes = (0..<Int.random(in: 0..<64, using: &rng)).map { _ in [0x20, 0x22, 0x5C, 0x1F, 0x7F, 0x80, 0xA2, 0x41].randomElement(using: &rng)! as UInt8 }
+            var out: [UInt8] = []
+            JSONObjectWriter.appendQuoted(bytes, to: &out)
+            #expect(out == reference(bytes))
+        }
+    }
 }
+
