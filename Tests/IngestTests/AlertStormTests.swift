@@ -74,4 +74,24 @@ import TestSupport
         #expect(lines.count == 709)
         #expect(Checksum.crc32(Array(text.utf8)) == 1_729_072_008)
     }
+
+    /// The same storm delivered later from the outbox (each alert decoded from its row, its records
+    /// read back from their places in the blocks) writes the same lines as delivered fresh.
+    @Test func aStormDeliveredFromTheOutboxWritesTheSameLines() throws {
+        let bucket = try Self.bucket()
+        let state = tempDir("state")
+        let fresh = tempDir("alerts") + "/fresh.jsonl", stored = tempDir("alerts") + "/stored.jsonl"
+        let (first, _) = try makeIngestor(bucket: bucket, state: state) { $0.rulePaths = [Self.rules] }
+        #expect(first.reloadRules().loaded)
+        first.sinks = [SwitchableSink(), try JSONLinesAlertSink(path: fresh)]
+        #expect(try first.runOnce().alertsPending == 709, "every alert waits in the outbox for the sink that is down")
+        let (second, _) = try makeIngestor(bucket: bucket, state: state) { $0.rulePaths = [Self.rules] }
+        #expect(second.reloadRules().loaded)
+        second.sinks = [try JSONLinesAlertSink(path: stored)]
+        #expect(try second.runOnce().alertsPending == 0)
+        let freshLines = try String(contentsOfFile: fresh, encoding: .utf8)
+        #expect(freshLines.split(separator: "\n").count == 709)
+        #expect(try String(contentsOfFile: stored, encoding: .utf8) == freshLines)
+    }
 }
+
