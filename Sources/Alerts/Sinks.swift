@@ -107,9 +107,13 @@ public final class JSONLinesAlertSink: AlertSink {
     static func appendLine(_ a: Alert, to out: inout [UInt8]) {
         var o = JSONObjectWriter(capacity: 512 + a.records.reduce(0) { $0 + $1.utf8.count })
         a.addFields(to: &o, snakeCase: true)
-        for (k, v) in a.extra.sorted(by: { $0.key < $1.key }) { o.add(k.lowercased(), v) }
+        if a.extra.count == 1, let (k, v) = a.extra.first {
+            o.add(k.lowercased(), v)
+        } else {
+            for (k, v) in a.extra.sorted(by: { $0.key < $1.key }) { o.add(k.lowercased(), v) }
+        }
         o.addRecords("records", a.records)
-        out += o.bytes
+        o.appendObject(to: &out)
         out.append(0x0A)
     }
 

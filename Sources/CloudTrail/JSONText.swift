@@ -58,13 +58,18 @@ public struct JSONObjectWriter: Sendable {
         buffer.append(0x5B)
         for (i, r) in records.enumerated() {
             if i > 0 { buffer.append(0x2C) }
-            buffer += Self.oneLine(r.utf8)
+            Self.appendOneLine(r, to: &buffer)
         }
         buffer.append(0x5D)
     }
 
     /// The finished object.
     public var bytes: [UInt8] { buffer + [0x7D] }
+    /// Appends the finished object to `out` (without making ``bytes`` first).
+    public func appendObject(to out: inout [UInt8]) {
+        out += buffer
+        out.append(0x7D)
+    }
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     public static func quote(_ s: String) -> String { quote(Array(s.utf8)) }
@@ -82,26 +87,65 @@ public struct JSONObjectWriter: Sendable {
     /// its text, so it can neither break the line nor pass for JSON. Bytes that are not UTF-8
     /// become U+FFFD either way (docs/store.md, "Bytes that are not UTF-8").
     public static func oneLine(_ record: some Collection<UInt8>) -> [UInt8] {
-        let text = Array(String(decoding: record, as: UTF8.self).utf8)
         var out: [UInt8] = []
-        out.reserveCapacity(text.count + 2)
-        guard JSONCheck.check(text).isValid else {
-            appendQuoted(text, to: &out)
-            return out
-        }
-        var inString = false
-        var escaped = false
-        for b in text {
-            if inString {
-                if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
-            } else if b == 0x22 {
-                inString = true
-            } else if RecordSplitter.isSpace(b) {
-                continue
-            }
-            out.append(b)
+        if let s = record as? String.UTF8View {
+            appendOneLine(String(s), to: &out)
+        } else {
+            var text = String(decoding: record, as: UTF8.self)
+            text.withUTF8 { appendOneLine($0, to: &out) }
         }
         return out
+    }
+
+    /// Appends ``oneLine(_:)`` of a record held as a `String` (already UTF-8: no decoding pass).
+    public static func appendOneLine(_ record: String, to out: inout [UInt8]) {
+        var text = record
+        text.withUTF8 { appendOneLine($0, to: &out) }
+    }
+
+    /// Appends the one-line form of valid UTF-8 `text`: runs of bytes between the white space
+    /// outside strings are copied whole.
+    private static func appendOneLine(_ text: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + text.count + 2)
+        guard JSONCheck.check(UnsafeRawBufferPointer(text)).isValid else {
+            appendQuoted(text, to: &out)
+            return
+        }
+        // Valid JSON: a string runs to the first quote not escaped, and a backslash escapes the
+        // byte after it. Strings are skipped in a tight loop; white space between them is dropped.
+        var run = 0
+        var i = 0
+        let n = text.count
+        while i < n {
+            let b = text[i]
+            i += 1
+            if b == 0x22 {
+                while i < n {
+                    let c = text[i]
+                    if c == 0x5C {
+                        i += 2
+                    } else {
+                        i += 1
+                        if c == 0x22 { break }
+                    }
+                }
+            } else if RecordSplitter.isSpace(b) {
+                if i - 1 > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: text[run..<(i - 1)])) }
+                run = i
+            }
+        }
+        if text.count > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: text[run..<text.count])) }
+    }
+
+    /// Whether any of the eight bytes of `w` is below 0x20, `"` or `\` (no false negatives: a
+    /// byte at or above 0x80 never counts, and a word that counts is looked at byte by byte).
+    @inline(__always)
+    static func needsEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        func zeroByte(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & high }
+        let control = (w &- ones &* 0x20) & ~w & high
+        return control | zeroByte(w ^ (ones &* 0x22)) | zeroByte(w ^ (ones &* 0x5C)) != 0
     }
 
     /// Appends the UTF-8 text of `bytes` as a JSON string literal: what `quote(bytes)` gives, so
@@ -130,11 +174,21 @@ public struct JSONObjectWriter: Sendable {
 
     private static func appendEscaped(_ p: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         var run = 0
-        for i in 0..<p.count {
+        var i = 0
+        while i < p.count {
+            // Eight bytes at a time while none of them needs an escape (a control byte, `"` or `\`).
+            if i + 8 <= p.count {
+                let w = UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: UInt64.self)
+                if !Self.needsEscape(w) {
+                    i += 8
+                    continue
+                }
+            }
             let b = p[i]
+            i += 1
             guard b == 0x22 || b == 0x5C || b < 0x20 else { continue }
-            if i > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[run..<i])) }
-            run = i + 1
+            if i - 1 > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[run..<(i - 1)])) }
+            run = i
             out.append(0x5C)
             switch b {
             case 0x22, 0x5C: out.append(b)

@@ -114,6 +114,33 @@ public enum Timestamp {
         let days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
         let rem = secs - days * 86400
         let (y, m, d) = civilFromDays(days)
+        if y >= 0 && y <= 9999 {
+            // Digit by digit into one buffer (an alert storm formats a time per alert).
+            return String(unsafeUninitializedCapacity: millis ? 24 : 20) { b in
+                func two(_ v: Int64, _ i: Int) {
+                    b[i] = 0x30 + UInt8(v / 10)
+                    b[i + 1] = 0x30 + UInt8(v % 10)
+                }
+                two(y / 100, 0)
+                two(y % 100, 2)
+                two(m, 5)
+                two(d, 8)
+                two(rem / 3600, 11)
+                two(rem / 60 % 60, 14)
+                two(rem % 60, 17)
+                (b[4], b[7], b[10], b[13], b[16]) = (0x2D, 0x2D, 0x54, 0x3A, 0x3A)
+                guard millis else {
+                    b[19] = 0x5A
+                    return 20
+                }
+                let f = ms - secs * 1000
+                b[19] = 0x2E
+                b[20] = 0x30 + UInt8(f / 100)
+                two(f % 100, 21)
+                b[23] = 0x5A
+                return 24
+            }
+        }
         var out = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rem / 3600, 2)):\(pad(rem / 60 % 60, 2)):\(pad(rem % 60, 2))"
         if millis { out += ".\(pad(ms - secs * 1000, 3))" }
         return out + "Z"

@@ -96,8 +96,7 @@ struct Committer {
             let engine = RuleEngine(ruleSet: set, latenessMs: latenessMs)
             let state = TransactionRuleState(tx, block: block)
             // A duplicate record's hits counted when it was first stored.
-            let hits = file.hits.filter { !block.isDuplicate($0.record) }
-            var found = try engine.process(hits, logFile: logFile, store: state)
+            var found = try engine.process(file.hits, logFile: logFile, store: state) { !block.isDuplicate($0.record) }
             if let newest = block.newestEventTime {
                 found += try engine.flush(store: state, before: newest)
                 try engine.expire(store: state, watermark: newest)
@@ -164,8 +163,16 @@ final class TransactionRuleState: RuleStateStore {
     /// The outbox places of the alerts recorded so far, in the order recorded.
     private var seqs: [Int64] = []
 
-    func record(_ alert: Alert) throws -> Bool {
-        guard let seq = try tx.recordAlert(alert, records: alert.records.isEmpty ? nil : locator) else { return false }
+    func record(_ alert: Alert) throws -> Bool { try record(alert, at: nil) }
+
+    /// ``record(_:)`` of an alert whose records are the block's records at `recordIndexes`: found
+    /// there by place, not by reading each record again.
+    func record(_ alert: Alert, recordIndexes: [Int]) throws -> Bool { try record(alert, at: recordIndexes) }
+
+    private func record(_ alert: Alert, at indexes: [Int]?) throws -> Bool {
+        guard let seq = try tx.recordAlert(alert, records: alert.records.isEmpty ? nil : locator, recordIndexes: indexes) else {
+            return false
+        }
         seqs.append(seq)
         return true
     }

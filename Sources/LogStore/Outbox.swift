@@ -2,6 +2,8 @@ import AlertModel
 import CloudTrail
 import FoundationEssentials
 import GRDB
+import GRDBSQLite
+import Glibc
 import Gzip
 import Posix
 
@@ -12,18 +14,22 @@ extension WriteTransaction {
     /// this transaction stored keeps where they lie (block id, offset and length of each) instead
     /// of a copy: an alert storm then writes each record once, in its block.
     @discardableResult
-    package func recordAlert(_ alert: Alert, records: RecordLocator? = nil) throws -> Int64? {
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO alerts(id, created, payload, rule) VALUES (?, ?, x'', ?)")
-            .execute(arguments: [alert.alertID, now, alert.rule])
-        guard db.changesCount > 0 else { return nil }
-        let seq = db.lastInsertedRowID
+    package func recordAlert(_ alert: Alert, records: RecordLocator? = nil, recordIndexes: [Int]? = nil) throws -> Int64? {
+        // Bound through the C API: an alert storm runs these once per alert.
+        let connection = db.sqliteConnection
+        try Raw.step(
+            db.cachedStatement(sql: "INSERT OR IGNORE INTO alerts(id, created, payload, rule) VALUES (?, ?, x'', ?)").sqliteStatement,
+            db: connection, [.text(alert.alertID), .int(now), .text(alert.rule)])
+        guard sqlite3_changes(connection) > 0 else { return nil }
+        let seq = sqlite3_last_insert_rowid(connection)
         let insert = try db.cachedStatement(sql: "INSERT INTO alert_payloads(seq, payload, block, refs) VALUES (?, ?, ?, ?)")
-        if let records, let refs = records.references(alert.records) {
+        let refs = records.flatMap { r in recordIndexes.flatMap { r.references(alert.records, at: $0) } ?? r.references(alert.records) }
+        if let records, let refs {
             var bare = alert
             bare.records = []
-            try insert.execute(arguments: [seq, Data(bare.compact), records.blockID, Data(refs)])
+            try Raw.step(insert.sqliteStatement, db: connection, [.int(seq), .blob(bare.compact), .int(records.blockID), .blob(refs)])
         } else {
-            try insert.execute(arguments: [seq, Data(alert.compact), nil, nil])
+            try Raw.step(insert.sqliteStatement, db: connection, [.int(seq), .blob(alert.compact), .null, .null])
         }
         return seq
     }
@@ -119,12 +125,32 @@ package struct RecordLocator {
         return out
     }
 
+    /// ``references(_:)`` for records known to be the file's records at `indexes` (file order, one
+    /// per record, as the rule hits that found them tell): no record is parsed again to find its
+    /// place. Nil when one of them is not a stored record of exactly its length, or holds U+FFFD
+    /// (then ``references(_:)`` decides).
+    func references(_ records: [String], at indexes: [Int]) -> [UInt8]? {
+        guard !records.isEmpty, indexes.count == records.count else { return nil }
+        var out: [UInt8] = []
+        Varint.put(&out, UInt64(records.count))
+        for (record, i) in zip(records, indexes) {
+            guard entries.indices.contains(i), !entries[i].isDuplicate, entries[i].length == record.utf8.count else { return nil }
+            var r = record
+            guard !r.withUTF8({ Self.holdsReplacementCharacter(UnsafeRawBufferPointer($0)) }) else { return nil }
+            Varint.put(&out, UInt64(entries[i].offset))
+            Varint.put(&out, UInt64(entries[i].length))
+        }
+        return out
+    }
+
     static func holdsReplacementCharacter(_ b: UnsafeRawBufferPointer) -> Bool {
-        guard b.count >= 3 else { return false }
-        var i = 0
-        while i + 2 < b.count {
-            if b[i] == 0xEF && b[i + 1] == 0xBF && b[i + 2] == 0xBD { return true }
-            i += 1
+        guard b.count >= 3, let base = b.baseAddress else { return false }
+        // memchr finds each candidate lead byte (rare in CloudTrail's ASCII records) far faster than a byte loop.
+        var from = 0
+        while from + 2 < b.count, let hit = memchr(base + from, 0xEF, b.count - 2 - from) {
+            let i = base.distance(to: UnsafeRawPointer(hit))
+            if b[i + 1] == 0xBF && b[i + 2] == 0xBD { return true }
+            from = i + 1
         }
         return false
     }

@@ -40,24 +40,34 @@ extension WriteTransaction {
 
     /// A suppression period's encoded state.
     package func suppressionState(rule: String, key: String) throws -> [UInt8]? {
-        try Data.fetchOne(db.cachedStatement(sql: "SELECT state FROM suppressions WHERE rule = ? AND key = ?"), arguments: [rule, key])
-            .map { [UInt8]($0) }
+        // Bound through the C API, as the other statements an alert storm runs per alert or key.
+        var state: [UInt8]? = nil
+        try Raw.step(
+            db.cachedStatement(sql: "SELECT state FROM suppressions WHERE rule = ? AND key = ?").sqliteStatement,
+            db: db.sqliteConnection, [.text(rule), .text(key)]
+        ) { state = Raw.blob($0, 0) }
+        return state
     }
 
     /// Sets (nil: ends) a suppression period; `until` is when it ends, by which it is found.
     package func setSuppressionState(rule: String, key: String, until: Int64, _ state: [UInt8]?) throws {
         if let state {
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO suppressions(rule, key, until, state) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [rule, key, until, Data(state)])
+            try Raw.step(
+                db.cachedStatement(sql: "INSERT OR REPLACE INTO suppressions(rule, key, until, state) VALUES (?, ?, ?, ?)").sqliteStatement,
+                db: db.sqliteConnection, [.text(rule), .text(key), .int(until), .blob(state)])
         } else {
-            try db.cachedStatement(sql: "DELETE FROM suppressions WHERE rule = ? AND key = ?").execute(arguments: [rule, key])
+            try Raw.step(
+                db.cachedStatement(sql: "DELETE FROM suppressions WHERE rule = ? AND key = ?").sqliteStatement,
+                db: db.sqliteConnection, [.text(rule), .text(key)])
         }
     }
 
     /// Suppression periods ending at or before `endingBy` (all when nil), ordered by rule and key.
     package func suppressionStates(endingBy: Int64?) throws -> [(rule: String, key: String, state: [UInt8])] {
         try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT rule, key, state FROM suppressions WHERE until <= ? ORDER BY rule, key"),
+            // By the `until` index (each file asks; without it the planner scans the whole table in
+            // key order, every period's state included), the few ended periods sorted after.
+            db.cachedStatement(sql: "SELECT rule, key, state FROM suppressions INDEXED BY suppressions_by_until WHERE until <= ? ORDER BY rule, key"),
             arguments: [endingBy ?? Int64.max]
         ).map { ($0[0], $0[1], [UInt8]($0[2] as Data)) }
     }

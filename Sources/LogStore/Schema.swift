@@ -165,4 +165,62 @@ enum Raw {
         sqlite3_reset(s)
         try check(rc, db)
     }
+
+    /// One binding of a statement run by ``step(_:db:_:)``.
+    enum Value {
+        case int(Int64)
+        case text(String)
+        case blob([UInt8])
+        case null
+    }
+
+    /// Binds `values` (parameters 1, 2, …) to the prepared statement `s`, steps it once and resets
+    /// it; returns what the step gave (`SQLITE_ROW` or `SQLITE_DONE`) after `row` read the row, if
+    /// any. Text and blobs are bound in place for the step (not copied).
+    @discardableResult
+    static func step(
+        _ s: OpaquePointer?, db: OpaquePointer?, _ values: [Value], row: (OpaquePointer?) -> Void = { _ in }
+    ) throws -> Int32 {
+        func bind(_ i: Int) -> Int32 {
+            guard i < values.count else {
+                let rc = sqlite3_step(s)
+                if rc == SQLITE_ROW { row(s) }
+                return rc
+            }
+            let n = Int32(i + 1)
+            switch values[i] {
+            case .int(let v):
+                sqlite3_bind_int64(s, n, v)
+                return bind(i + 1)
+            case .null:
+                sqlite3_bind_null(s, n)
+                return bind(i + 1)
+            case .text(var t):
+                return t.withUTF8 { p in
+                    // An empty text is still text, never NULL: bound from a static empty string.
+                    let base = UnsafeRawPointer(p.baseAddress ?? ("" as StaticString).utf8Start)
+                    sqlite3_bind_text(s, n, base.assumingMemoryBound(to: CChar.self), Int32(p.count), nil)
+                    return bind(i + 1)
+                }
+            case .blob(let b):
+                return b.withUnsafeBytes { p in
+                    sqlite3_bind_blob(s, n, p.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(p.count), nil)
+                    return bind(i + 1)
+                }
+            }
+        }
+        let rc = bind(0)
+        sqlite3_clear_bindings(s)
+        sqlite3_reset(s)
+        try check(rc, db)
+        return rc
+    }
+
+    /// Column `i` of the current row as bytes (nil when NULL).
+    static func blob(_ s: OpaquePointer?, _ i: Int32) -> [UInt8]? {
+        guard sqlite3_column_type(s, i) != SQLITE_NULL else { return nil }
+        let n = Int(sqlite3_column_bytes(s, i))
+        guard n > 0, let p = sqlite3_column_blob(s, i) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: n))
+    }
 }

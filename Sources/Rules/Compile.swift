@@ -439,12 +439,20 @@ public enum MessageID {
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
-        return hex(mix(a ^ b)) + hex(mix(b &+ a &* 3))
+        let (x, y) = (mix(a ^ b), mix(b &+ a &* 3))
+        // 32 lower-case hex digits, `x` then `y`, each zero-padded to 16.
+        return String(unsafeUninitializedCapacity: 32) { out in
+            for i in 0..<16 {
+                out[i] = digit(x >> UInt64(60 - 4 * i))
+                out[16 + i] = digit(y >> UInt64(60 - 4 * i))
+            }
+            return 32
+        }
     }
 
-    static func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
+    private static func digit(_ v: UInt64) -> UInt8 {
+        let n = UInt8(truncatingIfNeeded: v & 15)
+        return n < 10 ? 0x30 + n : 0x57 + n
     }
 }
 

@@ -14,38 +14,60 @@ public struct RuleEngine: Sendable {
 
     /// Turns one file's hits into alerts (already deduplicated by id), updating `store`.
     public func process(_ hits: [RuleHit], logFile: String, store backing: some RuleStateStore) throws -> [Alert] {
+        try process(hits, logFile: logFile, store: backing) { _ in true }
+    }
+
+    /// ``process(_:logFile:store:)`` over the hits `include` takes (no filtered copy of the hits).
+    public func process(
+        _ hits: [RuleHit], logFile: String, store backing: some RuleStateStore, including include: (RuleHit) -> Bool
+    ) throws -> [Alert] {
         // Suppression periods are read and written once per key and file, not once per hit (an
         // alert storm suppresses thousands of hits per file under a few keys).
         let store = SuppressionCache(backing)
         var out: [Alert] = []
         // Thresholds: all hits of a group at once, so a file is one state update per group.
-        var grouped: [String: [RuleHit]] = [:]
+        var grouped: [String: [Int]] = [:]
         var order: [String] = []
-        for h in hits {
+        for (i, h) in hits.enumerated() where include(h) {
             let rule = ruleSet.rules[h.rule].rule
             if rule.threshold != nil {
                 let k = "\(h.rule)\u{1E}\(h.group)"
                 if grouped[k] == nil { order.append(k) }
-                grouped[k, default: []].append(h)
+                grouped[k, default: []].append(i)
             } else if let f = rule.firstSeen {
                 guard let value = h.value else { continue }
                 let (last, keyKnown) = try store.lastSeen(rule: rule.name, key: h.group, value: value)
                 try store.setLastSeen(rule: rule.name, key: h.group, value: value, time: max(last ?? h.eventTime, h.eventTime))
                 let isNew = last.map { h.eventTime - $0 > f.periodMs } ?? true
-                if isNew && keyKnown {
-                    try emit(alert(h, ids: [h.eventID], count: 1, logFile: logFile, records: [h.raw]), hit: h, store: store, into: &out)
-                }
+                if isNew && keyKnown { try emitSingle(h, logFile: logFile, store: store, into: &out) }
             } else {
-                try emit(alert(h, ids: [h.eventID], count: 1, logFile: logFile, records: [h.raw]), hit: h, store: store, into: &out)
+                try emitSingle(h, logFile: logFile, store: store, into: &out)
             }
         }
         for k in order {
-            let hs = grouped[k]!
-            try threshold(hs, logFile: logFile, store: store, into: &out)
+            try threshold(grouped[k]!.map { hits[$0] }, logFile: logFile, store: store, into: &out)
         }
         try store.writeBack()
         return out
     }
+
+    /// The alert of one hit alone (count 1, its record), through suppression.
+    private func emitSingle<B>(_ h: RuleHit, logFile: String, store: SuppressionCache<B>, into out: inout [Alert]) throws {
+        try emit(
+            hit: h, time: Self.alertTime(h.eventTime, else: h.eventTime), eventIDs: CollectionOfOne(h.eventID),
+            recordIndexes: [h.record], store: store, into: &out
+        ) { alert(h, ids: [h.eventID], count: 1, logFile: logFile, records: [h.raw]) }
+    }
+
+    /// The time suppression compares for an alert whose `eventTime` shows `ms`: the whole second
+    /// the alert's `eventTime` names (what parsing it back gives), or `fallback` when that text
+    /// does not parse back (a year outside 0000-9999).
+    package static func alertTime(_ ms: Int64, else fallback: Int64) -> Int64 {
+        guard ms >= Self.firstISOYear, ms < Self.pastLastISOYear else { return fallback }
+        return ms >= 0 ? ms / 1000 * 1000 : (ms - 999) / 1000 * 1000
+    }
+    static let firstISOYear = Timestamp.daysFromCivil(0, 1, 1) * 86_400_000
+    static let pastLastISOYear = Timestamp.daysFromCivil(10000, 1, 1) * 86_400_000
 
     func threshold<B>(_ hits: [RuleHit], logFile: String, store: SuppressionCache<B>, into out: inout [Alert]) throws {
         let r = ruleSet.rules[hits[0].rule].rule
@@ -73,11 +95,19 @@ public struct RuleEngine: Sendable {
             state.alerted.append(ids.sorted())
             guard let sample = cluster.lazy.compactMap({ raws[state.events[$0].id] }).first ?? hits.first else { continue }
             let first = state.events[cluster[0]]
-            let records = cluster.compactMap { raws[state.events[$0].id]?.raw }.filter { !$0.isEmpty }.prefix(3)
-            var a = alert(sample, ids: ids, count: ids.count, logFile: logFile, records: Array(records))
-            a.eventTime = Timestamp.formatISO8601(first.t)
-            a.message = Template.render(r.message ?? "{rule}: {count} events of {event_name} by {principal} within \(t.windowMs / 60_000) min", context: sample.context, rule: r.name, count: ids.count) { _ in nil }
-            try emit(a, hit: sample, store: store, into: &out)
+            let chosen = cluster.lazy.compactMap { raws[state.events[$0].id] }.filter { !$0.raw.isEmpty }.prefix(3)
+            try emit(
+                hit: sample, time: Self.alertTime(first.t, else: sample.eventTime), eventIDs: ids, recordIndexes: chosen.map(\.record),
+                store: store, into: &out
+            ) {
+                var a = alert(sample, ids: ids, count: ids.count, logFile: logFile, records: chosen.map(\.raw))
+                a.eventTime = Timestamp.formatISO8601(first.t)
+                a.message = Template.render(
+                    r.message ?? "{rule}: {count} events of {event_name} by {principal} within \(t.windowMs / 60_000) min",
+                    context: sample.context, rule: r.name, count: ids.count
+                ) { _ in nil }
+                return a
+            }
         }
         try store.setWindow(rule: r.name, key: hits[0].group, state.events.isEmpty ? nil : state)
     }
@@ -121,22 +151,27 @@ public struct RuleEngine: Sendable {
             message: h.message, account: h.context.account, region: h.context.region, principal: h.context.principal,
             sourceIP: h.context.sourceIP, eventName: h.context.eventName, eventIDs: ids,
             eventTime: Timestamp.formatISO8601(h.eventTime), count: count, logFile: logFile,
-            alertID: MessageID.derive(r.name + "\u{1F}" + h.context.account + "\u{1F}" + ids.sorted().joined(separator: ",")),
+            alertID: MessageID.derive(r.name + "\u{1F}" + h.context.account + "\u{1F}" + (ids.count == 1 ? ids[0] : ids.sorted().joined(separator: ","))),
             records: records,
             extra: h.context.principalAccount.isEmpty ? [:] : ["PRINCIPAL_ACCOUNT": h.context.principalAccount])
     }
 
-    /// Applies suppression and records the alert (skipping ids recorded before).
-    func emit<B>(_ a: Alert, hit: RuleHit, store: SuppressionCache<B>, into out: inout [Alert]) throws {
+    /// Applies suppression and records the alert `make` builds (skipping ids recorded before).
+    /// `time` is what suppression compares (see ``alertTime(_:else:)``), `eventIDs` the alert's
+    /// events: a hit the open period swallows builds no alert at all. `recordIndexes`: the
+    /// records' places in the file (file order), one per record of the alert.
+    func emit<B>(
+        hit: RuleHit, time t: Int64, eventIDs: some Collection<String>, recordIndexes: [Int], store: SuppressionCache<B>,
+        into out: inout [Alert], make: () -> Alert
+    ) throws {
         let rule = ruleSet.rules[hit.rule].rule
         if let s = rule.suppression, let key = hit.suppressionKey {
-            let t = Timestamp.parseISO8601(a.eventTime) ?? hit.eventTime
             // In place: a busy period's id list is not copied for every suppressed hit.
             let (suppressed, summary) = try store.modify(rule: rule.name, key: key) { open -> (Bool, Alert?) in
                 guard open != nil else { return (false, nil) }
                 guard t < open!.until else { return (false, Self.summary(open!, rule: rule.name, key: key)) }
-                open!.suppressed += a.count
-                open!.eventIDs += a.eventIDs
+                open!.suppressed += eventIDs.count
+                open!.eventIDs.append(contentsOf: eventIDs)
                 guard open!.eventIDs.count >= SuppressionState.maxEventIDs else { return (true, nil) }
                 // A full summary goes out now; the period goes on.
                 let full = Self.summary(open!, rule: rule.name, key: key)
@@ -144,14 +179,16 @@ public struct RuleEngine: Sendable {
                 open!.eventIDs.removeAll(keepingCapacity: true)
                 return (true, full)
             }
-            if let summary, try store.record(summary) { out.append(summary) }
+            if let summary, try store.record(summary, recordIndexes: []) { out.append(summary) }
             if suppressed { return }
-            guard try store.record(a) else { return }
+            let a = make()
+            guard try store.record(a, recordIndexes: recordIndexes) else { return }
             out.append(a)
             try store.setSuppression(rule: rule.name, key: key, SuppressionState(until: t + s.periodMs, suppressed: 0, eventIDs: [], first: a))
             return
         }
-        if try store.record(a) { out.append(a) }
+        let a = make()
+        if try store.record(a, recordIndexes: recordIndexes) { out.append(a) }
     }
 
     /// Expires state that no event (at most `latenessMs` behind `watermark`) can still reach.
@@ -187,37 +224,56 @@ public struct RuleEngine: Sendable {
     }
 }
 
+/// A suppression period's rule and key (outside the generic cache, so its dictionary's type is
+/// not looked up at run time on every hit).
+struct SuppressionCacheKey: Hashable {
+    var rule: String
+    var key: String
+}
+
 /// Holds the suppression periods one ``RuleEngine/process`` call touches and writes each back
 /// once; everything else goes straight to the backing store.
 final class SuppressionCache<Backing: RuleStateStore>: RuleStateStore {
     let backing: Backing
-    var cached: [String: (rule: String, key: String, state: SuppressionState?, dirty: Bool)] = [:]
+    typealias Key = SuppressionCacheKey
+    var cached: [Key: (state: SuppressionState?, dirty: Bool)] = [:]
 
     init(_ backing: Backing) { self.backing = backing }
 
     func writeBack() throws {
-        for (k, c) in cached where c.dirty {
-            try backing.setSuppression(rule: c.rule, key: c.key, c.state)
-            cached[k]?.dirty = false
+        var i = cached.startIndex
+        while i != cached.endIndex {
+            if cached.values[i].dirty {
+                let k = cached.keys[i]
+                try backing.setSuppression(rule: k.rule, key: k.key, cached.values[i].state)
+                cached.values[i].dirty = false
+            }
+            cached.formIndex(after: &i)
         }
     }
 
     func suppression(rule: String, key: String) throws -> SuppressionState? {
-        let k = rule + "\u{1E}" + key
+        let k = Key(rule: rule, key: key)
         if let c = cached[k] { return c.state }
         let s = try backing.suppression(rule: rule, key: key)
-        cached[k] = (rule, key, s, false)
+        cached[k] = (s, false)
         return s
     }
     func setSuppression(rule: String, key: String, _ state: SuppressionState?) throws {
-        cached[rule + "\u{1E}" + key] = (rule, key, state, true)
+        cached[Key(rule: rule, key: key)] = (state, true)
     }
     /// Runs `body` on the period in place (read once from the backing store), marking it written.
     func modify<R>(rule: String, key: String, _ body: (inout SuppressionState?) throws -> R) throws -> R {
-        let k = rule + "\u{1E}" + key
-        if cached[k] == nil { cached[k] = (rule, key, try backing.suppression(rule: rule, key: key), false) }
-        cached[k]!.dirty = true
-        return try body(&cached[k]!.state)
+        let k = Key(rule: rule, key: key)
+        let i: Dictionary<Key, (state: SuppressionState?, dirty: Bool)>.Index
+        if let found = cached.index(forKey: k) {
+            i = found
+        } else {
+            cached[k] = (try backing.suppression(rule: rule, key: key), false)
+            i = cached.index(forKey: k)!
+        }
+        cached.values[i].dirty = true
+        return try body(&cached.values[i].state)
     }
     func openSuppressions(endingBy: Int64?) throws -> [(rule: String, key: String, state: SuppressionState)] {
         try writeBack()
@@ -232,6 +288,7 @@ final class SuppressionCache<Backing: RuleStateStore>: RuleStateStore {
         try backing.setLastSeen(rule: rule, key: key, value: value, time: time)
     }
     func record(_ alert: Alert) throws -> Bool { try backing.record(alert) }
+    func record(_ alert: Alert, recordIndexes: [Int]) throws -> Bool { try backing.record(alert, recordIndexes: recordIndexes) }
     func expire(windowsBefore: Int64, firstSeenBefore: Int64?) throws {
         try backing.expire(windowsBefore: windowsBefore, firstSeenBefore: firstSeenBefore)
     }

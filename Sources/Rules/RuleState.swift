@@ -116,9 +116,16 @@ public protocol RuleStateStore: AnyObject {
     func openSuppressions(endingBy: Int64?) throws -> [(rule: String, key: String, state: SuppressionState)]
     /// Records an alert; false when an alert with this id was recorded before (never emit twice).
     func record(_ alert: Alert) throws -> Bool
+    /// ``record(_:)`` for an alert whose records are the records at `recordIndexes` of the file
+    /// being processed (file order, one per record), so a store keeping the file finds them there.
+    func record(_ alert: Alert, recordIndexes: [Int]) throws -> Bool
     /// Forgets windows whose newest event is older than `windowsBefore`, and first-seen values
     /// older than `firstSeenBefore`: what keeps state bounded.
     func expire(windowsBefore: Int64, firstSeenBefore: Int64?) throws
+}
+
+extension RuleStateStore {
+    public func record(_ alert: Alert, recordIndexes: [Int]) throws -> Bool { try record(alert) }
 }
 
 /// Rule state in memory: for `rules test`, unit tests and benchmarks.

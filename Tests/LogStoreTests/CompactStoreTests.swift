@@ -102,16 +102,9 @@ import TestSupport
         let store = try AccountStore(directory: dir, account: account)
         let t0: Int64 = 1_709_251_200_000
         let file = makeFile((0..<50).map { (uuid($0), t0 + Int64($0) * 1000) }, name: "a")
-        let raw = try Inflater.inflateAll(file.compressed)
-        func record(_ i: Int) -> String {
-            let e = file.records[i].entry
-            return String(decoding: raw[e.offset..<(e.offset + e.length)], as: UTF8.self)
-        }
+        let record = try storedRecords(file)
         func alert(_ id: String, _ records: [String]) -> Alert {
-            Alert(
-                rule: "r", severity: "high", priority: 2, messageID: "m", message: "two records", account: account, region: "us-east-1",
-                principal: "p", sourceIP: "1.2.3.4", eventName: "E", eventIDs: [uuid(3), uuid(41)], eventTime: "2024-03-01T00:00:03Z",
-                count: 2, logFile: "a", alertID: id, records: records)
+            recordAlert(id, message: "two records", eventIDs: [uuid(3), uuid(41)], records: records)
         }
         let byReference = alert("by-reference", [record(3), record(41)])
         let copied = alert("copied", [record(5) + " "])
@@ -148,6 +141,46 @@ import TestSupport
         #expect(try store.pendingAlerts().isEmpty)
         #expect(try store.applyRetention(now: t0 + 10 * 86_400_000) == 50)
     }
+    /// Records placed by the index of the rule hit that found them are kept as the same places a
+    /// lookup by eventID finds; an index that does not fit (another record's length, a duplicate,
+    /// out of the file) falls back to that lookup; a record holding U+FFFD is copied either way.
+    @Test func alertRecordsPlacedByIndexAreTheLookedUpPlaces() throws {
+        let dir = tempDir()
+        let store = try AccountStore(directory: dir, account: account)
+        let t0: Int64 = 1_709_251_200_000
+        var events = (0..<50).map { (id: uuid($0), time: t0 + Int64($0) * 1000) }
+        events.append((uuid(7), t0 + 7000))
+        let file = makeFile(events, name: "a")
+        let record = try storedRecords(file)
+        func alert(_ id: String, _ records: [String]) -> Alert { recordAlert(id, message: "m", eventIDs: [uuid(3)], records: records) }
+        // Of the stored record's length (U+FFFD is 3 bytes, as "t-1").
+        let withFFFD = record(9).replacingOccurrences(of: "us-east-1", with: "us-eas\u{FFFD}")
+        try store.write(now: 1) { tx in
+            guard case .inserted(let block) = try tx.insertBlock(file) else { Issue.record("the file was not stored"); return }
+            #expect(block.isDuplicate(50) && !block.isDuplicate(7), "precondition: the last record repeats record 7")
+            let locator = RecordLocator(block)
+            _ = try tx.recordAlert(alert("looked-up", [record(3), record(41)]), records: locator)
+            _ = try tx.recordAlert(alert("by-index", [record(3), record(41)]), records: locator, recordIndexes: [3, 41])
+            _ = try tx.recordAlert(alert("wrong-index", [record(3), record(41)]), records: locator, recordIndexes: [3, 50])
+            _ = try tx.recordAlert(alert("out-of-file", [record(3), record(41)]), records: locator, recordIndexes: [3, 99])
+            _ = try tx.recordAlert(alert("other-length", [record(3), record(41)]), records: locator, recordIndexes: [3, 5])
+            _ = try tx.recordAlert(alert("fffd", [withFFFD]), records: locator, recordIndexes: [9])
+            _ = try tx.recordLedger(block)
+        }
+        let rows = try DatabaseQueue(path: "\(dir)/\(account).sqlite").read { db in
+            try Row.fetchAll(db, sql: "SELECT block, refs FROM alert_payloads ORDER BY seq")
+        }
+        #expect(rows.count == 6)
+        #expect(withFFFD.utf8.count == record(9).utf8.count)
+        let looked: Data? = rows[0][1]
+        #expect(looked != nil)
+        for row in rows[1...4] {
+            #expect((row[0] as Int64?) == (rows[0][0] as Int64?) && (row[1] as Data?) == looked)
+        }
+        #expect((rows[5][0] as Int64?) == nil && (rows[5][1] as Data?) == nil, "a record holding U+FFFD is copied")
+        #expect(try store.pendingAlerts().map { $0.alert?.records ?? [] } == Array(repeating: [record(3), record(41)], count: 5) + [[withFFFD]])
+    }
+
     /// Deliveries are recorded by runs of complete alerts: an alert some sink still lacks in the
     /// middle of a run stays in the outbox with the receipts it has, its neighbours leave it, and
     /// once it completes its receipts go too.
@@ -193,3 +226,19 @@ import TestSupport
     }
 }
 
+/// Record `i` of `file` as its block holds it (what a rule hit's record is).
+func storedRecords(_ file: DecodedFile) throws -> (Int) -> String {
+    let raw = try Inflater.inflateAll(file.compressed)
+    return { i in
+        let e = file.records[i].entry
+        return String(decoding: raw[e.offset..<(e.offset + e.length)], as: UTF8.self)
+    }
+}
+
+/// An alert of rule `r` with `records`, for the outbox tests.
+func recordAlert(_ id: String, message: String, eventIDs: [String], records: [String]) -> Alert {
+    Alert(
+        rule: "r", severity: "high", priority: 2, messageID: "m", message: message, account: account, region: "us-east-1",
+        principal: "p", sourceIP: "1.2.3.4", eventName: "E", eventIDs: eventIDs, eventTime: "2024-03-01T00:00:03Z",
+        count: eventIDs.count, logFile: "a", alertID: id, records: records)
+}
