@@ -100,6 +100,10 @@ package final class AccountStore: @unchecked Sendable {
         }
     }
 
+    /// The background checkpointer's connection closes first: the writer's, closing last, then
+    /// checkpoints what is left and removes the WAL, as it did before there was a second connection.
+    deinit { checkpointer?.close() }
+
     // MARK: Ledger
 
     /// Every ledger row, for the start-up scan.

@@ -71,6 +71,10 @@ package final class WALCheckpointer: Sendable {
     /// Returns once the background checkpoints asked for so far have run.
     package func waitForBackground() { Self.queue.sync {} }
 
+    /// Closes the background connection (after the checkpoints asked for so far), so that the
+    /// writer's connection is the last one and, closing, copies what is left and removes the WAL.
+    package func close() { Self.queue.sync { connection = nil } }
+
     /// Installs the hook on the writer's connection (replacing SQLite's automatic checkpoint). The
     /// owner of the connection keeps `self` for as long as the connection lives (SQLite calls the
     /// hook only after a commit, never when closing).

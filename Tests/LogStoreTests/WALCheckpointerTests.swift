@@ -89,4 +89,19 @@ import TestSupport
         #expect(try reader.streams().map(\.events) == [60 * 200])
         #expect(try store.queue.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") } == "ok")
     }
+
+    @Test func aClosedStoreLeavesNoWALBehind() throws {
+        var path = ""
+        do {
+            let (store, _, largestWAL) = try Self.commitFiles(12, pause: false)
+            path = store.path
+            // The precondition: the background's connection was opened and the WAL is there.
+            try #require((store.checkpointer?.counts.background ?? 0) >= 1)
+            try #require(largestWAL > 0 && FileManager.default.fileExists(atPath: path + "-wal"))
+        }
+        // The writer's connection closed last: it checkpointed what was left and removed the WAL.
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+        let reopened = try AccountStore(directory: (path as NSString).deletingLastPathComponent, account: account, readOnly: true)
+        #expect(try reopened.streams().map(\.events) == [12 * 200])
+    }
 }
