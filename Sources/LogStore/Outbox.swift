@@ -12,7 +12,8 @@ extension WriteTransaction {
     /// with its id was recorded before (it must never go out twice). The payload (``Alert/compact``)
     /// is built only for a new alert. With `records`, an alert whose records all lie in the block
     /// this transaction stored keeps where they lie (block id, offset and length of each) instead
-    /// of a copy: an alert storm then writes each record once, in its block.
+    /// of a copy: an alert storm then writes each record once, in its block. `recordIndexes`: where
+    /// the rule hits found the records in the file, tried before parsing each record again.
     @discardableResult
     package func recordAlert(_ alert: Alert, records: RecordLocator? = nil, recordIndexes: [Int]? = nil) throws -> Int64? {
         // Bound through the C API: an alert storm runs these once per alert.
@@ -23,7 +24,7 @@ extension WriteTransaction {
         guard sqlite3_changes(connection) > 0 else { return nil }
         let seq = sqlite3_last_insert_rowid(connection)
         let insert = try db.cachedStatement(sql: "INSERT INTO alert_payloads(seq, payload, block, refs) VALUES (?, ?, ?, ?)")
-        let refs = records.flatMap { r in recordIndexes.flatMap { r.references(alert.records, at: $0) } ?? r.references(alert.records) }
+        let refs = records.flatMap { $0.references(alert.records, hints: recordIndexes) }
         if let records, let refs {
             var bare = alert
             bare.records = []
@@ -103,40 +104,26 @@ package struct RecordLocator {
     }
 
     /// The records' places as varints (count, then offset and length of each), or nil when one of
-    /// them is not exactly a stored record's bytes (then the outbox keeps a copy). A record holding
-    /// U+FFFD may be a decoding of bytes that are not UTF-8, so it is always copied.
-    func references(_ records: [String]) -> [UInt8]? {
+    /// them is not exactly a stored record's bytes (then the outbox keeps a copy). `hints`: their
+    /// places in the file as the rule hits that found them tell (file order, one per record); a
+    /// record is parsed again to find its place only when its hint does not hold (not a stored
+    /// record of exactly its length). A record holding U+FFFD may be a decoding of bytes that are
+    /// not UTF-8, so it is always copied.
+    func references(_ records: [String], hints: [Int]? = nil) -> [UInt8]? {
         guard !records.isEmpty else { return nil }
+        let hints = hints?.count == records.count ? hints : nil
         var out: [UInt8] = []
         Varint.put(&out, UInt64(records.count))
-        for record in records {
+        for (k, record) in records.enumerated() {
             var r = record
             let found: Int? = r.withUTF8 { p -> Int? in
                 let bytes = UnsafeRawBufferPointer(p)
-                guard !Self.holdsReplacementCharacter(bytes), let key = RecordInfo.read(bytes)?.eventKey, let i = byKey[key],
-                    entries[i].length == bytes.count
-                else { return nil }
+                guard !Self.holdsReplacementCharacter(bytes) else { return nil }
+                if let i = hints?[k], entries.indices.contains(i), !entries[i].isDuplicate, entries[i].length == bytes.count { return i }
+                guard let key = RecordInfo.read(bytes)?.eventKey, let i = byKey[key], entries[i].length == bytes.count else { return nil }
                 return i
             }
             guard let i = found else { return nil }
-            Varint.put(&out, UInt64(entries[i].offset))
-            Varint.put(&out, UInt64(entries[i].length))
-        }
-        return out
-    }
-
-    /// ``references(_:)`` for records known to be the file's records at `indexes` (file order, one
-    /// per record, as the rule hits that found them tell): no record is parsed again to find its
-    /// place. Nil when one of them is not a stored record of exactly its length, or holds U+FFFD
-    /// (then ``references(_:)`` decides).
-    func references(_ records: [String], at indexes: [Int]) -> [UInt8]? {
-        guard !records.isEmpty, indexes.count == records.count else { return nil }
-        var out: [UInt8] = []
-        Varint.put(&out, UInt64(records.count))
-        for (record, i) in zip(records, indexes) {
-            guard entries.indices.contains(i), !entries[i].isDuplicate, entries[i].length == record.utf8.count else { return nil }
-            var r = record
-            guard !r.withUTF8({ Self.holdsReplacementCharacter(UnsafeRawBufferPointer($0)) }) else { return nil }
             Varint.put(&out, UInt64(entries[i].offset))
             Varint.put(&out, UInt64(entries[i].length))
         }
