@@ -225,8 +225,7 @@ enum Condition: Sendable {
         case .isFalse: return v == .bool(false)
         case .compareString(let op, let glob):
             // A selector that is missing or points to an object or array never matches.
-            guard let text = Self.scalarText(v, json) else { return false }
-            let eq = glob.matches(text)
+            guard let eq = Self.withScalarText(v, json, { glob.matches($0) }) else { return false }
             return op == .eq ? eq : !eq
         case .compareNumber(let op, let value, let literal):
             guard let v else { return false }
@@ -238,8 +237,8 @@ enum Condition: Sendable {
             }
             guard let n = number else {
                 // Not numeric: `=`/`!=` fall back to comparing the text.
-                guard op == .eq || op == .ne, let t = Self.scalarText(v, json) else { return false }
-                return (t == literal) == (op == .eq)
+                guard op == .eq || op == .ne, let eq = Self.withScalarText(v, json, { $0.elementsEqual(literal) }) else { return false }
+                return eq == (op == .eq)
             }
             switch op {
             case .eq: return n == value
@@ -250,18 +249,20 @@ enum Condition: Sendable {
             case .ge: return n >= value
             }
         case .regex(let op, let r):
-            guard let text = Self.scalarText(v, json) else { return false }
-            let m = r.search(String(decoding: text, as: UTF8.self))
+            guard let m = Self.withScalarText(v, json, { r.search(String(decoding: $0, as: UTF8.self)) }) else { return false }
             return op == .eq ? m : !m
         }
     }
 
-    static func scalarText(_ v: RawJSON.Value?, _ json: RawJSON) -> [UInt8]? {
+    /// `body` applied to the text of a scalar value (a string's decoded text, a number's digits,
+    /// `true`, `false`, `null`), or nil for a missing value, an object or an array. Unescaped
+    /// strings and numbers are read in place: no copy per event.
+    static func withScalarText<R>(_ v: RawJSON.Value?, _ json: RawJSON, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
         switch v {
-        case .string(let r, let esc)?: return esc ? Array(json.decodeString(r).utf8) : Array(json.slice(r))
-        case .number(let r)?: return Array(json.slice(r))
-        case .bool(let b)?: return Array((b ? "true" : "false").utf8)
-        case .null?: return Array("null".utf8)
+        case .string(let r, false)?, .number(let r)?: return body(json.slice(r))
+        case .string(let r, true)?: return Array(json.decodeString(r).utf8).withUnsafeBytes(body)
+        case .bool(let b)?: return Array((b ? "true" : "false").utf8).withUnsafeBytes(body)
+        case .null?: return Array("null".utf8).withUnsafeBytes(body)
         default: return nil
         }
     }
@@ -277,8 +278,11 @@ struct Glob: Sendable {
         hasWildcard = parts.count > 1
     }
 
-    func matches(_ s: [UInt8]) -> Bool {
-        guard hasWildcard else { return s == parts[0] }
+    func matches(_ s: [UInt8]) -> Bool { s.withUnsafeBytes(matches) }
+
+    /// Whether the whole of `s` matches (the text in place, e.g. a slice of the event).
+    func matches(_ s: UnsafeRawBufferPointer) -> Bool {
+        guard hasWildcard else { return s.elementsEqual(parts[0]) }
         let first = parts[0]
         let last = parts[parts.count - 1]
         guard s.count >= first.count + last.count, s.starts(with: first), s.suffix(last.count).elementsEqual(last) else {
@@ -293,7 +297,7 @@ struct Glob: Sendable {
         return true
     }
 
-    static func find(_ p: [UInt8], in s: [UInt8], from: Int, to: Int) -> Int? {
+    static func find(_ p: [UInt8], in s: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
         guard to - from >= p.count else { return nil }
         var i = from
         while i + p.count <= to {

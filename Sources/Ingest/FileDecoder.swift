@@ -140,19 +140,12 @@ package enum FileDecoder {
         bytes data: [UInt8], ledgerKey: String, key: LogFileKey, size: Int64, mtime: Int64, rules: RuleSet? = nil,
         limits: DecodeLimits = DecodeLimits()
     ) -> Result<MatchedFile, IngestFailure> {
-        var hits: [RuleHit] = []
         let evaluator = Evaluator()
         evaluator.startFile()
         // Ordinary files leave rule matching to the committing thread (it has time to spare);
         // large ones match here so their inflated bytes need not be kept.
-        var deferRules = rules != nil && data.count <= Self.deferLimit
-        var raw: [UInt8] = []
-        var members: [TopMember] = []
-        var memberRanges: [Range<Int>] = []
+        let c = RecordCollector(key: key, rules: rules, limits: limits, evaluator: evaluator, deferRules: rules != nil && data.count <= Self.deferLimit)
         var splitter = RecordSplitter()
-        var records: [DecodedFile.Record] = []
-        var missing = 0
-        var oversized = 0
         var totalOut = 0
         // True when the document was inflated whole and that buffer is kept for the committer as is.
         var keepWhole = false
@@ -163,62 +156,31 @@ package enum FileDecoder {
             guard totalOut <= limits.inflatedBytes else {
                 throw IngestFailure(.tooLarge, "inflates to more than \(size: limits.inflatedBytes) (max-inflated-size); refused")
             }
-            if deferRules && !keepWhole && raw.count + chunk.count > limits.deferredBytes {
+            if c.deferRules && !keepWhole && c.raw.count + chunk.count > limits.deferredBytes {
                 // Too much to keep for the committer (a highly compressible file): match
                 // what was kept here, and the rest as it comes.
                 var early = MatchedFile(
                     DecodedFile(
                         ledgerKey: ledgerKey, key: key, size: size, mtime: mtime, compressed: [], uncompressedSize: 0,
-                        records: records, missingFields: 0, oversized: 0, skippedElements: 0))
-                (early.ruleSet, early.raw, early.members, early.memberRanges) = (rules, raw, members, memberRanges)
-                (raw, members, memberRanges) = ([], [], [])
+                        records: c.records, missingFields: 0, oversized: 0, skippedElements: 0))
+                (early.ruleSet, early.raw, early.members, early.memberRanges) = (rules, c.raw, c.members, c.memberRanges)
+                (c.raw, c.members, c.memberRanges) = ([], [], [])
                 early.matchDeferredRules()
-                hits = early.hits
-                deferRules = false
+                c.hits = early.hits
+                c.deferRules = false
             }
-            if deferRules && !keepWhole { raw.append(contentsOf: chunk) }
-            try splitter.feed(chunk) { recordOffset, bytes, fields in
-                guard records.count < limits.records else {
-                    throw IngestFailure(.tooLarge, "holds more than \(limits.records) records; refused")
-                }
-                var flags: UInt8 = 0
-                let info: RecordInfo? = RecordInfo.from(bytes, fields: fields)
-                var ts = info?.eventTime
-                var eventKey = info?.eventKey
-                if ts == nil || eventKey == nil {
-                    flags |= BlockEntry.missingFields
-                    missing += 1
-                    ts = ts ?? key.deliveryTime
-                    eventKey = eventKey ?? EventKey(bytes)
-                }
-                if bytes.count > maxEventBytes {
-                    flags |= BlockEntry.oversized
-                    oversized += 1
-                }
-                if deferRules {
-                    let start = members.count
-                    members.append(contentsOf: fields.members)
-                    memberRanges.append(start..<members.count)
-                } else if let rules {
-                    hits += rules.hits(
-                        record: bytes, index: records.count, account: key.account, region: key.region,
-                        evaluator: evaluator, members: fields.members)
-                }
-                records.append(
-                    DecodedFile.Record(
-                        entry: BlockEntry(timestamp: ts!, offset: recordOffset, length: bytes.count, flags: flags),
-                        eventKey: eventKey!))
-            }
+            if c.deferRules && !keepWhole { c.raw.append(contentsOf: chunk) }
+            try splitter.feed(chunk) { recordOffset, bytes, fields in try c.add(offset: recordOffset, bytes, fields) }
             // The splitter holds the record (or other value) in progress: bound it.
             guard splitter.bufferedBytes <= limits.recordBytes else {
                 throw IngestFailure(
                     .tooLarge,
-                    "record \(records.count + 1) exceeds \(size: limits.recordBytes) (max-record-size); refused")
+                    "record \(c.records.count + 1) exceeds \(size: limits.recordBytes) (max-record-size); refused")
             }
         }
         do {
             if let whole = Self.inflateWhole(data, limits: limits) {
-                keepWhole = deferRules && whole.count <= limits.deferredBytes
+                keepWhole = c.deferRules && whole.count <= limits.deferredBytes
                 try whole.withUnsafeBytes { all in
                     var offset = 0
                     while offset < all.count {
@@ -227,7 +189,7 @@ package enum FileDecoder {
                         offset = end
                     }
                 }
-                if keepWhole { raw = whole }
+                if keepWhole { c.raw = whole }
             } else {
                 let inflater: Inflater
                 do { inflater = try Inflater(chunkSize: Self.feedBytes) } catch {
@@ -263,18 +225,77 @@ package enum FileDecoder {
         }
         var file = DecodedFile(
             ledgerKey: ledgerKey, key: key, size: size, mtime: mtime, compressed: data,
-            uncompressedSize: totalOut, records: records, missingFields: missing, oversized: oversized,
+            uncompressedSize: totalOut, records: c.records, missingFields: c.missing, oversized: c.oversized,
             skippedElements: splitter.nonObjectElements)
         file.invalidRecords = splitter.invalidRecords
         file.nonUTF8Records = splitter.nonUTF8Records
         file.recordProblems = splitter.problems
         var matched = MatchedFile(file)
-        matched.hits = hits
+        matched.hits = c.hits
         matched.ruleSet = rules
-        matched.raw = raw
-        matched.members = members
-        matched.memberRanges = memberRanges
+        matched.raw = c.raw
+        matched.members = c.members
+        matched.memberRanges = c.memberRanges
         return .success(matched)
+    }
+
+    /// What decoding one file collects record by record: a class of its own, so that the
+    /// splitter's callback reaches it through one reference instead of a dozen captured
+    /// variables, each access of which was checked for exclusivity at run time. Confined to the
+    /// decoding thread.
+    final class RecordCollector {
+        let key: LogFileKey
+        let rules: RuleSet?
+        let limits: DecodeLimits
+        let evaluator: Evaluator
+        /// True while rule matching is left to the committer (members are kept instead of hits).
+        @exclusivity(unchecked) var deferRules: Bool
+        @exclusivity(unchecked) var records: [DecodedFile.Record] = []
+        @exclusivity(unchecked) var hits: [RuleHit] = []
+        @exclusivity(unchecked) var raw: [UInt8] = []
+        @exclusivity(unchecked) var members: [TopMember] = []
+        @exclusivity(unchecked) var memberRanges: [Range<Int>] = []
+        @exclusivity(unchecked) var missing = 0
+        @exclusivity(unchecked) var oversized = 0
+
+        init(key: LogFileKey, rules: RuleSet?, limits: DecodeLimits, evaluator: Evaluator, deferRules: Bool) {
+            (self.key, self.rules, self.limits, self.evaluator, self.deferRules) = (key, rules, limits, evaluator, deferRules)
+        }
+
+        /// Takes the record the splitter found at `recordOffset`: its index entry, and its members
+        /// for the committer's rule matching or its rule hits now.
+        func add(offset recordOffset: Int, _ bytes: UnsafeRawBufferPointer, _ fields: RecordSplitter.RecordFields) throws {
+            guard records.count < limits.records else {
+                throw IngestFailure(.tooLarge, "holds more than \(limits.records) records; refused")
+            }
+            var flags: UInt8 = 0
+            let info: RecordInfo? = RecordInfo.from(bytes, fields: fields)
+            var ts = info?.eventTime
+            var eventKey = info?.eventKey
+            if ts == nil || eventKey == nil {
+                flags |= BlockEntry.missingFields
+                missing += 1
+                ts = ts ?? key.deliveryTime
+                eventKey = eventKey ?? EventKey(bytes)
+            }
+            if bytes.count > maxEventBytes {
+                flags |= BlockEntry.oversized
+                oversized += 1
+            }
+            if deferRules {
+                let start = members.count
+                members.append(contentsOf: fields.members)
+                memberRanges.append(start..<members.count)
+            } else if let rules {
+                hits += rules.hits(
+                    record: bytes, index: records.count, account: key.account, region: key.region,
+                    evaluator: evaluator, members: fields.members)
+            }
+            records.append(
+                DecodedFile.Record(
+                    entry: BlockEntry(timestamp: ts!, offset: recordOffset, length: bytes.count, flags: flags),
+                    eventKey: eventKey!))
+        }
     }
 
     /// The file inflated whole by libdeflate, or nil to stream it through zlib: when its trailer

@@ -21,6 +21,9 @@ public final class RuleSet: Sendable {
     /// Rules that can only match given event names, and the rules that must always be evaluated.
     let byEventName: [String: [Int]]
     let eventNameIndex: [([UInt8], [Int])]
+    /// Open-addressed hash table over `eventNameIndex` (entry + 1; 0 is empty), a power of two at
+    /// least four times as long, so that a record's event name is found in one probe or two.
+    let eventNameTable: [Int32]
     let unindexed: [Int]
     let eventNamePath: Int
     /// Per rule, kept apart so evaluation touches no rule struct (no reference counting).
@@ -32,6 +35,20 @@ public final class RuleSet: Sendable {
     let steps: [FlatStep]
     let keyArena: [UInt8]
     let hasAny: [Bool]
+    /// The top-level keys evaluation reads (the first key of each path, and the keys every alert
+    /// reads), one slot each, so that an ``Evaluator`` finds all of a record's in one pass over its
+    /// members instead of one scan per key. `topKeyTable`, indexed by a key's length and last byte
+    /// (``keyBucket(_:_:)``), holds the first slot of that bucket + 1 (0: none), `topKeyNext` the
+    /// next slot in the same bucket (-1: none): most of a record's keys are rejected by one load.
+    /// `pathTopSlot` is each path's slot (-1 when it starts with an index). The keys are ranges of
+    /// one arena: looking one up touches no reference count.
+    let topKeys: [Range<Int>]
+    let topKeyArena: [UInt8]
+    let topKeyTable: [Int32]
+    let topKeyNext: [Int32]
+    let pathTopSlot: [Int]
+    /// The top-level keys every alert's context reads.
+    static let contextKeys = ["eventTime", "eventID", "userIdentity", "awsRegion", "sourceIPAddress", "eventName"]
 
     init(rules: [CompiledRule], paths: [FieldPath], lists: [String: Set<String>], networks: [String: [Network]], eventNamePath: Int) {
         self.rules = rules
@@ -52,7 +69,15 @@ public final class RuleSet: Sendable {
             }
         }
         byEventName = by
-        eventNameIndex = by.map { (Array($0.key.utf8), $0.value) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }
+        let names = by.map { (Array($0.key.utf8), $0.value) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }
+        eventNameIndex = names
+        var table = [Int32](repeating: 0, count: names.isEmpty ? 0 : max(16, 1 << (Int.bitWidth - (names.count * 4 - 1).leadingZeroBitCount)))
+        for (e, (k, _)) in names.enumerated() {
+            var slot = k.withUnsafeBytes(Self.nameHash) & (table.count - 1)
+            while table[slot] != 0 { slot = (slot + 1) & (table.count - 1) }
+            table[slot] = Int32(e + 1)
+        }
+        eventNameTable = table
         unindexed = always
         whenNodes = rules.map(\.when)
         unlessNodes = rules.map(\.unless)
@@ -77,6 +102,70 @@ public final class RuleSet: Sendable {
         steps = flat
         stepRanges = ranges
         hasAny = paths.map { $0.steps.contains(.any) }
+        var keys = Self.contextKeys.map { Array($0.utf8) }
+        var slotOf: [[UInt8]: Int] = [:]
+        for (i, k) in keys.enumerated() { slotOf[k] = i }
+        pathTopSlot = paths.map { p in
+            guard case .key(let k)? = p.steps.first else { return -1 }
+            let u = Array(k.utf8)
+            if let s = slotOf[u] { return s }
+            slotOf[u] = keys.count
+            keys.append(u)
+            return keys.count - 1
+        }
+        topKeys = keys.reduce(into: []) { r, k in r.append((r.last?.upperBound ?? 0)..<((r.last?.upperBound ?? 0) + k.count)) }
+        topKeyArena = keys.flatMap { $0 }
+        var keyTable = [Int32](repeating: 0, count: 1 << 12)
+        var next = [Int32](repeating: -1, count: keys.count)
+        for (slot, k) in keys.enumerated().reversed() {
+            let bucket = k.withUnsafeBytes { Self.keyBucket($0, 0..<k.count) }
+            next[slot] = keyTable[bucket] - 1
+            keyTable[bucket] = Int32(slot + 1)
+        }
+        topKeyTable = keyTable
+        topKeyNext = next
+    }
+
+    /// The bucket of the key at `r` in `bytes`: its length (mod 32) and last byte (mod 128).
+    @inline(__always) static func keyBucket(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>) -> Int {
+        guard !r.isEmpty else { return 0 }
+        return (r.count & 31) << 7 | Int(bytes[r.upperBound - 1] & 127)
+    }
+
+    /// Whether the `n` bytes at `a` and `b` are the same, eight at a time.
+    @inline(__always) static func sameBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+        var i = 0
+        while i + 8 <= n {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i += 8
+        }
+        while i < n {
+            if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// The slot of the top-level key at `r` in `bytes`, or -1 when evaluation never reads it.
+    @inline(__always) func topSlot(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>) -> Int {
+        var slot = Int(topKeyTable[Self.keyBucket(bytes, r)]) - 1
+        while slot >= 0 {
+            let k = topKeys[slot]
+            if k.count == r.count,
+                topKeyArena.withUnsafeBytes({ Self.sameBytes($0.baseAddress! + k.lowerBound, bytes.baseAddress! + r.lowerBound, k.count) }) {
+                return slot
+            }
+            slot = Int(topKeyNext[slot])
+        }
+        return -1
+    }
+
+    /// FNV-1a of `bytes`: the event-name table's hash (names are short; no seed needed, the rule
+    /// author chooses the keys).
+    @inline(__always) static func nameHash(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return Int(truncatingIfNeeded: h ^ (h >> 29))
     }
 
     /// Compiles rule files and list files; errors leave the result nil, warnings come along.

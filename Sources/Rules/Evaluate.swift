@@ -59,11 +59,29 @@ public final class Evaluator {
     /// only during one `hits` call.
     @exclusivity(unchecked) var members = UnsafeBufferPointer<TopMember>(start: nil, count: 0)
     @exclusivity(unchecked) var json = RawJSON(UnsafeRawBufferPointer(start: nil, count: 0))
+    /// Where the record's top-level keys the rule set reads (``RuleSet/topKeys``) are, found in
+    /// one pass over its members on the first lookup (`slotsFilled`): per slot, the member's index
+    /// (in `members`, else in `top`), valid when its stamp is `generation` (no per-record
+    /// clearing). Plain memory: written for most members of every record, it must not pay an
+    /// array's uniqueness check each time.
+    @exclusivity(unchecked) var slots = UnsafeMutableBufferPointer<(stamp: UInt32, member: Int32)>(start: nil, count: 0)
+    @exclusivity(unchecked) var slotsFilled = false
+    /// The rule set of the record being evaluated (set by ``reset(_:_:)``).
+    @exclusivity(unchecked) var ruleSet: RuleSet? = nil
 
     public init() {}
 
+    deinit { slots.deallocate() }
+
     func reset(_ set: RuleSet, _ bytes: UnsafeRawBufferPointer) {
         json = RawJSON(bytes)
+        if ruleSet !== set {
+            ruleSet = set
+            slots.deallocate()
+            slots = .allocate(capacity: set.topKeys.count)
+            slots.initialize(repeating: (0, 0))
+        }
+        slotsFilled = false
         if values.count != set.paths.count {
             values = Array(repeating: nil, count: set.paths.count)
             stamp = Array(repeating: 0, count: set.paths.count)
@@ -71,6 +89,7 @@ public final class Evaluator {
         generation &+= 1
         if generation == 0 {
             for i in stamp.indices { stamp[i] = 0 }
+            for i in slots.indices { slots[i].stamp = 0 }
             generation = 1
         }
         if !many.isEmpty { many.removeAll(keepingCapacity: true) }
@@ -89,7 +108,40 @@ public final class Evaluator {
         }
     }
 
+    /// Finds every top-level key the rule set reads in one pass over the record's members (the
+    /// first member with each key, as a scan for it would).
+    func fillSlots(_ set: RuleSet) {
+        slotsFilled = true
+        let b = json.bytes
+        let g = generation
+        let slots = self.slots
+        if !members.isEmpty {
+            for (i, m) in members.enumerated() where !m.escapedKey {
+                let s = set.topSlot(b, m.key)
+                if s >= 0 && slots[s].stamp != g { slots[s] = (g, Int32(truncatingIfNeeded: i)) }
+            }
+            return
+        }
+        if !topBuilt { buildTop() }
+        for (i, (k, _)) in top.enumerated() {
+            let s = set.topSlot(b, k)
+            if s >= 0 && slots[s].stamp != g { slots[s] = (g, Int32(truncatingIfNeeded: i)) }
+        }
+    }
+
+    /// The value of the top-level key in `slot` (``RuleSet/topKeys``).
+    @inline(__always) func topValue(slot: Int, _ set: RuleSet) -> RawJSON.Value? {
+        if !slotsFilled { fillSlots(set) }
+        let e = slots[slot]
+        guard e.stamp == generation else { return nil }
+        return members.isEmpty ? top[Int(e.member)].value : json.value(of: members[Int(e.member)])
+    }
+
     func topValue(_ key: UnsafeBufferPointer<UInt8>) -> RawJSON.Value? {
+        if let set = ruleSet {
+            let slot = set.topSlot(UnsafeRawBufferPointer(key), 0..<key.count)
+            if slot >= 0 { return topValue(slot: slot, set) }
+        }
         if !topBuilt { buildTop() }
         let b = json.bytes
         let last = key[key.count - 1]
@@ -119,7 +171,13 @@ public final class Evaluator {
                     let step = steps[n]
                     if step.index < 0 {
                         let k = UnsafeBufferPointer(rebasing: arena[step.keyStart..<(step.keyStart + step.keyCount)])
-                        current = n == range.lowerBound ? topValue(k) : current.flatMap { json.lookupKey($0, k) }
+                        if n != range.lowerBound {
+                            current = current.flatMap { json.lookupKey($0, k) }
+                        } else if set.pathTopSlot[p] >= 0 {
+                            current = topValue(slot: set.pathTopSlot[p], set)
+                        } else {
+                            current = topValue(k)
+                        }
                     } else {
                         if n == range.lowerBound { current = json.root }
                         if case .array(let r)? = current { current = json.element(of: r, at: step.index) } else { current = nil }
@@ -222,9 +280,19 @@ extension RuleSet {
         for i in unindexed where holds(i, ev) { ev.matched.append(i) }
     }
 
+    /// The rules that can match events named `name`: one probe of the open-addressed table, a
+    /// second only on a collision (the scan of every name was 900 instructions per record).
     func lookupCandidates(_ name: UnsafeRawBufferPointer) -> [Int]? {
-        for (k, v) in eventNameIndex where k.count == name.count && k.elementsEqual(name) { return v }
-        return nil
+        guard !eventNameTable.isEmpty else { return nil }
+        let mask = eventNameTable.count - 1
+        var slot = Self.nameHash(name) & mask
+        while true {
+            let e = Int(eventNameTable[slot])
+            if e == 0 { return nil }
+            let (k, v) = eventNameIndex[e - 1]
+            if k.count == name.count && k.withUnsafeBytes({ Self.sameBytes($0.baseAddress!, name.baseAddress!, k.count) }) { return v }
+            slot = (slot + 1) & mask
+        }
     }
 
     @inline(__always) func holds(_ i: Int, _ ev: Evaluator) -> Bool {
@@ -255,30 +323,41 @@ extension RuleSet {
             for v in vs where test(predicate, v, ev) { return true }
             return false
         case .inList(let p, let list, let any):
-            for v in any ? ev.all(self, p) : (ev.value(self, p).map { [$0] } ?? []) {
+            return anyValue(p, any, ev) { v in
                 switch v {
-                case .string(let r, false), .number(let r): if list.contains(ev.json.slice(r)) { return true }
+                case .string(let r, false), .number(let r): return list.contains(ev.json.slice(r))
                 default:
-                    if let t = ev.text(v), Array(t.utf8).withUnsafeBytes({ list.contains($0) }) { return true }
+                    guard let t = ev.text(v) else { return false }
+                    return Array(t.utf8).withUnsafeBytes { list.contains($0) }
                 }
             }
-            return false
         case .inNetworks(let p, let nets, let any):
-            for v in any ? ev.all(self, p) : (ev.value(self, p).map { [$0] } ?? []) {
-                if let a = address(v, ev), nets.contains(where: { $0.contains(a) }) { return true }
+            return anyValue(p, any, ev) { v in
+                guard let a = address(v, ev) else { return false }
+                return nets.contains { $0.contains(a) }
             }
-            return false
         case .outside(let p, let nets, let any):
-            for v in any ? ev.all(self, p) : (ev.value(self, p).map { [$0] } ?? []) {
-                if let a = address(v, ev), !nets.contains(where: { $0.contains(a) }) { return true }
+            return anyValue(p, any, ev) { v in
+                guard let a = address(v, ev) else { return false }
+                return !nets.contains { $0.contains(a) }
             }
-            return false
         case .regex(let p, let box, _):
-            for v in ev.all(self, p) {
-                if let t = ev.text(v), (try? box.regex.firstMatch(in: t)) != nil { return true }
+            return anyValue(p, hasAny[p], ev) { v in
+                guard let t = ev.text(v) else { return false }
+                return (try? box.regex.firstMatch(in: t)) != nil
             }
-            return false
         }
+    }
+
+    /// Whether `test` holds for the path's value, or (`any`, a path with `[*]`) for one of its
+    /// values. The single value is tested in place: no array per record.
+    @inline(__always) func anyValue(_ p: Int, _ any: Bool, _ ev: Evaluator, _ test: (RawJSON.Value) -> Bool) -> Bool {
+        if !any {
+            guard let v = ev.value(self, p) else { return false }
+            return test(v)
+        }
+        for v in ev.all(self, p) where test(v) { return true }
+        return false
     }
 
     func address(_ v: RawJSON.Value, _ ev: Evaluator) -> IPBytes? {
