@@ -14,9 +14,10 @@ struct DedupKeys {
     /// Parts a minute can have (the last one grows past ``partCapacity`` beyond that).
     static let partsPerMinute: Int64 = 4096
 
-    /// The parts of one minute, as loaded and changed.
+    /// The parts of one minute, as loaded and changed. Confined to the transaction's thread:
+    /// its parts are touched for every event, so without run-time exclusivity checks.
     final class Minute {
-        var parts: [[UInt64]]
+        @exclusivity(unchecked) var parts: [[UInt64]]
         init(_ parts: [[UInt64]]) { self.parts = parts }
     }
 
@@ -24,6 +25,10 @@ struct DedupKeys {
     private var minutes: [Int64: Minute] = [:]
     /// Row ids of the parts to write back.
     private var dirty: Set<Int64> = []
+    /// The minute of the previous event and the part it added to: a file's events come mostly
+    /// in time order, so most events need neither a dictionary lookup nor a set insert.
+    private var recent: (minute: Int64, parts: Minute)? = nil
+    private var recentDirty: Int64? = nil
 
     init(_ db: Database) { self.db = db }
 
@@ -40,11 +45,15 @@ struct DedupKeys {
     mutating func insert(millis ms: Int64, key: Int64) throws -> Bool {
         let m = Self.minute(ofMillis: ms)
         let minute: Minute
-        if let known = minutes[m] {
+        if let recent, recent.minute == m {
+            minute = recent.parts
+        } else if let known = minutes[m] {
             minute = known
+            recent = (m, known)
         } else {
             minute = try load(m)
             minutes[m] = minute
+            recent = (m, minute)
         }
         let k = UInt64(bitPattern: key)
         for p in minute.parts where Self.position(of: k, in: p).found { return false }
@@ -54,7 +63,11 @@ struct DedupKeys {
         let last = minute.parts.count - 1
         let at = Self.position(of: k, in: minute.parts[last]).index
         minute.parts[last].insert(k, at: at)
-        dirty.insert(m * Self.partsPerMinute + Int64(last))
+        let id = m * Self.partsPerMinute + Int64(last)
+        if id != recentDirty {
+            dirty.insert(id)
+            recentDirty = id
+        }
         return true
     }
 
