@@ -109,6 +109,13 @@ public struct FilterPattern: Sendable {
         return node.requiredValues(selector: s)
     }
 
+    /// Whether the pattern can only match events in which `selector` is present: every condition
+    /// but `NOT EXISTS` is false on a missing selector (used to skip a rule's pattern at once).
+    public func requiresPresence(of selector: [RawJSON.PathStep]) -> Bool {
+        guard case .json(let node, let selectors) = kind, let s = selectors.firstIndex(of: selector) else { return false }
+        return node.requiresPresence(selector: s)
+    }
+
     /// The selectors (`$.a.b`) the pattern reads, as dotted paths; for lint warnings about unknown fields.
     public var selectorPaths: [String] {
         guard case .json(_, let selectors) = kind else { return [] }
@@ -187,6 +194,15 @@ indirect enum Node: Sendable {
             return false
         case .condition(let s, let c):
             return c.test(value(s), json)
+        }
+    }
+
+    func requiresPresence(selector: Int) -> Bool {
+        switch self {
+        case .condition(_, .notExists): return false
+        case .condition(let s, _): return s == selector
+        case .and(let nodes): return nodes.contains { $0.requiresPresence(selector: selector) }
+        case .or(let nodes): return !nodes.isEmpty && nodes.allSatisfy { $0.requiresPresence(selector: selector) }
         }
     }
 

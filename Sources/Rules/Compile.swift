@@ -26,6 +26,11 @@ public final class RuleSet: Sendable {
     let eventNameTable: [Int32]
     let unindexed: [Int]
     let eventNamePath: Int
+    /// Per rule not indexed by event name: a path every match has, and (when not nil) the values
+    /// it must have one of, found in its `when` (see ``RuleGuard``); checked first, one memoized
+    /// lookup, so that rules such as root use or access-denied patterns cost almost nothing on the
+    /// records they cannot match.
+    let guards: [RuleGuard?]
     /// Per rule, kept apart so evaluation touches no rule struct (no reference counting).
     let whenNodes: [Node]
     let unlessNodes: [[Node]]
@@ -80,6 +85,8 @@ public final class RuleSet: Sendable {
         eventNameTable = table
         unindexed = always
         whenNodes = rules.map(\.when)
+        let anyStep = paths.map { $0.steps.contains(.any) }
+        guards = rules.enumerated().map { i, r in r.eventNames == nil ? RuleGuard(r.when, paths: paths, hasAny: anyStep) : nil }
         unlessNodes = rules.map(\.unless)
         var arena: [UInt8] = []
         var flat: [FlatStep] = []
@@ -204,6 +211,90 @@ public final class RuleSet: Sendable {
         let set = RuleSet(
             rules: compiled, paths: compiler.paths, lists: compiler.lists, networks: compiler.networks, eventNamePath: eventName)
         return (errors ? nil : set, diagnostics)
+    }
+}
+
+/// What a record must have for a rule to match it, read off the rule's compiled `when`: a
+/// path that must be present (every comparison is false on a missing field) and, when the rule
+/// requires it, the values that path must take (`x = "v"`, `x in (…)`, a pattern's `$.x = v`).
+/// Only paths without `[*]`, whose single value is the one evaluation reads.
+struct RuleGuard: Sendable {
+    let path: Int
+    /// Nil: presence only.
+    let values: ByteList?
+
+    /// The guard of `when`: required values of the first path that has them, else the first
+    /// path that must be present, else nil (the rule is evaluated on every record).
+    init?(_ when: Node, paths: [FieldPath], hasAny: [Bool]) {
+        var candidates: [Int] = []
+        Self.paths(when, into: &candidates)
+        candidates = candidates.filter { !hasAny[$0] }
+        func steps(_ p: Int) -> [RawJSON.PathStep]? {
+            var out: [RawJSON.PathStep] = []
+            for s in paths[p].steps {
+                switch s {
+                case .key(let k): out.append(.key(Array(k.utf8)))
+                case .index(let n): out.append(.index(n))
+                case .any: return nil
+                }
+            }
+            return out
+        }
+        for p in candidates {
+            if let v = Self.requiredValues(when, p, steps(p)) {
+                (path, values) = (p, ByteList(v))
+                return
+            }
+        }
+        guard let p = candidates.first(where: { Self.requiresPresence(when, $0, steps($0)) }) else { return nil }
+        (path, values) = (p, nil)
+    }
+
+    /// Every path the node reads, in order, once each.
+    static func paths(_ n: Node, into out: inout [Int]) {
+        func add(_ p: Int) { if !out.contains(p) { out.append(p) } }
+        switch n {
+        case .compare(let p, _, _), .outside(let p, _, _), .inList(let p, _, _), .inNetworks(let p, _, _), .regex(let p, _, _): add(p)
+        case .pattern(_, let map): map.forEach(add)
+        case .and(let parts), .or(let parts): for part in parts { paths(part, into: &out) }
+        case .not(let inner): paths(inner, into: &out)
+        case .always: break
+        }
+    }
+
+    /// The values path `p` must take for `n` to hold, or nil when `n` does not pin them.
+    static func requiredValues(_ n: Node, _ p: Int, _ selector: [RawJSON.PathStep]?) -> Set<String>? {
+        switch n {
+        case .compare(let q, .equals(.string(let s)), false) where q == p: return [s]
+        case .inList(let q, let list, false) where q == p: return list.values
+        case .pattern(let fp, let map):
+            guard let selector, map.contains(p) else { return nil }
+            return fp.requiredValues(of: selector)
+        case .and(let parts):
+            for part in parts { if let v = requiredValues(part, p, selector) { return v } }
+            return nil
+        case .or(let parts):
+            var all = Set<String>()
+            for part in parts {
+                guard let v = requiredValues(part, p, selector) else { return nil }
+                all.formUnion(v)
+            }
+            return all
+        default: return nil
+        }
+    }
+
+    /// Whether `n` is false whenever path `p` is missing.
+    static func requiresPresence(_ n: Node, _ p: Int, _ selector: [RawJSON.PathStep]?) -> Bool {
+        switch n {
+        case .compare(let q, _, _), .outside(let q, _, _), .inList(let q, _, _), .inNetworks(let q, _, _), .regex(let q, _, _): return q == p
+        case .pattern(let fp, let map):
+            guard let selector, map.contains(p) else { return false }
+            return fp.requiresPresence(of: selector)
+        case .and(let parts): return parts.contains { requiresPresence($0, p, selector) }
+        case .or(let parts): return !parts.isEmpty && parts.allSatisfy { requiresPresence($0, p, selector) }
+        case .not, .always: return false
+        }
     }
 }
 
@@ -549,6 +640,9 @@ public enum MessageID {
 struct ByteList: Sendable {
     let small: [[UInt8]]
     let big: Set<String>?
+
+    /// The values, as given.
+    var values: Set<String> { big ?? Set(small.map { String(decoding: $0, as: UTF8.self) }) }
 
     init(_ values: Set<String>) {
         if values.count <= 12 {

@@ -277,7 +277,19 @@ extension RuleSet {
                 for i in candidates where holds(i, ev) { ev.matched.append(i) }
             }
         }
-        for i in unindexed where holds(i, ev) { ev.matched.append(i) }
+        for i in unindexed where passesGuard(i, ev) && holds(i, ev) { ev.matched.append(i) }
+    }
+
+    /// False when the record lacks what rule `i` requires (``RuleGuard``): the rule cannot match.
+    /// An escaped string, or a value that is not a string or number, is left to the rule itself.
+    @inline(__always) func passesGuard(_ i: Int, _ ev: Evaluator) -> Bool {
+        guard let g = guards[i] else { return true }
+        guard let v = ev.value(self, g.path) else { return false }
+        guard let list = g.values else { return true }
+        switch v {
+        case .string(let r, false), .number(let r): return list.contains(ev.json.slice(r))
+        default: return true
+        }
     }
 
     /// The rules that can match events named `name`: one probe of the open-addressed table, a

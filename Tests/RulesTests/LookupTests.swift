@@ -81,6 +81,55 @@ import Testing
         }
     }
 
+    /// A rule that cannot match a record without a field, or without one of some values of it, is
+    /// skipped on such records before its conditions run: never on a record it would match.
+    @Test func guardsSkipOnlyRecordsARuleCannotMatch() throws {
+        let text = """
+            rule root
+                when userIdentity.type = "Root" and eventType != "AwsServiceEvent"
+            end
+            rule denied
+                pattern { ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") }
+            end
+            rule no-error
+                when errorCode not exists and eventType = "AwsApiCall"
+            end
+            rule error-or-no-type
+                when errorCode = "Throttling" or eventType not exists
+            end
+            rule pattern-or-missing
+                pattern { $.errorMessage = "x" || $.errorMessage NOT EXISTS }
+            end
+            rule code-text
+                when responseElements.code = "404"
+            end
+            rule code-listed
+                when responseElements.code in (404, 500)
+            end
+            rule bool-text
+                pattern { $.readOnly = "true" }
+            end
+            """
+        let (set, diagnostics) = RuleSet.compile(ruleFiles: [RuleSourceFile(path: "t.rules", text: text)], listFiles: [])
+        let s = try #require(set, "\(diagnostics)")
+        let base = #""eventTime":"2024-03-01T10:00:00Z","eventID":"e-1","errorMessage":"y""#
+        let cases: [(String, [String])] = [
+            (#"{\#(base),"eventType":"AwsApiCall","userIdentity":{"type":"Root"}}"#, ["no-error", "root"]),
+            // An escaped value is decided by the rule itself, not skipped.
+            (#"{\#(base),"eventType":"AwsApiCall","userIdentity":{"type":"R\u006fot"}}"#, ["no-error", "root"]),
+            (#"{\#(base),"eventType":"AwsApiCall","userIdentity":{"type":"IAMUser"},"errorCode":"AccessDenied"}"#, ["denied"]),
+            (#"{\#(base),"eventType":"AwsApiCall","errorCode":"Client.UnauthorizedOperation"}"#, ["denied"]),
+            (#"{\#(base),"errorCode":"Throttling"}"#, ["error-or-no-type"]),
+            (#"{"eventTime":"2024-03-01T10:00:00Z","eventID":"e-1"}"#, ["error-or-no-type", "pattern-or-missing"]),
+            (#"{\#(base),"eventType":"AwsApiCall","responseElements":{"code":404}}"#, ["code-listed", "no-error"]),
+            (#"{\#(base),"eventType":"AwsApiCall","responseElements":{"code":"404"}}"#, ["code-listed", "code-text", "no-error"]),
+            (#"{\#(base),"eventType":"AwsApiCall","responseElements":{"code":403},"readOnly":true}"#, ["bool-text", "no-error"]),
+        ]
+        for (event, expected) in cases {
+            #expect(try Self.matched(s, event) == expected, "\(event)")
+        }
+    }
+
     @Test func everyEventNameOfManyRulesIsFound() throws {
         // Enough names that the event-name table has collisions to step over.
         let names = (0..<300).map { "Op\($0)Thing" } + ["", "A", "ConsoleLogin", "DeleteTrail"]
