@@ -656,7 +656,9 @@ struct ByteList: Sendable {
 
     func contains(_ bytes: UnsafeRawBufferPointer) -> Bool {
         if let big { return big.contains(String(decoding: bytes, as: UTF8.self)) }
-        for v in small where v.count == bytes.count && v.elementsEqual(bytes) { return true }
+        for v in small where v.count == bytes.count {
+            if v.isEmpty || v.withUnsafeBytes({ RuleSet.sameBytes($0.baseAddress!, bytes.baseAddress!, v.count) }) { return true }
+        }
         return false
     }
 }
