@@ -116,17 +116,21 @@ public struct JSONObjectWriter: Sendable {
         var run = 0
         var i = 0
         let n = text.count
+        let raw = UnsafeRawBufferPointer(text)
         while i < n {
             let b = text[i]
             i += 1
             if b == 0x22 {
+                // A string's body, eight bytes at a time to its next quote or backslash.
                 while i < n {
-                    let c = text[i]
-                    if c == 0x5C {
+                    i = RecordSplitter.skipPlain(raw, from: i, to: n)
+                    while i < n && text[i] != 0x22 && text[i] != 0x5C { i += 1 }
+                    guard i < n else { break }
+                    if text[i] == 0x5C {
                         i += 2
                     } else {
                         i += 1
-                        if c == 0x22 { break }
+                        break
                     }
                 }
             } else if RecordSplitter.isSpace(b) {

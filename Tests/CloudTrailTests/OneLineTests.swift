@@ -36,4 +36,53 @@ import Testing
         }
         #expect(valid > 100 && valid < cases.count - 100, "both kinds tried: \(valid) valid of \(cases.count)")
     }
+
+    /// The one-line form drops exactly the white space outside strings: against a byte-by-byte
+    /// reference on records with white space everywhere and strings long and short, with escapes.
+    @Test func oneLineDropsOnlyWhiteSpaceOutsideStrings() {
+        func reference(_ t: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = []
+            var inString = false
+            var i = 0
+            while i < t.count {
+                let b = t[i]
+                if inString {
+                    out.append(b)
+                    if b == 0x5C {
+                        out.append(t[i + 1])
+                        i += 2
+                        continue
+                    }
+                    if b == 0x22 { inString = false }
+                } else if b == 0x22 {
+                    inString = true
+                    out.append(b)
+                } else if ![0x20, 0x0A, 0x0D, 0x09].contains(b) {
+                    out.append(b)
+                }
+                i += 1
+            }
+            return out
+        }
+        let strings = ["", "a", "spaces inside  ", "a long string of plain text past eight bytes", #"esc \" quote"#, #"back\\slash\\"#,
+                       #"\\\"mixed\n\t\u0041 tail that is long enough"#, "é ünï", "12345678", "1234567", #"\\"#]
+        var rng = SystemRandomNumberGenerator()
+        var tried = 0
+        for _ in 0..<500 {
+            var text = "{"
+            for k in 0..<Int.random(in: 1...8, using: &rng) {
+                let ws = [" ", "\n", "\t", "", "  \r\n "].randomElement(using: &rng)!
+                if k > 0 { text += "," + ws }
+                text += ws + "\"" + strings.randomElement(using: &rng)! + "\"" + ws + ":" + ws
+                text += ["\"" + strings.randomElement(using: &rng)! + "\"", "[ 1 , \"" + strings.randomElement(using: &rng)! + "\" ]", "null", "{ }"]
+                    .randomElement(using: &rng)! + ws
+            }
+            text += "}"
+            let bytes = Array(text.utf8)
+            guard bytes.withUnsafeBytes({ JSONCheck.check($0).isValid }) else { continue }
+            tried += 1
+            #expect(JSONObjectWriter.oneLine(bytes) == reference(bytes), "\(text)")
+        }
+        #expect(tried > 400, "valid records tried: \(tried)")
+    }
 }
