@@ -231,7 +231,7 @@ extension JSONCheck {
     @inline(__always) static func skipPlain(_ p: UnsafeRawBufferPointer, from j: Int, to n: Int) -> Int {
         var j = j
         while j <= n &- 8 {
-            let special = specialBytes(p, at: j)
+            let special = specialBytes(p.baseAddress.unsafelyUnwrapped, at: j)
             if special != 0 { return j &+ special.trailingZeroBitCount &>> 3 }
             j &+= 8
         }
@@ -241,7 +241,7 @@ extension JSONCheck {
     /// The 8 bytes at `j` with the high bit of each quote, backslash, control character or
     /// non-ASCII byte set, and maybe of bytes after the first of them (a false flag needs a
     /// borrow from a real one below it): the lowest set bit is the first such byte's.
-    @inline(__always) static func specialBytes(_ p: UnsafeRawBufferPointer, at j: Int) -> UInt64 {
+    @inline(__always) static func specialBytes(_ p: UnsafeRawPointer, at j: Int) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let high: UInt64 = 0x8080_8080_8080_8080
         let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self))

@@ -567,8 +567,10 @@ extension RecordSplitter {
 
     /// ``strictRecord(_:from:to:fields:)`` with its batch of ``memberBatch`` members.
     private static func strictRecord(
-        _ p: UnsafeRawBufferPointer, from s: Int, to n: Int, fields: inout RecordFields, batch: UnsafeMutablePointer<TopMember>
+        _ buffer: UnsafeRawBufferPointer, from s: Int, to n: Int, fields: inout RecordFields, batch: UnsafeMutablePointer<TopMember>
     ) -> Int {
+        guard let base = buffer.baseAddress, s < n else { return -1 }
+        let p = RawBytes(base: base, buffer: buffer)
         var count = 0
         // Bit 1: a string held an escape; bit 2: bytes that are not UTF-8 (``stringRest(_:_:_:)``).
         var seen: UInt8 = 0
@@ -595,13 +597,13 @@ extension RecordSplitter {
                 let start = i
                 var flags: UInt8 = 0
                 i = stringEnd(p, i, n, &flags)
-                guard i > 0 else { return -1 }
+                guard i != -1 else { return -1 }
                 seen |= flags
                 if depth == 1 {
                     keyStart = start &+ 1 &- s
-                    keyCount = i &- start &- 2
+                    keyCount = min(i &- start &- 2, Int(UInt16.max))
                     keyFlags = flags & 1
-                    code = fieldCode(p, from: start &+ 1, to: i &- 1)
+                    code = fieldCode(buffer, from: start &+ 1, to: i &- 1)
                 }
                 if i < n &- 1 && pair(p, i) == 0x223A {
                     i &+= 1  // `:"`, as CloudTrail writes its members: the value is a string
@@ -619,7 +621,7 @@ extension RecordSplitter {
             if b == 0x22 {
                 var flags: UInt8 = 0
                 i = stringEnd(p, i, n, &flags)
-                guard i > 0 else { return -1 }
+                guard i != -1 else { return -1 }
                 seen |= flags
                 if depth == 1 {
                     if code != 0 {
@@ -658,7 +660,7 @@ extension RecordSplitter {
                 case 0x74: i = literalEnd(p, i, n, 0x6575_7274, 4)  // true
                 case 0x66: i = literalEnd(p, i &+ 1, n, 0x6573_6C61, 4)  // (f)alse
                 case 0x6E: i = literalEnd(p, i, n, 0x6C6C_756E, 4)  // null
-                default: i = JSONCheck.numberEnd(p, at: i, to: n)
+                default: i = JSONCheck.numberEnd(buffer, at: i, to: n)
                 }
                 guard i > 0 else { return -1 }
                 if depth == 1 {
@@ -701,8 +703,19 @@ extension RecordSplitter {
     }
 
     /// The two bytes at `i` as a little-endian word (`i + 1` must lie in `p`).
-    @inline(__always) static func pair(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt16 {
+    @inline(__always) static func pair(_ p: RawBytes, _ i: Int) -> UInt16 {
         UInt16(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt16.self))
+    }
+
+    /// The bytes being scanned by their address: the strict scan keeps its indices within the
+    /// buffer itself, so its loads need no check of the buffer's address.
+    struct RawBytes {
+        let base: UnsafeRawPointer
+        let buffer: UnsafeRawBufferPointer
+        @inline(__always) subscript(i: Int) -> UInt8 { base.load(fromByteOffset: i, as: UInt8.self) }
+        @inline(__always) func loadUnaligned<T: BitwiseCopyable>(fromByteOffset i: Int, as type: T.Type) -> T {
+            base.loadUnaligned(fromByteOffset: i, as: type)
+        }
     }
 
     /// Puts `member` in the batch of `count`, first moving a full batch to `members`.
@@ -723,14 +736,14 @@ extension RecordSplitter {
 
     /// The first index from `i` (before `n`) that is not JSON white space. Records hold none
     /// between their tokens: a byte above a space ends it at once.
-    @inline(__always) static func skipSpace(_ p: UnsafeRawBufferPointer, _ i: Int, _ n: Int) -> Int {
+    @inline(__always) static func skipSpace(_ p: RawBytes, _ i: Int, _ n: Int) -> Int {
         var i = i
         while i < n, p[i] <= 0x20, isSpace(p[i]) { i &+= 1 }
         return i
     }
 
     /// The end of the 4 bytes at `i` when they are `word` (little-endian), or -1.
-    @inline(__always) static func literalEnd(_ p: UnsafeRawBufferPointer, _ i: Int, _ n: Int, _ word: UInt32, _ count: Int) -> Int {
+    @inline(__always) static func literalEnd(_ p: RawBytes, _ i: Int, _ n: Int, _ word: UInt32, _ count: Int) -> Int {
         guard i <= n &- count, UInt32(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt32.self)) == word else { return -1 }
         return i &+ count
     }
@@ -742,10 +755,10 @@ extension RecordSplitter {
     /// Inline, the common case: plain ASCII up to the closing quote, found eight bytes at a time.
     /// Anything else (an escape, a control character, a non-ASCII byte, fewer than eight bytes
     /// left before `n`) goes on in ``stringRest(_:_:_:)``.
-    @inline(__always) static func stringEnd(_ p: UnsafeRawBufferPointer, _ i: Int, _ n: Int, _ flags: inout UInt8) -> Int {
+    @inline(__always) static func stringEnd(_ p: RawBytes, _ i: Int, _ n: Int, _ flags: inout UInt8) -> Int {
         var j = i &+ 1
         while j <= n &- 8 {
-            let special = JSONCheck.specialBytes(p, at: j)
+            let special = JSONCheck.specialBytes(p.base, at: j)
             if special != 0 {
                 j &+= special.trailingZeroBitCount &>> 3
                 if p[j] == 0x22 { return j &+ 1 }
@@ -753,7 +766,7 @@ extension RecordSplitter {
             }
             j &+= 8
         }
-        let rest = stringRest(p, j, n)
+        let rest = stringRest(p.buffer, j, n)
         flags |= rest.flags
         return rest.end
     }
