@@ -230,18 +230,24 @@ extension JSONCheck {
     /// caller's byte loop. String bodies are most of a record's bytes.
     @inline(__always) static func skipPlain(_ p: UnsafeRawBufferPointer, from j: Int, to n: Int) -> Int {
         var j = j
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let high: UInt64 = 0x8080_8080_8080_8080
-        while j + 8 <= n {
-            let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self))
-            let quote = x ^ (ones &* 0x22)
-            let slash = x ^ (ones &* 0x5C)
-            let special = (((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | (x &- ones &* 0x20) | x) & high
-            // The lowest flagged byte is a real one (a false flag needs a borrow from a real one below it).
-            if special != 0 { return j + special.trailingZeroBitCount >> 3 }
-            j += 8
+        while j <= n &- 8 {
+            let special = specialBytes(p.baseAddress.unsafelyUnwrapped, at: j)
+            if special != 0 { return j &+ special.trailingZeroBitCount &>> 3 }
+            j &+= 8
         }
         return j
+    }
+
+    /// The 8 bytes at `j` with the high bit of each quote, backslash, control character or
+    /// non-ASCII byte set, and maybe of bytes after the first of them (a false flag needs a
+    /// borrow from a real one below it): the lowest set bit is the first such byte's.
+    @inline(__always) static func specialBytes(_ p: UnsafeRawPointer, at j: Int) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self))
+        let quote = x ^ (ones &* 0x22)
+        let slash = x ^ (ones &* 0x5C)
+        return (((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | (x &- ones &* 0x20) | x) & high
     }
 
     /// True for a byte a string holds as is: not a quote, backslash, control character or non-ASCII.

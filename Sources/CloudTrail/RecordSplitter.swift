@@ -483,19 +483,17 @@ public struct RecordSplitter: Sendable {
     private var captureEscaped = false
     private var stringStart = 0
 
-    static let eventTimeKey = Array("eventTime".utf8)
-    static let eventIDKey = Array("eventID".utf8)
-
-    /// 1 for `eventTime`, 2 for `eventID`, else 0.
+    /// 1 for `eventTime`, 2 for `eventID`, else 0, for the key between `from` and the closing
+    /// quote at `to` (which must lie in `p`): compared a word at a time (`eventID` with its quote).
     @inline(__always) static func fieldCode(_ p: UnsafeRawBufferPointer, from: Int, to: Int) -> UInt8 {
-        let n = to - from
-        if n == 9 && p[from] == 0x65 && p[from + 5] == 0x54 {
-            for k in 0..<9 where p[from + k] != eventTimeKey[k] { return 0 }
-            return 1
+        let n = to &- from
+        if n == 9 {
+            let w = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: from, as: UInt64.self))
+            return w == 0x6D69_5474_6E65_7665 && p[from &+ 8] == 0x65 ? 1 : 0  // "eventTim" "e"
         }
-        if n == 7 && p[from] == 0x65 && p[from + 5] == 0x49 {
-            for k in 0..<7 where p[from + k] != eventIDKey[k] { return 0 }
-            return 2
+        if n == 7 {
+            let w = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: from, as: UInt64.self))
+            return w == 0x2244_4974_6E65_7665 ? 2 : 0  // "eventID" and its quote
         }
         return 0
     }
@@ -546,171 +544,266 @@ extension RecordSplitter {
     /// lie in `fields` as the lenient scan does. Returns the index past its closing `}`; or -1 when
     /// it is not valid JSON, does not end before `n`, or nests deeper than 64 levels: the caller
     /// then splits it the lenient way and runs ``JSONCheck`` on it, which names the fault.
-    static func strictRecord(_ p: UnsafeRawBufferPointer, from s: Int, to n: Int, fields: inout RecordFields) -> Int {
+    ///
+    /// This runs on every record of every file, so its state stays in locals: strings are scanned
+    /// inline eight bytes at a time (the common short ASCII string costs no call; escapes and
+    /// non-ASCII bytes go to ``stringRest(_:_:_:)``), white space is looked for only where a byte
+    /// is at most a space, and index arithmetic does not trap (every index stays within `s...n`).
+    package static func strictRecord(_ p: UnsafeRawBufferPointer, from s: Int, to n: Int, fields: inout RecordFields) -> Int {
         fields.eventTime = nil
         fields.eventID = nil
         fields.escaped = false
-        fields.members.removeAll(keepingCapacity: true)
         fields.invalid = nil
-        var nonUTF8 = false
-        var i = s + 1
+        fields.members.removeAll(keepingCapacity: true)
+        // Members go to a batch on the stack, appended to `fields.members` when it fills and at the
+        // end: the loop makes no call, so its state can stay in registers.
+        return withUnsafeTemporaryAllocation(of: TopMember.self, capacity: memberBatch) { batch in
+            strictRecord(p, from: s, to: n, fields: &fields, batch: batch.baseAddress.unsafelyUnwrapped)
+        }
+    }
+
+    /// Top-level members ``strictRecord(_:from:to:fields:)`` keeps on the stack before appending them.
+    static let memberBatch = 64
+
+    /// ``strictRecord(_:from:to:fields:)`` with its batch of ``memberBatch`` members.
+    private static func strictRecord(
+        _ buffer: UnsafeRawBufferPointer, from s: Int, to n: Int, fields: inout RecordFields, batch: UnsafeMutablePointer<TopMember>
+    ) -> Int {
+        guard let base = buffer.baseAddress, s < n else { return -1 }
+        let p = RawBytes(base: base, buffer: buffer)
+        var count = 0
+        // Bit 1: a string held an escape; bit 2: bytes that are not UTF-8 (``stringRest(_:_:_:)``).
+        var seen: UInt8 = 0
         var depth = 1
         // Bit d set: the container at depth d + 1 is an array (the record itself is an object).
         var arrays: UInt64 = 0
-        // The top-level member in progress.
-        var key = 0..<0
-        var keyEscaped = false
+        // The top-level member in progress, relative to `s`.
+        var keyStart = 0
+        var keyCount = 0
+        var keyFlags: UInt8 = 0
         var code: UInt8 = 0
         var valueStart = 0
         var valueKind = TopMember.Kind.object
-        var atKey = true
-        i = skipSpace(p, i, n)
+        var i = skipSpace(p, s &+ 1, n)
         guard i < n else { return -1 }
         if p[i] == 0x7D {
             fields.nonUTF8 = false
-            return i + 1
+            return i &+ 1
         }
+        var atKey = true
         while true {
             if atKey {
                 guard i < n, p[i] == 0x22 else { return -1 }
                 let start = i
-                var escaped = false
-                i = strictString(p, i, n, escaped: &escaped, nonUTF8: &nonUTF8)
-                guard i > 0 else { return -1 }
+                var flags: UInt8 = 0
+                i = stringEnd(p, i, n, &flags)
+                guard i != -1 else { return -1 }
+                seen |= flags
                 if depth == 1 {
-                    key = (start + 1 - s)..<(i - 1 - s)
-                    keyEscaped = escaped
-                    code = fieldCode(p, from: start + 1, to: i - 1)
+                    keyStart = start &+ 1 &- s
+                    keyCount = min(i &- start &- 2, Int(UInt16.max))
+                    keyFlags = flags & 1
+                    code = fieldCode(buffer, from: start &+ 1, to: i &- 1)
                 }
-                i = skipSpace(p, i, n)
-                guard i < n, p[i] == 0x3A else { return -1 }
-                i = skipSpace(p, i + 1, n)
+                if i < n &- 1 && pair(p, i) == 0x223A {
+                    i &+= 1  // `:"`, as CloudTrail writes its members: the value is a string
+                } else {
+                    i = skipSpace(p, i, n)
+                    guard i < n, p[i] == 0x3A else { return -1 }
+                    i = skipSpace(p, i &+ 1, n)
+                }
                 atKey = false
             }
             // A value.
             guard i < n else { return -1 }
             let b = p[i]
             let start = i
-            switch b {
-            case 0x22:
-                var escaped = false
-                i = strictString(p, i, n, escaped: &escaped, nonUTF8: &nonUTF8)
-                guard i > 0 else { return -1 }
+            if b == 0x22 {
+                var flags: UInt8 = 0
+                i = stringEnd(p, i, n, &flags)
+                guard i != -1 else { return -1 }
+                seen |= flags
                 if depth == 1 {
                     if code != 0 {
-                        let r = (start + 1 - s)..<(i - 1 - s)
+                        let r = (start &+ 1 &- s)..<(i &- 1 &- s)
                         if code == 1 { fields.eventTime = r } else { fields.eventID = r }
-                        if escaped { fields.escaped = true }
+                        if flags & 1 != 0 { fields.escaped = true }
                     }
-                    fields.members.append(
-                        TopMember(key: key, value: (start - s)..<(i - s), kind: .string, escapedKey: keyEscaped, escapedValue: escaped))
+                    add(
+                        TopMember(keyStart: keyStart, keyCount: keyCount, valueStart: start &- s, valueEnd: i &- s, kind: .string,
+                                  flags: keyFlags | (flags & 1) &<< 1), batch, &count, &fields.members)
                 }
-            case 0x7B, 0x5B:
+            } else if b == 0x7B || b == 0x5B {
                 guard depth < 64 else { return -1 }
                 if depth == 1 {
-                    valueStart = start - s
+                    valueStart = start &- s
                     valueKind = b == 0x7B ? .object : .array
                 }
-                if b == 0x5B { arrays |= 1 << UInt64(depth) } else { arrays &= ~(1 << UInt64(depth)) }
-                depth += 1
-                i = skipSpace(p, i + 1, n)
+                let bit: UInt64 = 1 &<< UInt64(truncatingIfNeeded: depth)
+                if b == 0x5B { arrays |= bit } else { arrays &= ~bit }
+                depth &+= 1
+                i = skipSpace(p, i &+ 1, n)
                 guard i < n else { return -1 }
                 if p[i] != b &+ 2 {  // not empty: '}' and ']' follow '{' and '[' by two
                     atKey = b == 0x7B
                     continue
                 }
-                i += 1
-                depth -= 1
+                i &+= 1
+                depth &-= 1
                 if depth == 1 {
-                    fields.members.append(
-                        TopMember(key: key, value: valueStart..<(i - s), kind: valueKind, escapedKey: keyEscaped, escapedValue: false))
+                    add(
+                        TopMember(keyStart: keyStart, keyCount: keyCount, valueStart: valueStart, valueEnd: i &- s, kind: valueKind,
+                                  flags: keyFlags), batch, &count, &fields.members)
                 }
-            default:
+            } else {
                 switch b {
                 case 0x74: i = literalEnd(p, i, n, 0x6575_7274, 4)  // true
-                case 0x66: i = literalEnd(p, i + 1, n, 0x6573_6C61, 4)  // (f)alse
+                case 0x66: i = literalEnd(p, i &+ 1, n, 0x6573_6C61, 4)  // (f)alse
                 case 0x6E: i = literalEnd(p, i, n, 0x6C6C_756E, 4)  // null
-                default: i = JSONCheck.numberEnd(p, at: i, to: n)
+                default: i = JSONCheck.numberEnd(buffer, at: i, to: n)
                 }
                 guard i > 0 else { return -1 }
                 if depth == 1 {
-                    fields.members.append(
-                        TopMember(key: key, value: (start - s)..<(i - s), kind: .bare, escapedKey: keyEscaped, escapedValue: false))
+                    add(
+                        TopMember(keyStart: keyStart, keyCount: keyCount, valueStart: start &- s, valueEnd: i &- s, kind: .bare,
+                                  flags: keyFlags), batch, &count, &fields.members)
                 }
             }
             // After a value: close containers, or go on to the next member or element.
             while true {
+                let array = arrays &>> UInt64(truncatingIfNeeded: depth &- 1) & 1 != 0
+                if i < n &- 1 && pair(p, i) == 0x222C && !array {
+                    i &+= 1  // `,"` in an object: the next key
+                    atKey = true
+                    break
+                }
                 i = skipSpace(p, i, n)
                 guard i < n else { return -1 }
                 let c = p[i]
-                let array = arrays & (1 << UInt64(depth - 1)) != 0
                 if c == 0x2C {
-                    i = skipSpace(p, i + 1, n)
+                    i = skipSpace(p, i &+ 1, n)
                     atKey = !array
                     break
                 }
                 guard c == (array ? 0x5D : 0x7D) else { return -1 }
-                i += 1
-                depth -= 1
+                i &+= 1
+                depth &-= 1
                 if depth == 0 {
-                    fields.nonUTF8 = nonUTF8
+                    fields.nonUTF8 = seen & 2 != 0
+                    fields.members.append(contentsOf: UnsafeBufferPointer(start: batch, count: count))
                     return i
                 }
                 if depth == 1 {
-                    fields.members.append(
-                        TopMember(key: key, value: valueStart..<(i - s), kind: valueKind, escapedKey: keyEscaped, escapedValue: false))
+                    add(
+                        TopMember(keyStart: keyStart, keyCount: keyCount, valueStart: valueStart, valueEnd: i &- s, kind: valueKind,
+                                  flags: keyFlags), batch, &count, &fields.members)
                 }
             }
         }
     }
 
-    @inline(__always) static func skipSpace(_ p: UnsafeRawBufferPointer, _ i: Int, _ n: Int) -> Int {
+    /// The two bytes at `i` as a little-endian word (`i + 1` must lie in `p`).
+    @inline(__always) static func pair(_ p: RawBytes, _ i: Int) -> UInt16 {
+        UInt16(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt16.self))
+    }
+
+    /// The bytes being scanned by their address: the strict scan keeps its indices within the
+    /// buffer itself, so its loads need no check of the buffer's address.
+    struct RawBytes {
+        let base: UnsafeRawPointer
+        let buffer: UnsafeRawBufferPointer
+        @inline(__always) subscript(i: Int) -> UInt8 { base.load(fromByteOffset: i, as: UInt8.self) }
+        @inline(__always) func loadUnaligned<T: BitwiseCopyable>(fromByteOffset i: Int, as type: T.Type) -> T {
+            base.loadUnaligned(fromByteOffset: i, as: type)
+        }
+    }
+
+    /// Puts `member` in the batch of `count`, first moving a full batch to `members`.
+    @inline(__always) static func add(
+        _ member: TopMember, _ batch: UnsafeMutablePointer<TopMember>, _ count: inout Int, _ members: inout [TopMember]
+    ) {
+        if count == memberBatch {
+            flush(batch, count, &members)
+            count = 0
+        }
+        (batch + count).initialize(to: member)
+        count &+= 1
+    }
+
+    @inline(never) static func flush(_ batch: UnsafeMutablePointer<TopMember>, _ count: Int, _ members: inout [TopMember]) {
+        members.append(contentsOf: UnsafeBufferPointer(start: batch, count: count))
+    }
+
+    /// The first index from `i` (before `n`) that is not JSON white space. Records hold none
+    /// between their tokens: a byte above a space ends it at once.
+    @inline(__always) static func skipSpace(_ p: RawBytes, _ i: Int, _ n: Int) -> Int {
         var i = i
-        while i < n, isSpace(p[i]) { i += 1 }
+        while i < n, p[i] <= 0x20, isSpace(p[i]) { i &+= 1 }
         return i
     }
 
     /// The end of the 4 bytes at `i` when they are `word` (little-endian), or -1.
-    @inline(__always) static func literalEnd(_ p: UnsafeRawBufferPointer, _ i: Int, _ n: Int, _ word: UInt32, _ count: Int) -> Int {
-        guard i + count <= n, UInt32(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt32.self)) == word else { return -1 }
-        return i + count
+    @inline(__always) static func literalEnd(_ p: RawBytes, _ i: Int, _ n: Int, _ word: UInt32, _ count: Int) -> Int {
+        guard i <= n &- count, UInt32(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt32.self)) == word else { return -1 }
+        return i &+ count
     }
 
     /// The end of the string at the quote at `i` (past its closing quote) when it is strict JSON
     /// (escapes JSON's, control characters escaped), or -1 (also when it does not end before `n`).
-    /// Sets `escaped` when it holds a backslash, `nonUTF8` when it holds bytes that are not UTF-8.
-    @inline(__always) static func strictString(
-        _ p: UnsafeRawBufferPointer, _ i: Int, _ n: Int, escaped: inout Bool, nonUTF8: inout Bool
-    ) -> Int {
-        var j = i + 1
+    /// Sets bit 1 of `flags` when it holds a backslash, bit 2 when it holds bytes that are not UTF-8.
+    ///
+    /// Inline, the common case: plain ASCII up to the closing quote, found eight bytes at a time.
+    /// Anything else (an escape, a control character, a non-ASCII byte, fewer than eight bytes
+    /// left before `n`) goes on in ``stringRest(_:_:_:)``.
+    @inline(__always) static func stringEnd(_ p: RawBytes, _ i: Int, _ n: Int, _ flags: inout UInt8) -> Int {
+        var j = i &+ 1
+        while j <= n &- 8 {
+            let special = JSONCheck.specialBytes(p.base, at: j)
+            if special != 0 {
+                j &+= special.trailingZeroBitCount &>> 3
+                if p[j] == 0x22 { return j &+ 1 }
+                break
+            }
+            j &+= 8
+        }
+        let rest = stringRest(p.buffer, j, n)
+        flags |= rest.flags
+        return rest.end
+    }
+
+    /// The end of the string whose body goes on at `j` (``stringEnd(_:_:_:_:)``'s slow path:
+    /// escapes, non-ASCII bytes and the last bytes before `n`), and its flags as there.
+    @inline(never) static func stringRest(_ p: UnsafeRawBufferPointer, _ j: Int, _ n: Int) -> (end: Int, flags: UInt8) {
+        var j = j
+        var flags: UInt8 = 0
         while true {
             j = JSONCheck.skipPlain(p, from: j, to: n)
-            while j < n, JSONCheck.isPlain(p[j]) { j += 1 }
-            guard j < n else { return -1 }
+            while j < n, JSONCheck.isPlain(p[j]) { j &+= 1 }
+            guard j < n else { return (-1, flags) }
             let b = p[j]
-            if b == 0x22 { return j + 1 }
+            if b == 0x22 { return (j &+ 1, flags) }
             if b == 0x5C {
-                escaped = true
-                guard j + 1 < n else { return -1 }
-                switch p[j + 1] {
+                flags |= 1
+                guard j &+ 1 < n else { return (-1, flags) }
+                switch p[j &+ 1] {
                 case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74:
-                    j += 2
+                    j &+= 2
                 case 0x75:
-                    guard j + 6 <= n else { return -1 }
-                    for k in 2..<6 where Base16.digit(p[j + k]) == nil { return -1 }
-                    j += 6
+                    guard j <= n &- 6 else { return (-1, flags) }
+                    for k in 2..<6 where Base16.digit(p[j &+ k]) == nil { return (-1, flags) }
+                    j &+= 6
                 default:
-                    return -1
+                    return (-1, flags)
                 }
             } else if b < 0x20 {
-                return -1
+                return (-1, flags)
             } else {
                 let len = JSONCheck.utf8Length(p, at: j, to: n)
                 if len == 0 {
-                    nonUTF8 = true
-                    j += 1
+                    flags |= 2
+                    j &+= 1
                 } else {
-                    j += len
+                    j &+= len
                 }
             }
         }
@@ -752,12 +845,20 @@ public struct TopMember: Sendable, Equatable {
     private var valueCount: Int32
 
     public init(key: Range<Int>, value: Range<Int>, kind: Kind, escapedKey: Bool, escapedValue: Bool) {
-        keyStart = Int32(truncatingIfNeeded: key.lowerBound)
-        keyCount = UInt16(truncatingIfNeeded: min(key.count, Int(UInt16.max)))
-        valueStart = Int32(truncatingIfNeeded: value.lowerBound)
-        valueCount = Int32(truncatingIfNeeded: value.count)
+        self.init(
+            keyStart: key.lowerBound, keyCount: key.count, valueStart: value.lowerBound, valueEnd: value.upperBound, kind: kind,
+            flags: (escapedKey ? 1 : 0) | (escapedValue ? 2 : 0))
+    }
+
+    /// A member from plain bounds (`valueEnd >= valueStart`), for the strict pass: no ranges to
+    /// build and check. `flags`: bit 1 an escaped key, bit 2 an escaped value.
+    @inline(__always) init(keyStart: Int, keyCount: Int, valueStart: Int, valueEnd: Int, kind: Kind, flags: UInt8) {
+        self.keyStart = Int32(truncatingIfNeeded: keyStart)
+        self.keyCount = UInt16(truncatingIfNeeded: min(keyCount, Int(UInt16.max)))
+        self.valueStart = Int32(truncatingIfNeeded: valueStart)
+        valueCount = Int32(truncatingIfNeeded: valueEnd &- valueStart)
         self.kind = kind
-        flags = (escapedKey ? 1 : 0) | (escapedValue ? 2 : 0)
+        self.flags = flags
     }
 
     /// The key, without quotes.
