@@ -81,6 +81,25 @@ import Testing
         }
     }
 
+    /// Top-level keys of many lengths, against record keys of the same length and last byte
+    /// (the same bucket of the key table) that differ in one byte anywhere else.
+    @Test func keysDifferingInOneByteAreOtherKeys() throws {
+        let keys = [3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 23, 24, 25].map { String("AbcdefgHijklmnopqrstuvwxyz".prefix($0)) }
+        let text = keys.map { "rule k\($0.count)\n    when \($0) = \"x\"\nend\n" }.joined()
+        let (set, diagnostics) = RuleSet.compile(ruleFiles: [RuleSourceFile(path: "t.rules", text: text)], listFiles: [])
+        let s = try #require(set, "\(diagnostics)")
+        var tried = 0
+        for k in keys {
+            #expect(try Self.matched(s, #"{"\#(k)":"x"}"#) == ["k\(k.count)"], "\(k)")
+            for i in 0..<(k.count - 1) {
+                let other = String(k.prefix(i)) + "#" + String(k.dropFirst(i + 1))
+                #expect(try Self.matched(s, #"{"\#(other)":"x"}"#).isEmpty, "\(other)")
+                tried += 1
+            }
+        }
+        #expect(tried == keys.reduce(0) { $0 + $1.count - 1 })
+    }
+
     /// A rule that cannot match a record without a field, or without one of some values of it, is
     /// skipped on such records before its conditions run: never on a record it would match.
     @Test func guardsSkipOnlyRecordsARuleCannotMatch() throws {
@@ -132,7 +151,9 @@ import Testing
 
     @Test func everyEventNameOfManyRulesIsFound() throws {
         // Enough names that the event-name table has collisions to step over.
-        let names = (0..<300).map { "Op\($0)Thing" } + ["", "A", "ConsoleLogin", "DeleteTrail"]
+        // Lengths around the byte compare's word sizes, each byte of which is changed below.
+        let sized = [3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 23, 24, 25].map { String("AbcdefgHijklmnopqrstuvwxyz".prefix($0)) }
+        let names = (0..<300).map { "Op\($0)Thing" } + ["", "A", "ConsoleLogin", "DeleteTrail"] + sized
         let text = names.enumerated().map { "rule r\($0.offset)\n    when eventName = \"\($0.element)\"\nend\n" }.joined()
             + "rule two\n    when eventName in (Op7Thing, Op250Thing)\nend\n"
         let (set, diagnostics) = RuleSet.compile(ruleFiles: [RuleSourceFile(path: "t.rules", text: text)], listFiles: [])
@@ -141,7 +162,11 @@ import Testing
             let expected = ["r\(i)"] + (n == "Op7Thing" || n == "Op250Thing" ? ["two"] : [])
             #expect(try Self.matched(s, #"{"eventName":"\#(n)","eventID":"x"}"#) == expected.sorted(), "\(n)")
         }
-        for other in ["Op300Thing", "op7thing", "Op7Thin", "Op7Thingg", "ConsoleLogin ", "Z"] {
+        var others = ["Op300Thing", "op7thing", "Op7Thin", "Op7Thingg", "ConsoleLogin ", "Z"]
+        for n in sized {
+            for i in 0..<n.count { others.append(String(n.prefix(i)) + "#" + String(n.dropFirst(i + 1))) }
+        }
+        for other in others {
             #expect(try Self.matched(s, #"{"eventName":"\#(other)","eventID":"x"}"#).isEmpty, "\(other)")
         }
     }
