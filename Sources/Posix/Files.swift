@@ -54,19 +54,20 @@ extension Posix {
 
     /// `read(2)` until `limit` bytes or the end of the file: what was read.
     package static func readBytes(_ fd: Int32, upTo limit: Int, path: String) throws(PosixError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: limit)
-        var got = 0
         var failure: Int32 = 0
-        out.withUnsafeMutableBytes { p in
+        // Read into uninitialized capacity: zeroing what read(2) overwrites cost a pass over
+        // every delivered file.
+        let out = [UInt8](unsafeUninitializedCapacity: limit) { p, initialized in
+            var got = 0
             while got < limit {
                 let n = retry { read(fd, p.baseAddress! + got, limit - got) }
                 if n < 0 { failure = errno }
-                if n <= 0 { return }
+                if n <= 0 { break }
                 got += n
             }
+            initialized = got
         }
         guard failure == 0 else { throw PosixError(call: "read", path: path, errno: failure) }
-        out.removeLast(limit - got)
         return out
     }
 

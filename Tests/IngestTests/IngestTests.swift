@@ -517,6 +517,19 @@ final class VouchingSink: AlertSink, @unchecked Sendable {
         #expect(try Posix.readFile(path, last: 0).isEmpty)
         #expect(throws: PosixError.self) { try Posix.readFile(path + ".missing") }
     }
+
+    /// `readBytes` gives exactly the bytes read: all of a file, its first bytes up to a limit,
+    /// and no more than the file holds when the limit is larger (no stale or zero bytes).
+    @Test func readBytesUpToALimit() throws {
+        let path = tempDir("posix") + "/g"
+        let bytes = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        for limit in [0, 1, 10, 65_536, 299_999, 300_000, 300_001, 1 << 20] {
+            let fd = try Posix.openFile(path, O_RDONLY | O_CLOEXEC)
+            defer { Posix.closeFile(fd) }
+            #expect(try Posix.readBytes(fd, upTo: limit, path: path) == Array(bytes.prefix(limit)), "limit \(limit)")
+        }
+    }
 }
 
 @Suite struct WatchTests {
