@@ -7,19 +7,7 @@ import CLibdeflate
 /// every committed file, the same values.
 public enum Checksum {
     public static func crc32(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { crc32($0) }
-    }
-
-    /// The CRC-32 of `p`, in pieces of 1 GiB (the C function takes a `size_t`; pieces keep any
-    /// platform's length type safe).
-    public static func crc32(_ p: UnsafeRawBufferPointer) -> UInt32 {
-        var crc: UInt32 = 0
-        var off = 0
-        while off < p.count {
-            let n = min(p.count - off, 1 << 30)
-            crc = libdeflate_crc32(crc, p.baseAddress! + off, n)
-            off += n
-        }
-        return crc
+        // libdeflate takes a `size_t` length: the whole buffer in one call (0 for none).
+        bytes.withUnsafeBytes { libdeflate_crc32(0, $0.baseAddress, $0.count) }
     }
 }

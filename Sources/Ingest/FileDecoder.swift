@@ -269,8 +269,10 @@ package enum FileDecoder {
         /// goes unused.
         func reserve(inflatedBytes n: Int) {
             records.reserveCapacity(min(n / 2048, limits.records))
-            if deferRules { members.reserveCapacity(n / 64) }
-            if deferRules { memberRanges.reserveCapacity(n / 2048) }
+            if deferRules {
+                members.reserveCapacity(n / 64)
+                memberRanges.reserveCapacity(n / 2048)
+            }
         }
 
         /// Takes the record the splitter found at `recordOffset`: its index entry, and its members

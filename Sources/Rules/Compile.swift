@@ -85,8 +85,9 @@ public final class RuleSet: Sendable {
         eventNameTable = table
         unindexed = always
         whenNodes = rules.map(\.when)
-        let anyStep = paths.map { $0.steps.contains(.any) }
-        guards = rules.enumerated().map { i, r in r.eventNames == nil ? RuleGuard(r.when, paths: paths, hasAny: anyStep) : nil }
+        let hasAny = paths.map { $0.steps.contains(.any) }
+        self.hasAny = hasAny
+        guards = rules.map { r in r.eventNames == nil ? RuleGuard(r.when, hasAny: hasAny) : nil }
         unlessNodes = rules.map(\.unless)
         var arena: [UInt8] = []
         var flat: [FlatStep] = []
@@ -108,7 +109,6 @@ public final class RuleSet: Sendable {
         keyArena = arena
         steps = flat
         stepRanges = ranges
-        hasAny = paths.map { $0.steps.contains(.any) }
         var keys = Self.contextKeys.map { Array($0.utf8) }
         var slotOf: [[UInt8]: Int] = [:]
         for (i, k) in keys.enumerated() { slotOf[k] = i }
@@ -230,28 +230,17 @@ struct RuleGuard: Sendable {
 
     /// The guard of `when`: required values of the first path that has them, else the first
     /// path that must be present, else nil (the rule is evaluated on every record).
-    init?(_ when: Node, paths: [FieldPath], hasAny: [Bool]) {
+    init?(_ when: Node, hasAny: [Bool]) {
         var candidates: [Int] = []
         Self.paths(when, into: &candidates)
         candidates = candidates.filter { !hasAny[$0] }
-        func steps(_ p: Int) -> [RawJSON.PathStep]? {
-            var out: [RawJSON.PathStep] = []
-            for s in paths[p].steps {
-                switch s {
-                case .key(let k): out.append(.key(Array(k.utf8)))
-                case .index(let n): out.append(.index(n))
-                case .any: return nil
-                }
-            }
-            return out
-        }
         for p in candidates {
-            if let v = Self.requiredValues(when, p, steps(p)) {
+            if let v = Self.requiredValues(when, p) {
                 (path, values) = (p, ByteList(v))
                 return
             }
         }
-        guard let p = candidates.first(where: { Self.requiresPresence(when, $0, steps($0)) }) else { return nil }
+        guard let p = candidates.first(where: { Self.requiresPresence(when, $0) }) else { return nil }
         (path, values) = (p, nil)
     }
 
@@ -267,21 +256,22 @@ struct RuleGuard: Sendable {
         }
     }
 
-    /// The values path `p` must take for `n` to hold, or nil when `n` does not pin them.
-    static func requiredValues(_ n: Node, _ p: Int, _ selector: [RawJSON.PathStep]?) -> Set<String>? {
+    /// The values path `p` must take for `n` to hold, or nil when `n` does not pin them. A
+    /// pattern reads path `p` through its selector at the same place in `map`.
+    static func requiredValues(_ n: Node, _ p: Int) -> Set<String>? {
         switch n {
         case .compare(let q, .equals(.string(let s)), false) where q == p: return [s]
         case .inList(let q, let list, false) where q == p: return list.values
         case .pattern(let fp, let map):
-            guard let selector, map.contains(p) else { return nil }
-            return fp.requiredValues(of: selector)
+            guard let k = map.firstIndex(of: p) else { return nil }
+            return fp.requiredValues(of: fp.selectors[k])
         case .and(let parts):
-            for part in parts { if let v = requiredValues(part, p, selector) { return v } }
+            for part in parts { if let v = requiredValues(part, p) { return v } }
             return nil
         case .or(let parts):
             var all = Set<String>()
             for part in parts {
-                guard let v = requiredValues(part, p, selector) else { return nil }
+                guard let v = requiredValues(part, p) else { return nil }
                 all.formUnion(v)
             }
             return all
@@ -290,14 +280,14 @@ struct RuleGuard: Sendable {
     }
 
     /// Whether `n` is false whenever path `p` is missing.
-    static func requiresPresence(_ n: Node, _ p: Int, _ selector: [RawJSON.PathStep]?) -> Bool {
+    static func requiresPresence(_ n: Node, _ p: Int) -> Bool {
         switch n {
         case .compare(let q, _, _), .outside(let q, _, _), .inList(let q, _, _), .inNetworks(let q, _, _), .regex(let q, _, _): return q == p
         case .pattern(let fp, let map):
-            guard let selector, map.contains(p) else { return false }
-            return fp.requiresPresence(of: selector)
-        case .and(let parts): return parts.contains { requiresPresence($0, p, selector) }
-        case .or(let parts): return !parts.isEmpty && parts.allSatisfy { requiresPresence($0, p, selector) }
+            guard let k = map.firstIndex(of: p) else { return false }
+            return fp.requiresPresence(of: fp.selectors[k])
+        case .and(let parts): return parts.contains { requiresPresence($0, p) }
+        case .or(let parts): return !parts.isEmpty && parts.allSatisfy { requiresPresence($0, p) }
         case .not, .always: return false
         }
     }
